@@ -1,0 +1,1 @@
+"""Shopkeeper: order and payment back office for shops that take card payments through Stripe."""

@@ -1,0 +1,59 @@
+"""Roles and permissions as a table, and one pure `can()` that every view and endpoint uses."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    MANAGER = "manager"
+    SUPPORT = "support"
+    VIEWER = "viewer"
+
+
+class Permission(StrEnum):
+    ORDERS_VIEW = "orders.view"
+    ORDERS_REFUND = "orders.refund"
+    ORDERS_CANCEL = "orders.cancel"
+    ORDERS_CAPTURE = "orders.capture"
+    REFUNDS_APPROVE = "refunds.approve"
+    CATALOG_MANAGE = "catalog.manage"
+    USERS_MANAGE = "users.manage"
+
+
+_P = Permission
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.OWNER: frozenset(Permission),
+    Role.MANAGER: frozenset(
+        {
+            _P.ORDERS_VIEW,
+            _P.ORDERS_REFUND,
+            _P.ORDERS_CANCEL,
+            _P.ORDERS_CAPTURE,
+            _P.REFUNDS_APPROVE,
+            _P.CATALOG_MANAGE,
+        }
+    ),
+    Role.SUPPORT: frozenset({_P.ORDERS_VIEW, _P.ORDERS_REFUND, _P.ORDERS_CANCEL}),
+    Role.VIEWER: frozenset({_P.ORDERS_VIEW}),
+}
+
+
+class Actor(Protocol):
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def is_active(self) -> bool: ...
+
+
+def can(actor: Actor | None, permission: Permission | str) -> bool:
+    if actor is None or not getattr(actor, "is_active", False):
+        return False
+    try:
+        role = Role(getattr(actor, "role", ""))
+    except ValueError:
+        return False
+    return Permission(permission) in ROLE_PERMISSIONS[role]

@@ -1,0 +1,64 @@
+"""Appending to the audit log. Call inside the transaction of the change being recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from shopkeeper.audit.chain import ChainProblem, entry_hash, verify_chain
+from shopkeeper.audit.context import current_context
+from shopkeeper.audit.models import AuditChainHead, AuditEntry
+
+SYSTEM_ACTORS = {"stripe": "Stripe", "system": "Shopkeeper", "customer": "Customer"}
+
+
+def record(
+    *,
+    action: str,
+    target_type: str,
+    target_id: str | int,
+    target_label: str = "",
+    actor: Any = None,
+    actor_label: str = "",
+    before: Any = None,
+    after: Any = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry. `actor` is a user, or None with `actor_label` ("Stripe", "Customer")."""
+    context = current_context()
+    with transaction.atomic():
+        head, _ = AuditChainHead.objects.select_for_update().get_or_create(id=1)
+        content: dict[str, Any] = {
+            "seq": head.seq + 1,
+            "created_at": timezone.now(),
+            "actor_id": getattr(actor, "pk", None),
+            "actor_email": getattr(actor, "email", "") or actor_label,
+            "action": action,
+            "target_type": target_type,
+            "target_id": str(target_id),
+            "target_label": target_label,
+            "before": before,
+            "after": after,
+            "details": details or {},
+            "ip": context.ip,
+            "user_agent": context.user_agent,
+            "request_id": context.request_id,
+        }
+        digest = entry_hash(head.hash, _stored_form(content))
+        entry = AuditEntry.objects.create(prev_hash=head.hash, hash=digest, **content)
+        head.seq, head.hash = entry.seq, digest
+        head.save(update_fields=["seq", "hash"])
+    return entry
+
+
+def _stored_form(content: dict[str, Any]) -> dict[str, Any]:
+    stored = dict(content)
+    stored["created_at"] = content["created_at"].isoformat()
+    return stored
+
+
+def verify_audit_log() -> list[ChainProblem]:
+    rows = AuditEntry.objects.order_by("seq").values()
+    return verify_chain(_stored_form(row) for row in rows.iterator())

@@ -1,0 +1,228 @@
+"""Checkout: turn a basket into an order with reserved stock and a Stripe PaymentIntent."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from shopkeeper.audit.services import record
+from shopkeeper.catalog.models import Product
+from shopkeeper.catalog.services import UnknownSku, reserve_stock, return_stock
+from shopkeeper.errors import DomainError, InvalidInput, UnsupportedCurrency
+from shopkeeper.money import Money
+from shopkeeper.orders.models import Order, OrderLine
+from shopkeeper.orders.states import OrderStatus, PaymentStatus, move_order, move_payment
+from shopkeeper.payments.gateway import PaymentGateway, get_gateway
+from shopkeeper.payments.models import Payment
+from shopkeeper.payments.services import record_payment_intent
+
+logger = logging.getLogger(__name__)
+
+MAX_QUANTITY = 1000
+MAX_LINES = 100
+ADDRESS_FIELDS = ("name", "line1", "city", "postal_code", "country")
+NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+
+
+class MixedCurrencies(InvalidInput):
+    code = "mixed_currencies"
+    title = "All items of one order must share one currency"
+
+
+class InvalidQuantity(InvalidInput):
+    code = "invalid_quantity"
+    title = "Quantities must be whole numbers from 1 to 1000"
+
+
+@dataclass(frozen=True, slots=True)
+class BasketItem:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    order: Order
+    payment: Payment
+
+
+def shipping_fee(currency: str) -> Money:
+    fee = settings.SHOPKEEPER_SHIPPING_FEES.get(currency, settings.SHOPKEEPER_SHIPPING_FEE)
+    try:
+        return Money.parse(fee, currency)
+    except DomainError as error:
+        raise UnsupportedCurrency(f"No shipping fee is configured for {currency}") from error
+
+
+def new_order_number() -> str:
+    return "SK-" + "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
+
+
+def _validated_basket(items: list[BasketItem]) -> dict[str, int]:
+    if not items:
+        raise InvalidInput("The basket is empty")
+    if len(items) > MAX_LINES:
+        raise InvalidInput(f"At most {MAX_LINES} different items per order")
+    quantities: dict[str, int] = {}
+    for item in items:
+        if isinstance(item.quantity, bool) or not isinstance(item.quantity, int):
+            raise InvalidQuantity(sku=item.sku)
+        total = quantities.get(item.sku, 0) + item.quantity
+        if item.quantity < 1 or total > MAX_QUANTITY:
+            raise InvalidQuantity(sku=item.sku)
+        quantities[item.sku] = total
+    return quantities
+
+
+def _validated_address(address: dict[str, Any]) -> dict[str, str]:
+    cleaned = {key: str(address.get(key) or "").strip() for key in ADDRESS_FIELDS}
+    missing = [key for key, value in cleaned.items() if not value]
+    if missing:
+        raise InvalidInput("The shipping address is incomplete", missing=missing)
+    if len(cleaned["country"]) != 2 or not cleaned["country"].isalpha():
+        raise InvalidInput('Country must be a two-letter code such as "US"')
+    cleaned["country"] = cleaned["country"].upper()
+    return cleaned
+
+
+def _validated_email(email: str) -> str:
+    email = (email or "").strip()
+    try:
+        validate_email(email)
+    except DjangoValidationError as error:
+        raise InvalidInput("A valid e-mail address is required", field="email") from error
+    return email
+
+
+def place_order(
+    *,
+    email: str,
+    items: list[BasketItem],
+    shipping_address: dict[str, Any],
+    gateway: PaymentGateway | None = None,
+) -> PlacedOrder:
+    """Create the order and reserve its stock (one transaction), then start its payment."""
+    email = _validated_email(email)
+    address = _validated_address(shipping_address)
+    quantities = _validated_basket(items)
+    order = _create_order(email=email, quantities=quantities, address=address)
+    payment = start_payment(order=order, gateway=gateway or get_gateway())
+    return PlacedOrder(order=order, payment=payment)
+
+
+def _create_order(*, email: str, quantities: dict[str, int], address: dict[str, str]) -> Order:
+    products = {p.sku: p for p in Product.objects.filter(sku__in=quantities, active=True)}
+    unknown = sorted(set(quantities) - set(products))
+    if unknown:
+        raise UnknownSku(f"Unknown SKU: {', '.join(unknown)}", skus=unknown)
+    currencies = {p.currency for p in products.values()}
+    if len(currencies) != 1:
+        raise MixedCurrencies(currencies=sorted(currencies))
+    currency = currencies.pop()
+    fee = shipping_fee(currency)
+    subtotal = sum(
+        (products[sku].price * qty for sku, qty in quantities.items()), Money.zero(currency)
+    )
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                reserve_stock({products[sku].pk: qty for sku, qty in quantities.items()})
+                order = Order.objects.create(
+                    number=new_order_number(),
+                    email=email,
+                    currency=currency,
+                    subtotal_minor=subtotal.minor,
+                    shipping_minor=fee.minor,
+                    grand_total_minor=(subtotal + fee).minor,
+                    shipping_address=address,
+                )
+                OrderLine.objects.bulk_create(
+                    OrderLine(
+                        order=order,
+                        product=products[sku],
+                        sku=sku,
+                        name=products[sku].name,
+                        unit_price_minor=products[sku].price_minor,
+                        quantity=qty,
+                        line_total_minor=products[sku].price_minor * qty,
+                    )
+                    for sku, qty in quantities.items()
+                )
+                record(
+                    action="order.placed",
+                    target_type="order",
+                    target_id=order.number,
+                    target_label=order.number,
+                    actor_label="Customer",
+                    after={"total": str(order.grand_total), "lines": quantities},
+                    details={"email": email},
+                )
+                return order
+        except IntegrityError:
+            # An order number collision; anything else is a real error and raises again.
+            if not Order.objects.filter(number=order.number).exists():
+                raise
+    raise RuntimeError("could not allocate an order number")
+
+
+def start_payment(*, order: Order, gateway: PaymentGateway) -> Payment:
+    """Create the order's PaymentIntent outside any transaction, then record it.
+
+    If Stripe cannot be reached the order is cancelled and its stock returned, so a failed
+    checkout holds nothing; the customer can simply check out again.
+    """
+    existing = Payment.objects.filter(order=order).order_by("-id").first()
+    if existing is not None:
+        return existing
+    try:
+        intent = gateway.create_payment_intent(
+            amount=order.grand_total,
+            order_number=order.number,
+            capture_method=settings.SHOPKEEPER_CAPTURE,
+            idempotency_key=f"order-{order.number}-payment-intent",
+        )
+    except DomainError as error:
+        _abandon_order(order, reason=f"payment could not be started: {error.detail}")
+        raise
+    return record_payment_intent(order=order, intent=intent)
+
+
+def _abandon_order(order: Order, *, reason: str) -> None:
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        locked.status = move_order(locked.status, OrderStatus.CANCELLED)
+        locked.payment_status = move_payment(locked.payment_status, PaymentStatus.FAILED)
+        locked.cancel_reason = reason[:500]
+        locked.cancelled_at = locked.updated_at = timezone.now()
+        locked.save(
+            update_fields=[
+                "status",
+                "payment_status",
+                "cancel_reason",
+                "cancelled_at",
+                "updated_at",
+            ]
+        )
+        for line in locked.lines.select_for_update():
+            if line.product_id is not None:
+                return_stock(line.product_id, line.quantity - line.restocked_quantity)
+            line.restocked_quantity = line.quantity
+            line.save(update_fields=["restocked_quantity"])
+        record(
+            action="order.abandoned",
+            target_type="order",
+            target_id=locked.number,
+            target_label=locked.number,
+            actor_label="Shopkeeper",
+            after={"status": locked.status},
+            details={"reason": reason},
+        )
+    logger.warning("Order %s abandoned: %s", order.number, reason)

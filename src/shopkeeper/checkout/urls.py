@@ -1,0 +1,2 @@
+app_name = "storefront"
+urlpatterns: list = []  # filled by the storefront views

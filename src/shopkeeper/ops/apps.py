@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class OpsConfig(AppConfig):
+    """Operations: serving, demo data and the offline Stripe for development."""
+
+    name = "shopkeeper.ops"
+    label = "ops"

@@ -1,0 +1,116 @@
+"""The order and payment state machines: pure tables and named guards, no Django, no Stripe.
+
+Statuses are data: a table lists the allowed moves and `move_*` refuses any other with
+`IllegalTransition`. Staying in the same status is not a move and is always allowed, so that
+replayed webhooks and retried requests are no-ops. See docs/state-machine.md.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from shopkeeper.errors import Conflict, IllegalTransition
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    CANCELLED = "cancelled"
+    CLOSED = "closed"
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending"
+    AUTHORIZED = "authorized"
+    PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    VOIDED = "voided"
+    FAILED = "failed"
+
+
+ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PENDING: frozenset({OrderStatus.PROCESSING, OrderStatus.CANCELLED}),
+    OrderStatus.PROCESSING: frozenset({OrderStatus.CLOSED, OrderStatus.CANCELLED}),
+    OrderStatus.CLOSED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+}
+
+_P = PaymentStatus
+PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    _P.PENDING: frozenset({_P.AUTHORIZED, _P.PAID, _P.FAILED, _P.VOIDED}),
+    # A declined attempt can be retried with the same PaymentIntent.
+    _P.FAILED: frozenset({_P.AUTHORIZED, _P.PAID, _P.VOIDED}),
+    # Capture (in full or in part; the rest is released) or void the authorisation.
+    _P.AUTHORIZED: frozenset({_P.PAID, _P.VOIDED}),
+    _P.PAID: frozenset({_P.PARTIALLY_REFUNDED, _P.REFUNDED}),
+    # A refund that Stripe reports as failed after it succeeded gives the money back to
+    # the refundable balance, which is the only way back from refunded.
+    _P.PARTIALLY_REFUNDED: frozenset({_P.REFUNDED, _P.PAID}),
+    _P.REFUNDED: frozenset({_P.PARTIALLY_REFUNDED, _P.PAID}),
+    _P.VOIDED: frozenset(),
+}
+
+# Payment statuses in which money has been captured and not all of it given back.
+CAPTURED_STATUSES = frozenset({_P.PAID, _P.PARTIALLY_REFUNDED})
+# Payment statuses in which the customer has not paid anything that is still held.
+UNPAID_STATUSES = frozenset({_P.PENDING, _P.FAILED})
+
+
+def can_move_order(current: OrderStatus, target: OrderStatus) -> bool:
+    return current == target or target in ORDER_TRANSITIONS[current]
+
+
+def can_move_payment(current: PaymentStatus, target: PaymentStatus) -> bool:
+    return current == target or target in PAYMENT_TRANSITIONS[current]
+
+
+def move_order(current: OrderStatus | str, target: OrderStatus | str) -> OrderStatus:
+    current, target = OrderStatus(current), OrderStatus(target)
+    if not can_move_order(current, target):
+        raise IllegalTransition(
+            f"An order cannot move from {current} to {target}",
+            kind="order",
+            current=str(current),
+            target=str(target),
+        )
+    return target
+
+
+def move_payment(current: PaymentStatus | str, target: PaymentStatus | str) -> PaymentStatus:
+    current, target = PaymentStatus(current), PaymentStatus(target)
+    if not can_move_payment(current, target):
+        raise IllegalTransition(
+            f"A payment cannot move from {current} to {target}",
+            kind="payment",
+            current=str(current),
+            target=str(target),
+        )
+    return target
+
+
+class OrderPaidRefundFirst(Conflict):
+    code = "order_paid_refund_first"
+    title = "A paid order must be refunded in full before it can be cancelled"
+
+
+class OrderNotCancellable(Conflict):
+    code = "order_not_cancellable"
+    title = "This order cannot be cancelled"
+
+
+def ensure_cancellable(
+    order_status: OrderStatus | str, payment_status: PaymentStatus | str
+) -> None:
+    """The cancellation rule, without the pending-refund check that needs the ledger.
+
+    Unpaid (pending, failed), authorised (voided on cancel) and fully refunded orders can be
+    cancelled; an order holding captured money must be refunded in full first.
+    """
+    order_status, payment_status = OrderStatus(order_status), PaymentStatus(payment_status)
+    if order_status == OrderStatus.CANCELLED:
+        raise OrderNotCancellable("This order is already cancelled")
+    if order_status == OrderStatus.CLOSED:
+        raise OrderNotCancellable("A closed order cannot be cancelled")
+    if payment_status in CAPTURED_STATUSES:
+        raise OrderPaidRefundFirst()

@@ -1,0 +1,144 @@
+"""The payment gateway port: what Shopkeeper asks of Stripe, in its own terms. Pure Python.
+
+`stripe_gateway.StripeGateway` is the one implementation that talks to Stripe; tests use
+`tests/fakes.FakeGateway`. Outcomes are domain values and errors: declined, invalid, or
+unknown. Unknown (timeout, 5xx, lost connection) never means failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shopkeeper.errors import DomainError, PaymentProviderUnavailable
+from shopkeeper.money import Money
+
+
+@dataclass(frozen=True, slots=True)
+class IntentSnapshot:
+    """What Stripe says about one PaymentIntent."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str  # upper case
+    capture_method: str
+    client_secret: str = ""
+    amount_received: int = 0
+    amount_capturable: int = 0
+    order_number: str = ""
+    charge_id: str = ""
+    card_brand: str = ""
+    card_last4: str = ""
+    last_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RefundSnapshot:
+    id: str
+    status: str  # pending | requires_action | succeeded | failed | canceled
+    amount: int
+    currency: str
+    payment_intent_id: str = ""
+    charge_id: str = ""
+    failure_reason: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayEvent:
+    """A verified webhook event."""
+
+    id: str
+    type: str
+    created: int
+    object: Mapping[str, Any]
+    payload: Mapping[str, Any]
+    # The event's object in our terms, when it is a PaymentIntent or a Refund.
+    intent: IntentSnapshot | None = None
+    refund: RefundSnapshot | None = None
+
+
+class PaymentDeclined(DomainError):
+    """The card or bank said no; the message is safe to show the customer."""
+
+    code = "payment_declined"
+    title = "The payment was declined"
+
+
+class PaymentRequestInvalid(DomainError):
+    """Stripe rejected the request itself (4xx other than a decline)."""
+
+    code = "payment_request_invalid"
+    title = "The payment provider rejected the request"
+
+
+class PaymentOutcomeUnknown(PaymentProviderUnavailable):
+    """Timeout, 5xx, 429 or lost connection: the operation may or may not have happened."""
+
+    code = "payment_outcome_unknown"
+    title = "The payment provider did not answer; the outcome is not known yet"
+
+
+class WebhookSignatureInvalid(DomainError):
+    code = "invalid_signature"
+    title = "The webhook signature is missing, invalid or too old"
+
+
+class PaymentGateway(Protocol):
+    def create_payment_intent(
+        self,
+        *,
+        amount: Money,
+        order_number: str,
+        capture_method: str,
+        idempotency_key: str,
+    ) -> IntentSnapshot: ...
+
+    def retrieve_payment_intent(self, intent_id: str) -> IntentSnapshot: ...
+
+    def capture_payment_intent(
+        self, intent_id: str, *, amount: Money | None, idempotency_key: str
+    ) -> IntentSnapshot: ...
+
+    def cancel_payment_intent(self, intent_id: str, *, idempotency_key: str) -> IntentSnapshot: ...
+
+    def create_refund(
+        self,
+        *,
+        intent_id: str,
+        amount: Money,
+        reason: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> RefundSnapshot: ...
+
+    def retrieve_refund(self, refund_id: str) -> RefundSnapshot: ...
+
+    def list_refunds(self, intent_id: str) -> list[RefundSnapshot]: ...
+
+    def parse_webhook(self, payload: bytes, signature: str) -> GatewayEvent: ...
+
+
+_override: PaymentGateway | None = None
+
+
+def get_gateway() -> PaymentGateway:
+    if _override is not None:
+        return _override
+    from shopkeeper.payments.stripe_gateway import StripeGateway
+
+    return StripeGateway.from_settings()
+
+
+@contextmanager
+def use_gateway(gateway: PaymentGateway) -> Iterator[PaymentGateway]:
+    """Swap the gateway (tests, tools). Restores the previous one on exit."""
+    global _override
+    previous, _override = _override, gateway
+    try:
+        yield gateway
+    finally:
+        _override = previous

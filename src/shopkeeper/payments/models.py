@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from shopkeeper.payments.ledger import EntryKind
+
+
+class Payment(models.Model):
+    """One Stripe PaymentIntent taken for an order."""
+
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="payments")
+    intent_id = models.CharField(max_length=255, unique=True)
+    client_secret = models.CharField(max_length=255)
+    capture_method = models.CharField(max_length=20)
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    # Stripe's own PaymentIntent status, as last seen.
+    intent_status = models.CharField(max_length=40)
+    charge_id = models.CharField(max_length=255, blank=True)
+    card_brand = models.CharField(max_length=30, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    # Set when Stripe reports an amount or currency that does not match the order.
+    flagged = models.BooleanField(default=False)
+    flag_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return self.intent_id
+
+
+class LedgerEntry(models.Model):
+    """One money movement. Append-only: rows are never updated or deleted."""
+
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="ledger")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="ledger")
+    kind = models.CharField(max_length=20, choices=[(k.value, k.value) for k in EntryKind])
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    # What makes this movement unique at Stripe (a refund id, "pi_…:capture"): a replayed
+    # webhook or a retried request can never record the same movement twice.
+    external_id = models.CharField(max_length=255)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True)
+    stripe_refund_id = models.CharField(max_length=255, blank=True)
+    stripe_dispute_id = models.CharField(max_length=255, blank=True)
+    # Who caused it: "shopkeeper" (our own request), "stripe" (learned from Stripe: webhook,
+    # return page, reconciliation).
+    source = models.CharField(max_length=20, default="shopkeeper")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = (
+            models.UniqueConstraint(fields=("kind", "external_id"), name="ledger_movement_once"),
+            models.CheckConstraint(
+                condition=Q(amount_minor__gte=0), name="ledger_amount_not_negative"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount_minor} {self.currency}"
+
+
+class WebhookEvent(models.Model):
+    """A Stripe event, stored under its unique id in the same transaction as its effects."""
+
+    class Status(models.TextChoices):
+        PROCESSED = "processed"
+        IGNORED = "ignored"
+        FAILED = "failed"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    payload = models.JSONField()
+    error = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-id",)
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type}"

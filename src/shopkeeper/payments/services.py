@@ -1,0 +1,221 @@
+"""Learning what Stripe did with a payment, whoever tells us: webhook, return page, or a tool.
+
+`apply_intent` is the one code path. It records every movement the PaymentIntent proves as a
+ledger row (each at most once), derives the payment status from the ledger, and only ever moves
+forward: a stale or replayed snapshot changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from shopkeeper.audit.services import record
+from shopkeeper.orders.models import Order
+from shopkeeper.orders.states import (
+    OrderStatus,
+    PaymentStatus,
+    can_move_order,
+    can_move_payment,
+)
+from shopkeeper.payments.gateway import IntentSnapshot
+from shopkeeper.payments.ledger import EntryKind, payment_status_for
+from shopkeeper.payments.models import LedgerEntry, Payment
+from shopkeeper.payments.selectors import order_balance
+
+logger = logging.getLogger(__name__)
+
+STRIPE = "Stripe"
+
+
+def record_payment_intent(*, order: Order, intent: IntentSnapshot) -> Payment:
+    with transaction.atomic():
+        payment, created = Payment.objects.get_or_create(
+            intent_id=intent.id,
+            defaults={
+                "order": order,
+                "client_secret": intent.client_secret,
+                "capture_method": intent.capture_method,
+                "amount_minor": intent.amount,
+                "currency": intent.currency,
+                "intent_status": intent.status,
+            },
+        )
+        if created:
+            record(
+                action="payment.started",
+                target_type="order",
+                target_id=order.number,
+                target_label=order.number,
+                actor_label="Shopkeeper",
+                details={"payment_intent": intent.id, "capture_method": intent.capture_method},
+            )
+    return payment
+
+
+def add_ledger_entry(
+    *,
+    payment: Payment,
+    kind: EntryKind,
+    amount_minor: int,
+    external_id: str,
+    source: str,
+    **stripe_ids: str,
+) -> LedgerEntry | None:
+    """Append a movement once; None when this movement is already on the ledger."""
+    if amount_minor <= 0:
+        return None
+    if LedgerEntry.objects.filter(kind=kind, external_id=external_id).exists():
+        return None
+    try:
+        with transaction.atomic():
+            return LedgerEntry.objects.create(
+                order_id=payment.order_id,
+                payment=payment,
+                kind=kind,
+                amount_minor=amount_minor,
+                currency=payment.currency,
+                external_id=external_id,
+                stripe_payment_intent_id=payment.intent_id,
+                source=source,
+                **stripe_ids,
+            )
+    except IntegrityError:
+        return None  # recorded concurrently by another delivery of the same news
+
+
+def _mismatch(order: Order, intent: IntentSnapshot) -> str:
+    if intent.currency != order.currency:
+        return f"currency {intent.currency} does not match the order's {order.currency}"
+    if intent.amount != order.grand_total_minor:
+        return f"amount {intent.amount} does not match the order total {order.grand_total_minor}"
+    return ""
+
+
+def _record_movements(payment: Payment, intent: IntentSnapshot, source: str) -> None:
+    pi = intent.id
+    charge = {"stripe_charge_id": intent.charge_id} if intent.charge_id else {}
+    if intent.status in ("requires_capture", "succeeded"):
+        authorized = intent.amount if intent.status == "succeeded" else intent.amount_capturable
+        add_ledger_entry(
+            payment=payment,
+            kind=EntryKind.AUTHORIZATION,
+            amount_minor=authorized or intent.amount,
+            external_id=f"{pi}:authorization",
+            source=source,
+            **charge,
+        )
+    if intent.status == "succeeded":
+        captured = intent.amount_received or intent.amount
+        add_ledger_entry(
+            payment=payment,
+            kind=EntryKind.CAPTURE,
+            amount_minor=captured,
+            external_id=f"{pi}:capture",
+            source=source,
+            **charge,
+        )
+        add_ledger_entry(
+            payment=payment,
+            kind=EntryKind.RELEASE,
+            amount_minor=intent.amount - captured,
+            external_id=f"{pi}:release",
+            source=source,
+            **charge,
+        )
+    if intent.status == "canceled":
+        balance = order_balance(payment.order)
+        if balance.capturable:
+            add_ledger_entry(
+                payment=payment,
+                kind=EntryKind.VOID,
+                amount_minor=balance.capturable,
+                external_id=f"{pi}:void",
+                source=source,
+            )
+
+
+def _target_status(order: Order, intent: IntentSnapshot) -> PaymentStatus:
+    derived = payment_status_for(order_balance(order), order.payment_status)
+    if derived != order.payment_status:
+        return derived
+    if intent.status == "canceled" and order.payment_status in (
+        PaymentStatus.PENDING,
+        PaymentStatus.FAILED,
+    ):
+        return PaymentStatus.VOIDED
+    if intent.status == "requires_payment_method" and intent.last_error:
+        return PaymentStatus.FAILED
+    return PaymentStatus(order.payment_status)
+
+
+def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
+    """Bring our records in line with a PaymentIntent snapshot. Returns the order, if known."""
+    payment_ref = (
+        Payment.objects.filter(intent_id=intent.id).values_list("order_id", flat=True).first()
+    )
+    if payment_ref is None:
+        logger.info("PaymentIntent %s belongs to no order here; ignored", intent.id)
+        return None
+    with transaction.atomic():
+        # Lock in the fixed order: order, then payment.
+        order = Order.objects.select_for_update().get(pk=payment_ref)
+        payment = Payment.objects.select_for_update().get(intent_id=intent.id)
+        if payment.flagged:
+            return order
+        mismatch = _mismatch(order, intent)
+        if mismatch:
+            _flag(order, payment, intent, mismatch)
+            return order
+        _refresh_payment(payment, intent)
+        _record_movements(payment, intent, source)
+        before = {"status": order.status, "payment_status": order.payment_status}
+        target = _target_status(order, intent)
+        if target == order.payment_status or not can_move_payment(order.payment_status, target):
+            return order  # nothing new, or older news than what we already know
+        order.payment_status = target
+        if target in (PaymentStatus.AUTHORIZED, PaymentStatus.PAID) and can_move_order(
+            order.status, OrderStatus.PROCESSING
+        ):
+            order.status = OrderStatus.PROCESSING
+        order.updated_at = timezone.now()
+        order.save(update_fields=["status", "payment_status", "updated_at"])
+        record(
+            action=f"payment.{target}",
+            target_type="order",
+            target_id=order.number,
+            target_label=order.number,
+            actor_label=STRIPE,
+            before=before,
+            after={"status": order.status, "payment_status": order.payment_status},
+            details={"payment_intent": intent.id, "source": source, "error": intent.last_error},
+        )
+    return order
+
+
+def _refresh_payment(payment: Payment, intent: IntentSnapshot) -> None:
+    payment.intent_status = intent.status
+    payment.charge_id = intent.charge_id or payment.charge_id
+    payment.card_brand = intent.card_brand or payment.card_brand
+    payment.card_last4 = intent.card_last4 or payment.card_last4
+    payment.last_error = intent.last_error
+    payment.updated_at = timezone.now()
+    payment.save()
+
+
+def _flag(order: Order, payment: Payment, intent: IntentSnapshot, reason: str) -> None:
+    payment.flagged, payment.flag_reason = True, reason
+    payment.intent_status = intent.status
+    payment.updated_at = timezone.now()
+    payment.save()
+    record(
+        action="payment.flagged",
+        target_type="order",
+        target_id=order.number,
+        target_label=order.number,
+        actor_label=STRIPE,
+        details={"payment_intent": intent.id, "reason": reason, "intent_status": intent.status},
+    )
+    logger.error("Payment %s for order %s flagged: %s", intent.id, order.number, reason)

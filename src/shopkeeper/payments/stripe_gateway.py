@@ -1,0 +1,263 @@
+"""The only module that imports the Stripe SDK.
+
+Translates Stripe objects into snapshots and Stripe errors into domain outcomes: declined,
+invalid, or unknown. Every POST carries an idempotency key derived from our own row, and the SDK
+retries connection errors and 5xx with that same key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from shopkeeper.money import Money
+from shopkeeper.payments.gateway import (
+    GatewayEvent,
+    IntentSnapshot,
+    PaymentDeclined,
+    PaymentOutcomeUnknown,
+    PaymentRequestInvalid,
+    RefundSnapshot,
+    WebhookSignatureInvalid,
+)
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_TOLERANCE_SECONDS = 300
+# Stripe accepts these refund reasons; ours ("other") travels in metadata only.
+STRIPE_REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+
+
+@contextmanager
+def _translated_errors(operation: str) -> Iterator[None]:
+    try:
+        yield
+    except stripe.CardError as error:
+        raise PaymentDeclined(error.user_message or "The card was declined") from error
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
+        logger.warning("Stripe %s: outcome unknown (%s)", operation, type(error).__name__)
+        raise PaymentOutcomeUnknown(f"Stripe did not answer the {operation} request") from error
+    except stripe.StripeError as error:
+        logger.warning("Stripe %s rejected: %s", operation, error.user_message or error)
+        raise PaymentRequestInvalid(
+            error.user_message or f"Stripe rejected the {operation} request",
+            stripe_code=getattr(error, "code", None) or "",
+        ) from error
+
+
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    try:
+        value = obj[key]
+    except (KeyError, TypeError, IndexError):
+        return default
+    return default if value is None else value
+
+
+def _latest_charge(intent: Mapping[str, Any]) -> Any:
+    """`latest_charge`: an id in Stripe, an object in localstripe; old payloads list charges."""
+    charge = _get(intent, "latest_charge")
+    if charge is None:
+        charges = _get(_get(intent, "charges"), "data", [])
+        charge = charges[-1] if charges else None
+    return charge
+
+
+def intent_snapshot(intent: Mapping[str, Any]) -> IntentSnapshot:
+    status = _get(intent, "status", "")
+    amount = int(_get(intent, "amount", 0))
+    charge = _latest_charge(intent)
+    charge_obj = charge if isinstance(charge, Mapping) or hasattr(charge, "keys") else None
+    charge_id = charge if isinstance(charge, str) else _get(charge_obj, "id", "")
+    card = _get(_get(charge_obj, "payment_method_details"), "card")
+    amount_received = _get(intent, "amount_received")
+    if amount_received is None:  # localstripe omits it
+        amount_received = _get(charge_obj, "amount_captured") or (
+            _get(charge_obj, "amount", amount) if status == "succeeded" else 0
+        )
+    amount_capturable = _get(intent, "amount_capturable")
+    if amount_capturable is None:
+        amount_capturable = amount if status == "requires_capture" else 0
+    error = _get(intent, "last_payment_error")
+    return IntentSnapshot(
+        id=_get(intent, "id", ""),
+        status=status,
+        amount=amount,
+        currency=str(_get(intent, "currency", "")).upper(),
+        capture_method=_get(intent, "capture_method", "automatic"),
+        client_secret=_get(intent, "client_secret", ""),
+        amount_received=int(amount_received),
+        amount_capturable=int(amount_capturable),
+        order_number=_get(_get(intent, "metadata"), "order_number", ""),
+        charge_id=charge_id or "",
+        card_brand=_get(card, "brand", ""),
+        card_last4=_get(card, "last4", ""),
+        last_error=(_get(error, "message", "") if error else "")[:500],
+    )
+
+
+def refund_snapshot(refund: Mapping[str, Any]) -> RefundSnapshot:
+    charge = _get(refund, "charge", "")
+    return RefundSnapshot(
+        id=_get(refund, "id", ""),
+        status=_get(refund, "status", "pending"),
+        amount=int(_get(refund, "amount", 0)),
+        currency=str(_get(refund, "currency", "")).upper(),
+        payment_intent_id=_get(refund, "payment_intent", "") or "",
+        charge_id=charge if isinstance(charge, str) else _get(charge, "id", ""),
+        failure_reason=_get(refund, "failure_reason", ""),
+        metadata=dict(_get(refund, "metadata", {}) or {}),
+    )
+
+
+class StripeGateway:
+    def __init__(
+        self,
+        *,
+        secret_key: str,
+        webhook_secret: str,
+        api_base: str | None = None,
+        timeout: float = 10.0,
+        max_network_retries: int = 2,
+        emulator: bool = False,
+    ) -> None:
+        base_addresses: Any = {"api": api_base} if api_base else None
+        self._client = stripe.StripeClient(
+            secret_key,
+            base_addresses=base_addresses,
+            max_network_retries=max_network_retries,
+            http_client=stripe.RequestsClient(timeout=timeout),
+        )
+        self._webhook_secret = webhook_secret
+        # localstripe rejects some parameters real Stripe accepts (see shared/STRIPE_NOTES.md).
+        self._emulator = emulator
+
+    def __repr__(self) -> str:  # never show the key
+        return f"StripeGateway(emulator={self._emulator})"
+
+    @classmethod
+    def from_settings(cls) -> StripeGateway:
+        return cls(
+            secret_key=settings.STRIPE_SECRET_KEY,
+            webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+            api_base=settings.STRIPE_API_BASE,
+            timeout=settings.STRIPE_TIMEOUT,
+            emulator=settings.STRIPE_API_BASE is not None,
+        )
+
+    def _call(self, operation: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with _translated_errors(operation):
+            return method(*args, **kwargs)
+
+    def create_payment_intent(
+        self, *, amount: Money, order_number: str, capture_method: str, idempotency_key: str
+    ) -> IntentSnapshot:
+        params: dict[str, Any] = {
+            "amount": amount.minor,
+            "currency": amount.currency.lower(),
+            "capture_method": capture_method,
+            "metadata": {"order_number": order_number},
+        }
+        if not self._emulator:
+            params["automatic_payment_methods"] = {"enabled": True}
+        intent = self._call(
+            "create payment",
+            self._client.v1.payment_intents.create,
+            params=params,
+            options={"idempotency_key": idempotency_key},
+        )
+        return intent_snapshot(intent)
+
+    def retrieve_payment_intent(self, intent_id: str) -> IntentSnapshot:
+        intent = self._call(
+            "retrieve payment",
+            self._client.v1.payment_intents.retrieve,
+            intent_id,
+            params={"expand": ["latest_charge"]} if not self._emulator else None,
+        )
+        return intent_snapshot(intent)
+
+    def capture_payment_intent(
+        self, intent_id: str, *, amount: Money | None, idempotency_key: str
+    ) -> IntentSnapshot:
+        params = {"amount_to_capture": amount.minor} if amount is not None else {}
+        intent = self._call(
+            "capture",
+            self._client.v1.payment_intents.capture,
+            intent_id,
+            params=params,
+            options={"idempotency_key": idempotency_key},
+        )
+        return intent_snapshot(intent)
+
+    def cancel_payment_intent(self, intent_id: str, *, idempotency_key: str) -> IntentSnapshot:
+        intent = self._call(
+            "cancel payment",
+            self._client.v1.payment_intents.cancel,
+            intent_id,
+            options={"idempotency_key": idempotency_key},
+        )
+        return intent_snapshot(intent)
+
+    def create_refund(
+        self,
+        *,
+        intent_id: str,
+        amount: Money,
+        reason: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> RefundSnapshot:
+        params: dict[str, Any] = {
+            "payment_intent": intent_id,
+            "amount": amount.minor,
+            "metadata": {**metadata, "reason": reason},
+        }
+        if reason in STRIPE_REFUND_REASONS and not self._emulator:
+            params["reason"] = reason
+        refund = self._call(
+            "refund",
+            self._client.v1.refunds.create,
+            params=params,
+            options={"idempotency_key": idempotency_key},
+        )
+        return refund_snapshot(refund)
+
+    def retrieve_refund(self, refund_id: str) -> RefundSnapshot:
+        return refund_snapshot(
+            self._call("retrieve refund", self._client.v1.refunds.retrieve, refund_id)
+        )
+
+    def list_refunds(self, intent_id: str) -> list[RefundSnapshot]:
+        page = self._call(
+            "list refunds",
+            self._client.v1.refunds.list,
+            params={"payment_intent": intent_id, "limit": 100},
+        )
+        return [refund_snapshot(refund) for refund in page.auto_paging_iter()]
+
+    def parse_webhook(self, payload: bytes, signature: str) -> GatewayEvent:
+        try:
+            event = stripe.Webhook.construct_event(
+                payload, signature, self._webhook_secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
+            )
+        except (ValueError, stripe.SignatureVerificationError) as error:
+            raise WebhookSignatureInvalid() from error
+        data = event.to_dict()
+        obj = data.get("data", {}).get("object", {})
+        kind = obj.get("object")
+        return GatewayEvent(
+            id=data["id"],
+            type=data["type"],
+            created=int(data.get("created") or 0),
+            object=obj,
+            payload=data,
+            intent=intent_snapshot(obj) if kind == "payment_intent" else None,
+            refund=refund_snapshot(obj) if kind == "refund" else None,
+        )

@@ -1,0 +1,73 @@
+"""The one place where domain errors become HTTP: RFC 9457 problem+json for the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from shopkeeper.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PaymentProviderUnavailable,
+)
+from shopkeeper.payments.gateway import (
+    PaymentDeclined,
+    PaymentRequestInvalid,
+    WebhookSignatureInvalid,
+)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+# Most specific first: the first class an error is an instance of gives its status.
+STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
+    (WebhookSignatureInvalid, 400),
+    (PaymentDeclined, 402),
+    (PaymentRequestInvalid, 502),
+    (PaymentProviderUnavailable, 503),
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Forbidden, 403),
+)
+
+
+def status_for(error: DomainError) -> int:
+    for error_class, status in STATUS_BY_ERROR:
+        if isinstance(error, error_class):
+            return status
+    return 400
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    **extra: Any,
+) -> JsonResponse:
+    body: dict[str, Any] = {
+        "type": f"https://shopkeeper.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+    }
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def problem_for(error: DomainError) -> JsonResponse:
+    return problem(status_for(error), error.code, error.title, error.detail, **error.extra)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's CSRF failure view: problem+json for the API, a readable page for people."""
+    if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
+        return problem(403, "csrf_failed", "CSRF check failed", reason or None)
+    return render(request, "problems/csrf_failed.html", {"reason": reason}, status=403)

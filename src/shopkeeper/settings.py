@@ -1,0 +1,183 @@
+"""One settings module, read from the environment.
+
+Development defaults let the project run with nothing installed (SQLite, offline Stripe keys);
+production mode (SHOPKEEPER_ENV=production) refuses to start with any of those defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DATA_DIR = Path(os.environ.get("SHOPKEEPER_DATA_DIR", Path.cwd() / "var"))
+
+ENVIRONMENT = os.environ.get("SHOPKEEPER_ENV", "development")
+PRODUCTION = ENVIRONMENT == "production"
+DEBUG = os.environ.get("SHOPKEEPER_DEBUG", "0" if PRODUCTION else "1") == "1"
+
+DEFAULT_SECRET_KEY = "dev-insecure-shopkeeper-secret-key-change-me"
+DEFAULT_STRIPE_SECRET_KEY = "sk_test_shopkeeper_offline"
+DEFAULT_STRIPE_PUBLISHABLE_KEY = "pk_test_shopkeeper_offline"
+DEFAULT_STRIPE_WEBHOOK_SECRET = "whsec_shopkeeper_offline"
+
+SECRET_KEY = os.environ.get("SHOPKEEPER_SECRET_KEY", DEFAULT_SECRET_KEY)
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost").split(",")
+    if h.strip()
+]
+if not PRODUCTION:
+    ALLOWED_HOSTS.append("testserver")
+
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", DEFAULT_STRIPE_SECRET_KEY)
+STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", DEFAULT_STRIPE_PUBLISHABLE_KEY)
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", DEFAULT_STRIPE_WEBHOOK_SECRET)
+# An emulator's base URL (localstripe); unset means real Stripe.
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "").rstrip("/") or None
+# Seconds before a Stripe call counts as an unknown outcome.
+STRIPE_TIMEOUT = float(os.environ.get("STRIPE_TIMEOUT", "10"))
+
+SHOPKEEPER_CAPTURE = os.environ.get("SHOPKEEPER_CAPTURE", "automatic")
+if SHOPKEEPER_CAPTURE not in ("automatic", "manual"):
+    raise ImproperlyConfigured("SHOPKEEPER_CAPTURE must be 'automatic' or 'manual'")
+# Flat shipping fee per order, as a decimal string in the order's currency.
+SHOPKEEPER_SHIPPING_FEE = os.environ.get("SHOPKEEPER_SHIPPING_FEE", "5.00")
+
+
+def _refuse_defaults_in_production() -> None:
+    defaults = {
+        "SHOPKEEPER_SECRET_KEY": SECRET_KEY == DEFAULT_SECRET_KEY,
+        "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY == DEFAULT_STRIPE_SECRET_KEY,
+        "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET == DEFAULT_STRIPE_WEBHOOK_SECRET,
+    }
+    still_default = [name for name, is_default in defaults.items() if is_default]
+    if still_default:
+        raise ImproperlyConfigured(
+            "Refusing to run in production with default secrets: " + ", ".join(still_default)
+        )
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("ALLOWED_HOSTS must be set in production")
+
+
+if PRODUCTION:
+    _refuse_defaults_in_production()
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "shopkeeper.accounts",
+    "shopkeeper.audit",
+    "shopkeeper.catalog",
+    "shopkeeper.orders",
+    "shopkeeper.payments",
+    "shopkeeper.checkout",
+    "shopkeeper.backoffice",
+    "shopkeeper.ops",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "shopkeeper.audit.middleware.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "shopkeeper.urls"
+WSGI_APPLICATION = "shopkeeper.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'shopkeeper.sqlite3'}"),
+        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Wait for a writer instead of failing at once; SQLite serialises writers.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+
+AUTH_USER_MODEL = "accounts.User"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/admin/login/"
+LOGIN_REDIRECT_URL = "/admin/"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+CSRF_FAILURE_VIEW = "shopkeeper.problems.csrf_failure"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"mask_secrets": {"()": "shopkeeper.redaction.MaskSecretsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_secrets"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("SHOPKEEPER_LOG_LEVEL", "INFO")},
+    "loggers": {"stripe": {"level": "WARNING"}},
+}
+
+# Flat shipping fee per currency (decimal strings); others use SHOPKEEPER_SHIPPING_FEE.
+SHOPKEEPER_SHIPPING_FEES: dict[str, str] = {
+    "JPY": "800",
+    "KRW": "6000",
+    "KWD": "1.500",
+    "BHD": "2.000",
+    "JOD": "3.500",
+    **{
+        code.strip().upper(): fee.strip()
+        for code, _, fee in (
+            item.partition("=")
+            for item in os.environ.get("SHOPKEEPER_SHIPPING_FEES", "").split(",")
+        )
+        if code.strip() and fee.strip()
+    },
+}

@@ -1,0 +1,11 @@
+from django.urls import include, path
+
+from shopkeeper.api import api
+from shopkeeper.payments.webhooks import stripe_webhook
+
+urlpatterns = [
+    path("api/", api.urls),
+    path("webhooks/stripe", stripe_webhook, name="stripe-webhook"),
+    path("admin/", include("shopkeeper.backoffice.urls")),
+    path("", include("shopkeeper.checkout.urls")),
+]
