@@ -14,7 +14,8 @@ class RequestContext:
 
 
 _current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
-    "shopkeeper_request_context", default=RequestContext()  # noqa: B039 (frozen)
+    "shopkeeper_request_context",
+    default=RequestContext(),  # noqa: B039 (frozen)
 )
 
 

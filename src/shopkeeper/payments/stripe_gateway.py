@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-import stripe
 from django.conf import settings
 
+import stripe
 from shopkeeper.money import Money
 from shopkeeper.payments.gateway import (
     GatewayEvent,
@@ -50,6 +50,12 @@ def _translated_errors(operation: str) -> Iterator[None]:
         ) from error
 
 
+def _plain(obj: Any) -> Any:
+    """SDK objects as plain dicts, so snapshots read one shape."""
+    to_dict = getattr(obj, "to_dict", None)
+    return to_dict() if callable(to_dict) else obj
+
+
 def _get(obj: Any, key: str, default: Any = None) -> Any:
     if obj is None:
         return default
@@ -73,7 +79,7 @@ def intent_snapshot(intent: Mapping[str, Any]) -> IntentSnapshot:
     status = _get(intent, "status", "")
     amount = int(_get(intent, "amount", 0))
     charge = _latest_charge(intent)
-    charge_obj = charge if isinstance(charge, Mapping) or hasattr(charge, "keys") else None
+    charge_obj = charge if isinstance(charge, Mapping) else None
     charge_id = charge if isinstance(charge, str) else _get(charge_obj, "id", "")
     card = _get(_get(charge_obj, "payment_method_details"), "card")
     amount_received = _get(intent, "amount_received")
@@ -153,7 +159,7 @@ class StripeGateway:
 
     def _call(self, operation: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         with _translated_errors(operation):
-            return method(*args, **kwargs)
+            return _plain(method(*args, **kwargs))
 
     def create_payment_intent(
         self, *, amount: Money, order_number: str, capture_method: str, idempotency_key: str
@@ -235,12 +241,9 @@ class StripeGateway:
         )
 
     def list_refunds(self, intent_id: str) -> list[RefundSnapshot]:
-        page = self._call(
-            "list refunds",
-            self._client.v1.refunds.list,
-            params={"payment_intent": intent_id, "limit": 100},
-        )
-        return [refund_snapshot(refund) for refund in page.auto_paging_iter()]
+        with _translated_errors("list refunds"):
+            page = self._client.v1.refunds.list(params={"payment_intent": intent_id, "limit": 100})
+            return [refund_snapshot(_plain(refund)) for refund in page.auto_paging_iter()]
 
     def parse_webhook(self, payload: bytes, signature: str) -> GatewayEvent:
         try:

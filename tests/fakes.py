@@ -1,0 +1,239 @@
+"""A fake payment gateway: the port swapped for an in-memory Stripe with Stripe's money rules."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from shopkeeper.money import Money
+from shopkeeper.payments.gateway import (
+    GatewayEvent,
+    IntentSnapshot,
+    PaymentDeclined,
+    PaymentOutcomeUnknown,
+    PaymentRequestInvalid,
+    RefundSnapshot,
+    WebhookSignatureInvalid,
+)
+
+WEBHOOK_SECRET = "whsec_shopkeeper_offline"
+
+
+def sign_payload(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
+    """A `Stripe-Signature` header value for `payload`, as Stripe computes it."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+@dataclass
+class FakeGateway:
+    """Keeps PaymentIntents and refunds in memory and honours idempotency keys like Stripe.
+
+    `fail_next` queues errors to raise on the next calls (by operation name), and
+    `lose_next_response` makes the next call take effect but raise an unknown outcome.
+    """
+
+    intents: dict[str, IntentSnapshot] = field(default_factory=dict)
+    refunds: dict[str, RefundSnapshot] = field(default_factory=dict)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    fail_next: dict[str, list[Exception]] = field(default_factory=dict)
+    lose_next_response: set[str] = field(default_factory=set)
+    refund_status: str = "succeeded"
+    _replies: dict[str, Any] = field(default_factory=dict)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def _next_id(self, prefix: str) -> str:
+        return f"{prefix}_fake{next(self._ids):06d}"
+
+    def _idempotent(self, operation: str, key: str, make: Any) -> Any:
+        self.calls.append((operation, key))
+        queued = self.fail_next.get(operation)
+        if queued:
+            raise queued.pop(0)
+        if key not in self._replies:
+            self._replies[key] = make()
+        if operation in self.lose_next_response:
+            self.lose_next_response.discard(operation)
+            raise PaymentOutcomeUnknown("response lost")
+        return self._replies[key]
+
+    # --- PaymentIntents -------------------------------------------------------------
+    def create_payment_intent(
+        self, *, amount: Money, order_number: str, capture_method: str, idempotency_key: str
+    ) -> IntentSnapshot:
+        def make() -> IntentSnapshot:
+            intent_id = self._next_id("pi")
+            intent = IntentSnapshot(
+                id=intent_id,
+                status="requires_payment_method",
+                amount=amount.minor,
+                currency=amount.currency,
+                capture_method=capture_method,
+                client_secret=f"{intent_id}_secret_fake",
+                order_number=order_number,
+            )
+            self.intents[intent_id] = intent
+            return intent
+
+        return self._idempotent("create_payment_intent", idempotency_key, make)
+
+    def pay(self, intent_id: str, *, decline: bool = False) -> IntentSnapshot:
+        """What the customer's browser does: confirm the PaymentIntent with a card."""
+        intent = self.intents[intent_id]
+        if decline:
+            intent = replace(intent, status="requires_payment_method", last_error="Card declined")
+        elif intent.capture_method == "manual":
+            intent = replace(intent, status="requires_capture", amount_capturable=intent.amount)
+        else:
+            intent = replace(
+                intent,
+                status="succeeded",
+                amount_received=intent.amount,
+                charge_id=self._next_id("ch"),
+                card_brand="visa",
+                card_last4="4242",
+            )
+        self.intents[intent_id] = intent
+        return intent
+
+    def retrieve_payment_intent(self, intent_id: str) -> IntentSnapshot:
+        self.calls.append(("retrieve_payment_intent", intent_id))
+        if intent_id not in self.intents:
+            raise PaymentRequestInvalid(f"No such payment_intent: {intent_id}")
+        return self.intents[intent_id]
+
+    def capture_payment_intent(
+        self, intent_id: str, *, amount: Money | None, idempotency_key: str
+    ) -> IntentSnapshot:
+        def make() -> IntentSnapshot:
+            intent = self.intents[intent_id]
+            if intent.status != "requires_capture":
+                raise PaymentRequestInvalid("This PaymentIntent could not be captured")
+            captured = intent.amount_capturable if amount is None else amount.minor
+            if captured > intent.amount_capturable:
+                raise PaymentRequestInvalid("amount_to_capture exceeds the authorised amount")
+            intent = replace(
+                intent,
+                status="succeeded",
+                amount_received=captured,
+                amount_capturable=0,
+                charge_id=self._next_id("ch"),
+            )
+            self.intents[intent_id] = intent
+            return intent
+
+        return self._idempotent("capture_payment_intent", idempotency_key, make)
+
+    def cancel_payment_intent(self, intent_id: str, *, idempotency_key: str) -> IntentSnapshot:
+        def make() -> IntentSnapshot:
+            intent = self.intents[intent_id]
+            if intent.status in ("succeeded", "canceled"):
+                raise PaymentRequestInvalid(
+                    f"Cannot cancel a PaymentIntent that is {intent.status}"
+                )
+            intent = replace(intent, status="canceled", amount_capturable=0)
+            self.intents[intent_id] = intent
+            return intent
+
+        return self._idempotent("cancel_payment_intent", idempotency_key, make)
+
+    # --- Refunds --------------------------------------------------------------------
+    def create_refund(
+        self,
+        *,
+        intent_id: str,
+        amount: Money,
+        reason: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> RefundSnapshot:
+        def make() -> RefundSnapshot:
+            intent = self.intents[intent_id]
+            already = sum(
+                r.amount
+                for r in self.refunds.values()
+                if r.payment_intent_id == intent_id and r.status in ("pending", "succeeded")
+            )
+            if amount.minor + already > intent.amount_received:
+                raise PaymentRequestInvalid(
+                    "Refund amount exceeds the charge", stripe_code="amount_too_large"
+                )
+            refund = RefundSnapshot(
+                id=self._next_id("re"),
+                status=self.refund_status,
+                amount=amount.minor,
+                currency=amount.currency,
+                payment_intent_id=intent_id,
+                charge_id=intent.charge_id,
+                metadata={**metadata, "reason": reason},
+            )
+            self.refunds[refund.id] = refund
+            return refund
+
+        return self._idempotent("create_refund", idempotency_key, make)
+
+    def retrieve_refund(self, refund_id: str) -> RefundSnapshot:
+        return self.refunds[refund_id]
+
+    def list_refunds(self, intent_id: str) -> list[RefundSnapshot]:
+        return [r for r in self.refunds.values() if r.payment_intent_id == intent_id]
+
+    def settle_refund(
+        self, refund_id: str, status: str, failure_reason: str = ""
+    ) -> RefundSnapshot:
+        refund = replace(self.refunds[refund_id], status=status, failure_reason=failure_reason)
+        self.refunds[refund_id] = refund
+        return refund
+
+    # --- Webhooks -------------------------------------------------------------------
+    def parse_webhook(self, payload: bytes, signature: str) -> GatewayEvent:
+        from shopkeeper.payments.stripe_gateway import StripeGateway
+
+        return StripeGateway(
+            secret_key="sk_test_fake", webhook_secret=WEBHOOK_SECRET
+        ).parse_webhook(payload, signature)
+
+
+def intent_event_payload(
+    intent: IntentSnapshot, event_type: str, event_id: str | None = None
+) -> bytes:
+    """A Stripe event body carrying `intent` in Stripe's shape."""
+    obj: dict[str, Any] = {
+        "id": intent.id,
+        "object": "payment_intent",
+        "status": intent.status,
+        "amount": intent.amount,
+        "amount_received": intent.amount_received,
+        "amount_capturable": intent.amount_capturable,
+        "currency": intent.currency.lower(),
+        "capture_method": intent.capture_method,
+        "client_secret": intent.client_secret,
+        "metadata": {"order_number": intent.order_number},
+        "latest_charge": intent.charge_id or None,
+        "last_payment_error": {"message": intent.last_error} if intent.last_error else None,
+    }
+    return json.dumps(
+        {
+            "id": event_id or f"evt_{intent.id}_{event_type}",
+            "object": "event",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": {"object": obj},
+        }
+    ).encode()
+
+
+__all__ = [
+    "FakeGateway",
+    "PaymentDeclined",
+    "WebhookSignatureInvalid",
+    "intent_event_payload",
+    "sign_payload",
+]

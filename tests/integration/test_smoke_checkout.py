@@ -1,0 +1,31 @@
+"""Given a product, when a customer checks out and pays, then the order is paid (fake gateway)."""
+
+import pytest
+
+from shopkeeper.catalog.services import create_product
+from shopkeeper.checkout.services import BasketItem, place_order
+from shopkeeper.orders.selectors import get_order, order_detail
+from shopkeeper.payments.services import apply_intent
+
+ADDRESS = {
+    "name": "Ada",
+    "line1": "1 Main St",
+    "city": "Springfield",
+    "postal_code": "12345",
+    "country": "us",
+}
+
+
+@pytest.mark.django_db
+def test_checkout_then_payment_marks_order_paid(fake_gateway):
+    create_product(sku="MUG", name="Mug", price="10.50", currency="USD", stock=3)
+    placed = place_order(
+        email="ada@example.com", items=[BasketItem("MUG", 2)], shipping_address=ADDRESS
+    )
+    assert placed.order.grand_total_minor == 2100 + 500
+
+    apply_intent(fake_gateway.pay(placed.payment.intent_id), source="test")
+
+    detail = order_detail(get_order(placed.order.number))
+    assert (detail["status"], detail["payment_status"]) == ("processing", "paid")
+    assert detail["captured"] == "26.00" and detail["refundable_minor"] == 2600
