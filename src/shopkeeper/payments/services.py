@@ -11,8 +11,10 @@ import logging
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from shopkeeper.audit.services import record
+from shopkeeper.errors import NotFound
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import (
     OrderStatus,
@@ -20,7 +22,7 @@ from shopkeeper.orders.states import (
     can_move_order,
     can_move_payment,
 )
-from shopkeeper.payments.gateway import IntentSnapshot
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, get_gateway
 from shopkeeper.payments.ledger import EntryKind, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import order_balance
@@ -28,6 +30,11 @@ from shopkeeper.payments.selectors import order_balance
 logger = logging.getLogger(__name__)
 
 STRIPE = "Stripe"
+
+
+class PaymentNotFound(NotFound):
+    code = "payment_not_found"
+    title = "No payment matches this PaymentIntent"
 
 
 def record_payment_intent(*, order: Order, intent: IntentSnapshot) -> Payment:
@@ -193,6 +200,30 @@ def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
             details={"payment_intent": intent.id, "source": source, "error": intent.last_error},
         )
     return order
+
+
+def sync_from_stripe(
+    intent_id: str,
+    *,
+    client_secret: str | None = None,
+    gateway: PaymentGateway | None = None,
+    source: str = "return_page",
+) -> Order:
+    """Ask Stripe for the PaymentIntent and apply it: the return page's path to `apply_intent`.
+
+    With `client_secret` (what the browser brings back from Stripe), it must be the secret we
+    stored for this PaymentIntent; otherwise the payment is unknown to the caller, so nobody can
+    probe other customers' orders. The secret is checked before Stripe is called.
+    """
+    payment = Payment.objects.filter(intent_id=intent_id).first()
+    if payment is None or (
+        client_secret is not None
+        and not constant_time_compare(client_secret, payment.client_secret)
+    ):
+        raise PaymentNotFound(detail=None)
+    intent = (gateway or get_gateway()).retrieve_payment_intent(intent_id)
+    order = apply_intent(intent, source=source)
+    return order if order is not None else payment.order
 
 
 def _refresh_payment(payment: Payment, intent: IntentSnapshot) -> None:
