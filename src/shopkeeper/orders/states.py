@@ -57,11 +57,13 @@ CAPTURED_STATUSES = frozenset({_P.PAID, _P.PARTIALLY_REFUNDED})
 UNPAID_STATUSES = frozenset({_P.PENDING, _P.FAILED})
 
 
-def can_move_order(current: OrderStatus, target: OrderStatus) -> bool:
+def can_move_order(current: OrderStatus | str, target: OrderStatus | str) -> bool:
+    current, target = OrderStatus(current), OrderStatus(target)
     return current == target or target in ORDER_TRANSITIONS[current]
 
 
-def can_move_payment(current: PaymentStatus, target: PaymentStatus) -> bool:
+def can_move_payment(current: PaymentStatus | str, target: PaymentStatus | str) -> bool:
+    current, target = PaymentStatus(current), PaymentStatus(target)
     return current == target or target in PAYMENT_TRANSITIONS[current]
 
 

@@ -29,7 +29,7 @@ class EntryKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Movement:
-    kind: EntryKind
+    kind: EntryKind | str
     amount_minor: int
 
 
