@@ -23,6 +23,8 @@ from shopkeeper.payments.gateway import (
 )
 
 WEBHOOK_SECRET = "whsec_shopkeeper_offline"
+# Payment methods the fake declines, like Stripe's test methods of the same names.
+DECLINING_METHODS = frozenset({"pm_card_chargeCustomerFail", "pm_card_visa_chargeDeclined"})
 
 
 def sign_payload(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
@@ -102,6 +104,22 @@ class FakeGateway:
             )
         self.intents[intent_id] = intent
         return intent
+
+    def confirm_payment_intent(
+        self, intent_id: str, *, payment_method: str, idempotency_key: str
+    ) -> IntentSnapshot:
+        """Stripe's test payment methods: DECLINING_METHODS are declined, any other one pays."""
+
+        def make() -> IntentSnapshot:
+            intent = self.intents[intent_id]
+            if intent.status not in ("requires_payment_method", "requires_confirmation"):
+                raise PaymentRequestInvalid(f"This PaymentIntent is {intent.status}")
+            if payment_method in DECLINING_METHODS:
+                self.pay(intent_id, decline=True)
+                raise PaymentDeclined("Your card was declined.")
+            return self.pay(intent_id)
+
+        return self._idempotent("confirm_payment_intent", idempotency_key, make)
 
     def retrieve_payment_intent(self, intent_id: str) -> IntentSnapshot:
         self.calls.append(("retrieve_payment_intent", intent_id))

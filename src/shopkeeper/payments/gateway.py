@@ -99,6 +99,12 @@ class PaymentGateway(Protocol):
 
     def retrieve_payment_intent(self, intent_id: str) -> IntentSnapshot: ...
 
+    def confirm_payment_intent(
+        self, intent_id: str, *, payment_method: str, idempotency_key: str
+    ) -> IntentSnapshot:
+        """Confirm with a payment method the browser tokenised; a decline raises PaymentDeclined."""
+        ...
+
     def capture_payment_intent(
         self, intent_id: str, *, amount: Money | None, idempotency_key: str
     ) -> IntentSnapshot: ...
