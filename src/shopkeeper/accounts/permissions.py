@@ -49,11 +49,16 @@ class Actor(Protocol):
     def is_active(self) -> bool: ...
 
 
-def can(actor: Actor | None, permission: Permission | str) -> bool:
+def permissions_of(actor: Actor | None) -> frozenset[Permission]:
+    """Everything the actor's role allows; nothing for no actor, an inactive one or an odd role."""
     if actor is None or not getattr(actor, "is_active", False):
-        return False
+        return frozenset()
     try:
         role = Role(getattr(actor, "role", ""))
     except ValueError:
-        return False
-    return Permission(permission) in ROLE_PERMISSIONS[role]
+        return frozenset()
+    return ROLE_PERMISSIONS[role]
+
+
+def can(actor: Actor | None, permission: Permission | str) -> bool:
+    return Permission(permission) in permissions_of(actor)

@@ -101,13 +101,27 @@ class OrderNotCancellable(Conflict):
     title = "This order cannot be cancelled"
 
 
+class RefundInProgress(Conflict):
+    code = "refund_in_progress"
+    title = "A refund of this order is still in progress; cancel it once the refund has settled"
+
+
+class OrderNotCapturable(Conflict):
+    code = "order_not_capturable"
+    title = "Only an authorised payment can be captured"
+
+
 def ensure_cancellable(
-    order_status: OrderStatus | str, payment_status: PaymentStatus | str
+    order_status: OrderStatus | str,
+    payment_status: PaymentStatus | str,
+    *,
+    has_pending_refund: bool = False,
 ) -> None:
-    """The cancellation rule, without the pending-refund check that needs the ledger.
+    """The cancellation rule. The caller says whether a refund is still pending (the ledger knows).
 
     Unpaid (pending, failed), authorised (voided on cancel) and fully refunded orders can be
-    cancelled; an order holding captured money must be refunded in full first.
+    cancelled; an order holding captured money must be refunded in full first, and a refund
+    still on its way must settle first, since it may yet fail and give the money back.
     """
     order_status, payment_status = OrderStatus(order_status), PaymentStatus(payment_status)
     if order_status == OrderStatus.CANCELLED:
@@ -116,3 +130,17 @@ def ensure_cancellable(
         raise OrderNotCancellable("A closed order cannot be cancelled")
     if payment_status in CAPTURED_STATUSES:
         raise OrderPaidRefundFirst()
+    if has_pending_refund:
+        raise RefundInProgress()
+
+
+def ensure_capturable(order_status: OrderStatus | str, payment_status: PaymentStatus | str) -> None:
+    """Capture takes an authorisation that is still open: nothing captured, nothing voided."""
+    order_status, payment_status = OrderStatus(order_status), PaymentStatus(payment_status)
+    if order_status in (OrderStatus.CANCELLED, OrderStatus.CLOSED):
+        raise OrderNotCapturable(f"A {order_status} order cannot be captured")
+    if payment_status != PaymentStatus.AUTHORIZED:
+        raise OrderNotCapturable(
+            f"Only an authorised payment can be captured; this one is {payment_status}",
+            payment_status=str(payment_status),
+        )
