@@ -4,7 +4,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
+from pydantic import StrictInt
 
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.schemas import OrderOut
@@ -15,7 +16,8 @@ router = Router(tags=["checkout"])
 
 class ItemIn(Schema):
     sku: str
-    quantity: int
+    # A JSON integer: "2", 2.0 and true are refused rather than coerced.
+    quantity: StrictInt
 
 
 class AddressIn(Schema):
@@ -44,17 +46,20 @@ class CheckoutOut(Schema):
 
 
 @router.post("", response={201: CheckoutOut})
-def checkout(request: HttpRequest, payload: CheckoutIn) -> tuple[int, dict[str, Any]]:
+def checkout(request: HttpRequest, payload: CheckoutIn) -> Status[dict[str, Any]]:
     placed = place_order(
         email=payload.email,
         items=[BasketItem(sku=item.sku, quantity=item.quantity) for item in payload.items],
         shipping_address=payload.shipping_address.dict(),
     )
-    return 201, {
-        "order": order_detail(placed.order),
-        "payment": {
-            "payment_intent_id": placed.payment.intent_id,
-            "client_secret": placed.payment.client_secret,
-            "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+    return Status(
+        201,
+        {
+            "order": order_detail(placed.order),
+            "payment": {
+                "payment_intent_id": placed.payment.intent_id,
+                "client_secret": placed.payment.client_secret,
+                "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            },
         },
-    }
+    )

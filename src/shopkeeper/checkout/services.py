@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,11 @@ logger = logging.getLogger(__name__)
 
 MAX_QUANTITY = 1000
 MAX_LINES = 100
-ADDRESS_FIELDS = ("name", "line1", "city", "postal_code", "country")
+# Shipping address fields and their maximum lengths.
+ADDRESS_FIELDS = {"name": 200, "line1": 200, "city": 100, "postal_code": 20, "country": 20}
+COUNTRY_CODE = re.compile(r"[A-Za-z]{2}")
+MAX_EMAIL_LENGTH = 254  # the column's length (RFC 5321 path limit)
+MAX_SKU_LENGTH = 64
 NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 
@@ -73,6 +78,10 @@ def _validated_basket(items: list[BasketItem]) -> dict[str, int]:
         raise InvalidInput(f"At most {MAX_LINES} different items per order")
     quantities: dict[str, int] = {}
     for item in items:
+        if not isinstance(item.sku, str) or not 0 < len(item.sku) <= MAX_SKU_LENGTH:
+            raise UnknownSku(f"Unknown SKU: {str(item.sku)[:MAX_SKU_LENGTH]!r}")
+        if "\x00" in item.sku:  # PostgreSQL cannot even compare it; no SKU holds one
+            raise UnknownSku("Unknown SKU")
         if isinstance(item.quantity, bool) or not isinstance(item.quantity, int):
             raise InvalidQuantity(sku=item.sku)
         total = quantities.get(item.sku, 0) + item.quantity
@@ -82,19 +91,32 @@ def _validated_basket(items: list[BasketItem]) -> dict[str, int]:
     return quantities
 
 
+def _clean_text(value: object, *, field: str, max_length: int) -> str:
+    """Trimmed single-line text; control characters (NUL breaks PostgreSQL) are refused."""
+    text = str(value or "").strip()
+    if len(text) > max_length:
+        raise InvalidInput(f"{field} is longer than {max_length} characters", field=field)
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        raise InvalidInput(f"{field} contains control characters", field=field)
+    return text
+
+
 def _validated_address(address: dict[str, Any]) -> dict[str, str]:
-    cleaned = {key: str(address.get(key) or "").strip() for key in ADDRESS_FIELDS}
+    cleaned = {
+        key: _clean_text(address.get(key), field=f"shipping_address.{key}", max_length=limit)
+        for key, limit in ADDRESS_FIELDS.items()
+    }
     missing = [key for key, value in cleaned.items() if not value]
     if missing:
         raise InvalidInput("The shipping address is incomplete", missing=missing)
-    if len(cleaned["country"]) != 2 or not cleaned["country"].isalpha():
+    if not COUNTRY_CODE.fullmatch(cleaned["country"]):
         raise InvalidInput('Country must be a two-letter code such as "US"')
     cleaned["country"] = cleaned["country"].upper()
     return cleaned
 
 
 def _validated_email(email: str) -> str:
-    email = (email or "").strip()
+    email = _clean_text(email, field="email", max_length=MAX_EMAIL_LENGTH)
     try:
         validate_email(email)
     except DjangoValidationError as error:
@@ -132,11 +154,12 @@ def _create_order(*, email: str, quantities: dict[str, int], address: dict[str, 
         (products[sku].price * qty for sku, qty in quantities.items()), Money.zero(currency)
     )
     for _attempt in range(5):
+        number = new_order_number()
         try:
             with transaction.atomic():
                 reserve_stock({products[sku].pk: qty for sku, qty in quantities.items()})
                 order = Order.objects.create(
-                    number=new_order_number(),
+                    number=number,
                     email=email,
                     currency=currency,
                     subtotal_minor=subtotal.minor,
@@ -168,7 +191,7 @@ def _create_order(*, email: str, quantities: dict[str, int], address: dict[str, 
                 return order
         except IntegrityError:
             # An order number collision; anything else is a real error and raises again.
-            if not Order.objects.filter(number=order.number).exists():
+            if not Order.objects.filter(number=number).exists():
                 raise
     raise RuntimeError("could not allocate an order number")
 
@@ -189,8 +212,10 @@ def start_payment(*, order: Order, gateway: PaymentGateway) -> Payment:
             capture_method=settings.SHOPKEEPER_CAPTURE,
             idempotency_key=f"order-{order.number}-payment-intent",
         )
-    except DomainError as error:
-        _abandon_order(order, reason=f"payment could not be started: {error.detail}")
+    except Exception as error:
+        # Any failure, ours or Stripe's: the customer gets nothing to pay, so hold nothing.
+        detail = error.detail if isinstance(error, DomainError) else type(error).__name__
+        _abandon_order(order, reason=f"payment could not be started: {detail}")
         raise
     return record_payment_intent(order=order, intent=intent)
 
