@@ -92,7 +92,10 @@ class FakeGateway:
         if decline:
             intent = replace(intent, status="requires_payment_method", last_error="Card declined")
         elif intent.capture_method == "manual":
-            intent = replace(intent, status="requires_capture", amount_capturable=intent.amount)
+            # Stripe clears last_payment_error once a later confirmation succeeds.
+            intent = replace(
+                intent, status="requires_capture", amount_capturable=intent.amount, last_error=""
+            )
         else:
             intent = replace(
                 intent,
@@ -101,6 +104,7 @@ class FakeGateway:
                 charge_id=self._next_id("ch"),
                 card_brand="visa",
                 card_last4="4242",
+                last_error="",
             )
         self.intents[intent_id] = intent
         return intent

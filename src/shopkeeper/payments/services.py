@@ -23,7 +23,7 @@ from shopkeeper.orders.states import (
     can_move_payment,
 )
 from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, get_gateway
-from shopkeeper.payments.ledger import EntryKind, payment_status_for
+from shopkeeper.payments.ledger import Balance, EntryKind, Movement, balance_of, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import order_balance
 
@@ -93,15 +93,51 @@ def add_ledger_entry(
         return None  # recorded concurrently by another delivery of the same news
 
 
+# How far a PaymentIntent has come. Stripe never moves one backwards (a declined attempt and a
+# retry both sit at the first step), so a snapshot ranking below the one we last applied, or a
+# different final status, is older news: a late or reordered webhook. It changes nothing.
+INTENT_PROGRESS = {
+    "requires_payment_method": 0,
+    "requires_confirmation": 0,
+    "requires_action": 0,
+    "processing": 0,
+    "requires_capture": 1,
+    "succeeded": 2,
+    "canceled": 2,
+}
+FINAL_INTENT_STATUSES = frozenset({"succeeded", "canceled"})
+
+
+def is_stale(payment: Payment, intent: IntentSnapshot) -> bool:
+    seen, now = payment.intent_status, intent.status
+    if seen in FINAL_INTENT_STATUSES:
+        return now != seen
+    return INTENT_PROGRESS.get(now, 0) < INTENT_PROGRESS.get(seen, 0)
+
+
 def _mismatch(order: Order, intent: IntentSnapshot) -> str:
     if intent.currency != order.currency:
         return f"currency {intent.currency} does not match the order's {order.currency}"
     if intent.amount != order.grand_total_minor:
         return f"amount {intent.amount} does not match the order total {order.grand_total_minor}"
+    if intent.order_number and intent.order_number != order.number:
+        return f"PaymentIntent belongs to order {intent.order_number}, not {order.number}"
     return ""
 
 
+def _payment_balance(payment: Payment) -> Balance:
+    rows = LedgerEntry.objects.filter(payment=payment).values_list("kind", "amount_minor")
+    return balance_of(Movement(kind, amount) for kind, amount in rows)
+
+
 def _record_movements(payment: Payment, intent: IntentSnapshot, source: str) -> None:
+    """Ledger rows for what the snapshot proves, each under an id that makes it happen once.
+
+    External ids are `{pi}:authorization`, `{pi}:capture`, `{pi}:release` and `{pi}:void`:
+    any other code recording these movements must use the same ids. The release is what the
+    authorisation held beyond the capture actually recorded, so a later, different view of
+    the captured amount cannot add a second, wrong release.
+    """
     pi = intent.id
     charge = {"stripe_charge_id": intent.charge_id} if intent.charge_id else {}
     if intent.status in ("requires_capture", "succeeded"):
@@ -115,33 +151,31 @@ def _record_movements(payment: Payment, intent: IntentSnapshot, source: str) -> 
             **charge,
         )
     if intent.status == "succeeded":
-        captured = intent.amount_received or intent.amount
         add_ledger_entry(
             payment=payment,
             kind=EntryKind.CAPTURE,
-            amount_minor=captured,
+            amount_minor=min(intent.amount_received or intent.amount, intent.amount),
             external_id=f"{pi}:capture",
             source=source,
             **charge,
         )
+        balance = _payment_balance(payment)
         add_ledger_entry(
             payment=payment,
             kind=EntryKind.RELEASE,
-            amount_minor=intent.amount - captured,
+            amount_minor=balance.authorized - balance.captured - balance.released,
             external_id=f"{pi}:release",
             source=source,
             **charge,
         )
     if intent.status == "canceled":
-        balance = order_balance(payment.order)
-        if balance.capturable:
-            add_ledger_entry(
-                payment=payment,
-                kind=EntryKind.VOID,
-                amount_minor=balance.capturable,
-                external_id=f"{pi}:void",
-                source=source,
-            )
+        add_ledger_entry(
+            payment=payment,
+            kind=EntryKind.VOID,
+            amount_minor=_payment_balance(payment).capturable,
+            external_id=f"{pi}:void",
+            source=source,
+        )
 
 
 def _target_status(order: Order, intent: IntentSnapshot) -> PaymentStatus:
@@ -159,7 +193,11 @@ def _target_status(order: Order, intent: IntentSnapshot) -> PaymentStatus:
 
 
 def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
-    """Bring our records in line with a PaymentIntent snapshot. Returns the order, if known."""
+    """Bring our records in line with a PaymentIntent snapshot. Returns the order, if known.
+
+    Stale snapshots and flagged payments change nothing; a snapshot whose amount, currency or
+    order does not match flags the payment instead of accepting it.
+    """
     payment_ref = (
         Payment.objects.filter(intent_id=intent.id).values_list("order_id", flat=True).first()
     )
@@ -170,7 +208,7 @@ def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
         # Lock in the fixed order: order, then payment.
         order = Order.objects.select_for_update().get(pk=payment_ref)
         payment = Payment.objects.select_for_update().get(intent_id=intent.id)
-        if payment.flagged:
+        if payment.flagged or is_stale(payment, intent):
             return order
         mismatch = _mismatch(order, intent)
         if mismatch:
@@ -178,28 +216,37 @@ def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
             return order
         _refresh_payment(payment, intent)
         _record_movements(payment, intent, source)
-        before = {"status": order.status, "payment_status": order.payment_status}
-        target = _target_status(order, intent)
-        if target == order.payment_status or not can_move_payment(order.payment_status, target):
-            return order  # nothing new, or older news than what we already know
-        order.payment_status = target
-        if target in (PaymentStatus.AUTHORIZED, PaymentStatus.PAID) and can_move_order(
-            order.status, OrderStatus.PROCESSING
-        ):
-            order.status = OrderStatus.PROCESSING
-        order.updated_at = timezone.now()
-        order.save(update_fields=["status", "payment_status", "updated_at"])
-        record(
-            action=f"payment.{target}",
-            target_type="order",
-            target_id=order.number,
-            target_label=order.number,
-            actor_label=STRIPE,
-            before=before,
-            after={"status": order.status, "payment_status": order.payment_status},
-            details={"payment_intent": intent.id, "source": source, "error": intent.last_error},
-        )
+        _advance_order(order, intent, source)
     return order
+
+
+def _advance_order(order: Order, intent: IntentSnapshot, source: str) -> None:
+    before = {"status": order.status, "payment_status": order.payment_status}
+    target = _target_status(order, intent)
+    if target == order.payment_status or not can_move_payment(order.payment_status, target):
+        return  # nothing new, or older news than what we already know
+    order.payment_status = target
+    money_held = target in (PaymentStatus.AUTHORIZED, PaymentStatus.PAID)
+    if money_held and can_move_order(order.status, OrderStatus.PROCESSING):
+        order.status = OrderStatus.PROCESSING
+    order.updated_at = timezone.now()
+    order.save(update_fields=["status", "payment_status", "updated_at"])
+    details = {"payment_intent": intent.id, "source": source, "error": intent.last_error}
+    if money_held and order.status == OrderStatus.CANCELLED:
+        # The customer paid an order we had already cancelled: the money is real and on the
+        # ledger, and staff must give it back (void or refund).
+        details["attention"] = "payment received for a cancelled order; void or refund it"
+        logger.error("Order %s was cancelled but its payment is %s", order.number, target)
+    record(
+        action=f"payment.{target}",
+        target_type="order",
+        target_id=order.number,
+        target_label=order.number,
+        actor_label=STRIPE,
+        before=before,
+        after={"status": order.status, "payment_status": order.payment_status},
+        details=details,
+    )
 
 
 def sync_from_stripe(
