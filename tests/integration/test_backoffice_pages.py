@@ -1,0 +1,112 @@
+"""The back office's server-rendered pages: sign-in, access, and what each role is offered."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from shopkeeper.audit.models import AuditEntry
+from tests.browser.backoffice_fixtures import PASSWORD, make_staff, placed_order
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(role: str) -> tuple[Client, object]:
+    user = make_staff(role)
+    client = Client()
+    client.force_login(user)
+    return client, user
+
+
+def test_given_signed_out_when_opening_admin_then_the_login_form_is_shown():
+    response = Client().get("/admin/")
+    assert response.status_code == 200
+    assert b'name="password"' in response.content
+
+
+def test_given_signed_out_when_opening_an_order_then_redirected_to_login():
+    response = Client().get("/admin/orders/SK-NOPE")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/?next=/admin/orders/SK-NOPE")
+
+
+def test_given_staff_credentials_when_signing_in_then_the_orders_list_follows():
+    make_staff("viewer")
+    client = Client()
+    response = client.post(
+        "/admin/login/", {"username": "viewer@shop.example", "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    response = client.get("/admin/", follow=True)
+    assert response.redirect_chain[-1][0] == "/admin/orders"
+    assert b"viewer@shop.example" in response.content
+
+
+def test_given_wrong_password_when_signing_in_then_the_form_says_so():
+    make_staff("viewer")
+    response = Client().post(
+        "/admin/login/", {"username": "viewer@shop.example", "password": "nope"}
+    )
+    assert response.status_code == 200
+    assert b'role="alert"' in response.content
+
+
+def test_given_signed_in_when_signing_out_by_post_then_the_session_ends():
+    client, _ = signed_in("viewer")
+    assert client.post("/admin/logout/").status_code == 302
+    assert client.get("/admin/orders").status_code == 302
+
+
+def test_given_a_user_without_a_role_when_opening_orders_then_403_page_and_audited():
+    client, _ = signed_in("")
+    response = client.get("/admin/orders")
+    assert response.status_code == 403
+    assert b"You do not have permission" in response.content
+    assert AuditEntry.objects.filter(action="permission.denied").exists()
+
+
+def test_given_an_unknown_order_when_opened_then_404_page():
+    client, _ = signed_in("viewer")
+    assert client.get("/admin/orders/SK-NOPE").status_code == 404
+
+
+def test_given_paid_order_when_viewer_opens_it_then_no_action_buttons(fake_gateway):
+    order = placed_order(fake_gateway)
+    client, _ = signed_in("viewer")
+    html = client.get(f"/admin/orders/{order.number}").content.decode()
+    assert order.number in html
+    assert "data-open-dialog" not in html
+    assert "26.00" in html
+
+
+def test_given_paid_order_when_support_opens_it_then_refund_offered_and_cancel_explained(
+    fake_gateway,
+):
+    order = placed_order(fake_gateway)
+    client, _ = signed_in("support")
+    html = client.get(f"/admin/orders/{order.number}").content.decode()
+    assert 'data-open-dialog="refund-dialog"' in html
+    assert 'data-open-dialog="cancel-dialog"' not in html
+    assert "A paid order must be refunded in full before it can be cancelled" in html
+    assert "Visa •••• 4242" in html
+    assert order.payments.get().intent_id in html
+
+
+def test_given_authorised_order_when_manager_opens_it_then_capture_and_cancel_offered(
+    fake_gateway,
+):
+    order = placed_order(fake_gateway, capture="manual")
+    client, _ = signed_in("manager")
+    html = client.get(f"/admin/orders/{order.number}").content.decode()
+    assert 'data-open-dialog="capture-dialog"' in html
+    assert 'data-open-dialog="cancel-dialog"' in html
+    assert 'data-open-dialog="refund-dialog"' not in html
+
+
+def test_given_unchanged_order_when_the_panel_is_polled_with_its_etag_then_304(fake_gateway):
+    order = placed_order(fake_gateway)
+    client, _ = signed_in("viewer")
+    first = client.get(f"/admin/orders/{order.number}/panel")
+    assert first.status_code == 200 and b'id="order-panel"' in first.content
+    again = client.get(f"/admin/orders/{order.number}/panel", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304
