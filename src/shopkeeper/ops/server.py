@@ -1,0 +1,43 @@
+"""Shopkeeper behind gunicorn, configured in code: what `shopkeeper serve` runs.
+
+gunicorn is a pre-fork production server; Django's `runserver` is for development only.
+Static files are served by WhiteNoise from the same process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+
+class ShopkeeperServer(BaseApplication):
+    def __init__(self, options: dict[str, Any]) -> None:
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Callable[..., Any]:
+        from shopkeeper.wsgi import application
+
+        return application
+
+
+def server_options(*, host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        # Load Django once in the master: a broken deployment fails before any worker forks.
+        "preload_app": True,
+        "accesslog": "-",
+        "errorlog": "-",
+        "timeout": 60,
+        "graceful_timeout": 10,
+        "proc_name": "shopkeeper",
+    }
