@@ -20,7 +20,7 @@ from shopkeeper.errors import DomainError
 from shopkeeper.payments.gateway import GatewayEvent, get_gateway
 from shopkeeper.payments.models import WebhookEvent
 from shopkeeper.payments.services import apply_intent
-from shopkeeper.problems import problem_for
+from shopkeeper.problems import problem, problem_for
 
 logger = logging.getLogger(__name__)
 
@@ -108,5 +108,10 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     except Exception as error:
         logger.exception("Stripe event %s (%s) failed", event.id, event.type)
         _store_failure(event, error)
-        return JsonResponse({"received": True, "status": "failed"}, status=500)
+        return problem(
+            500,
+            "webhook_handler_failed",
+            "The event was stored as failed; Stripe will deliver it again",
+            event_id=event.id,
+        )
     return JsonResponse({"received": True, "status": status or "duplicate"})

@@ -1,0 +1,305 @@
+"""POST /webhooks/stripe: signature on the raw body, one row per event id, dispatch by type."""
+
+import json
+import time
+from dataclasses import replace
+
+import pytest
+from django.test import Client
+
+from shopkeeper.audit.models import AuditEntry
+from shopkeeper.catalog.services import create_product
+from shopkeeper.checkout.services import BasketItem, place_order
+from shopkeeper.orders.models import Order
+from shopkeeper.payments import webhooks
+from shopkeeper.payments.models import LedgerEntry, Payment, WebhookEvent
+from tests.fakes import intent_event_payload, sign_payload
+
+pytestmark = pytest.mark.django_db
+
+URL = "/webhooks/stripe"
+ADDRESS = {
+    "name": "Ada",
+    "line1": "1 Main St",
+    "city": "Springfield",
+    "postal_code": "1",
+    "country": "US",
+}
+
+
+@pytest.fixture
+def placed():
+    create_product(sku="MUG", name="Mug", price="10.50", currency="USD", stock=5)
+    return place_order(
+        email="ada@example.com", items=[BasketItem("MUG", 2)], shipping_address=ADDRESS
+    )
+
+
+@pytest.fixture
+def stripe_client():
+    """Stripe sends no cookies and no CSRF token."""
+    return Client(enforce_csrf_checks=True)
+
+
+def deliver(client, payload: bytes, signature: str | None = None):
+    headers = (
+        {} if signature == "" else {"HTTP_STRIPE_SIGNATURE": signature or sign_payload(payload)}
+    )
+    return client.post(URL, data=payload, content_type="application/json", **headers)
+
+
+def order_of(placed):
+    return Order.objects.get(pk=placed.order.pk)
+
+
+def ledger():
+    return sorted(LedgerEntry.objects.values_list("kind", "amount_minor"))
+
+
+def test_given_succeeded_event_when_delivered_then_order_paid_and_event_stored(
+    stripe_client, placed, fake_gateway
+):
+    payload = intent_event_payload(
+        fake_gateway.pay(placed.payment.intent_id), "payment_intent.succeeded", "evt_1"
+    )
+
+    response = deliver(stripe_client, payload)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "processed"
+    order = order_of(placed)
+    assert (order.status, order.payment_status) == ("processing", "paid")
+    assert ledger() == [("authorization", 2600), ("capture", 2600)]
+    event = WebhookEvent.objects.get()
+    assert (event.event_id, event.type, event.status) == (
+        "evt_1",
+        "payment_intent.succeeded",
+        "processed",
+    )
+    assert event.payload == json.loads(payload)
+    assert AuditEntry.objects.get(action="payment.paid").details["source"] == "webhook"
+
+
+def test_given_manual_capture_when_capturable_updated_then_authorized(
+    stripe_client, settings, fake_gateway
+):
+    settings.SHOPKEEPER_CAPTURE = "manual"
+    create_product(sku="MUG", name="Mug", price="10.50", currency="USD", stock=5)
+    placed = place_order(
+        email="a@example.com", items=[BasketItem("MUG", 1)], shipping_address=ADDRESS
+    )
+    intent = fake_gateway.pay(placed.payment.intent_id)
+
+    response = deliver(
+        stripe_client, intent_event_payload(intent, "payment_intent.amount_capturable_updated")
+    )
+
+    assert response.status_code == 200
+    order = order_of(placed)
+    assert (order.status, order.payment_status) == ("processing", "authorized")
+    assert ledger() == [("authorization", 1550)]
+
+
+def test_given_payment_failed_event_when_delivered_then_failed(stripe_client, placed, fake_gateway):
+    intent = fake_gateway.pay(placed.payment.intent_id, decline=True)
+
+    response = deliver(stripe_client, intent_event_payload(intent, "payment_intent.payment_failed"))
+
+    assert response.status_code == 200
+    order = order_of(placed)
+    assert (order.status, order.payment_status) == ("pending", "failed")
+    assert Payment.objects.get().last_error == "Card declined"
+
+
+def test_given_canceled_event_when_delivered_then_voided(stripe_client, placed, fake_gateway):
+    intent = fake_gateway.cancel_payment_intent(placed.payment.intent_id, idempotency_key="c")
+
+    response = deliver(stripe_client, intent_event_payload(intent, "payment_intent.canceled"))
+
+    assert response.status_code == 200
+    assert order_of(placed).payment_status == "voided"
+
+
+def test_given_same_event_when_delivered_twice_then_second_is_a_duplicate_with_no_effect(
+    stripe_client, placed, fake_gateway
+):
+    payload = intent_event_payload(
+        fake_gateway.pay(placed.payment.intent_id), "payment_intent.succeeded", "evt_dup"
+    )
+    assert deliver(stripe_client, payload).status_code == 200
+    audit_count, ledger_rows = AuditEntry.objects.count(), ledger()
+
+    response = deliver(stripe_client, payload)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "duplicate"
+    assert WebhookEvent.objects.count() == 1
+    assert (AuditEntry.objects.count(), ledger()) == (audit_count, ledger_rows)
+
+
+def test_given_paid_when_an_older_payment_failed_event_arrives_then_nothing_changes(
+    stripe_client, placed, fake_gateway
+):
+    intent_id = placed.payment.intent_id
+    declined = fake_gateway.pay(intent_id, decline=True)
+    succeeded = fake_gateway.pay(intent_id)
+    deliver(stripe_client, intent_event_payload(succeeded, "payment_intent.succeeded", "evt_new"))
+    payment_before = Payment.objects.values().get()
+
+    response = deliver(
+        stripe_client, intent_event_payload(declined, "payment_intent.payment_failed", "evt_old")
+    )
+
+    assert response.status_code == 200
+    order = order_of(placed)
+    assert (order.status, order.payment_status) == ("processing", "paid")
+    assert Payment.objects.values().get() == payment_before
+    assert ledger() == [("authorization", 2600), ("capture", 2600)]
+    assert WebhookEvent.objects.get(event_id="evt_old").status == "processed"
+
+
+@pytest.mark.parametrize("change", [{"amount": 1}, {"currency": "EUR"}])
+def test_given_amount_or_currency_mismatch_when_delivered_then_payment_flagged_not_accepted(
+    stripe_client, placed, fake_gateway, change
+):
+    intent = replace(fake_gateway.pay(placed.payment.intent_id), **change)
+
+    response = deliver(stripe_client, intent_event_payload(intent, "payment_intent.succeeded"))
+
+    assert response.status_code == 200
+    order = order_of(placed)
+    assert (order.status, order.payment_status) == ("pending", "pending")
+    assert Payment.objects.get().flagged
+    assert not LedgerEntry.objects.exists()
+    assert AuditEntry.objects.filter(action="payment.flagged", target_id=order.number).exists()
+
+
+def test_given_unhandled_type_when_delivered_then_200_and_stored_as_ignored(stripe_client):
+    payload = json.dumps(
+        {
+            "id": "evt_customer",
+            "object": "event",
+            "type": "customer.created",
+            "created": int(time.time()),
+            "data": {"object": {"id": "cus_1", "object": "customer"}},
+        }
+    ).encode()
+
+    response = deliver(stripe_client, payload)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ignored"
+    assert WebhookEvent.objects.get().status == "ignored"
+
+
+def test_given_intent_of_no_order_when_delivered_then_200_and_nothing_changes(
+    stripe_client, placed, fake_gateway
+):
+    stranger = replace(fake_gateway.pay(placed.payment.intent_id), id="pi_elsewhere")
+
+    response = deliver(stripe_client, intent_event_payload(stranger, "payment_intent.succeeded"))
+
+    assert response.status_code == 200
+    assert order_of(placed).payment_status == "pending"
+    assert not LedgerEntry.objects.exists()
+
+
+def _bad_signatures(payload: bytes) -> dict[str, str]:
+    return {
+        "missing": "",
+        "wrong secret": sign_payload(payload, secret="whsec_someone_else"),
+        "stale": sign_payload(payload, timestamp=int(time.time()) - 301),
+        "other body": sign_payload(payload + b" "),
+        "garbage": "t=1,v1=deadbeef",
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "wrong secret", "stale", "other body", "garbage"])
+def test_given_bad_signature_when_delivered_then_400_problem_and_nothing_stored(
+    stripe_client, placed, fake_gateway, case
+):
+    payload = intent_event_payload(
+        fake_gateway.pay(placed.payment.intent_id), "payment_intent.succeeded"
+    )
+
+    response = deliver(stripe_client, payload, _bad_signatures(payload)[case])
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "invalid_signature"
+    assert not WebhookEvent.objects.exists()
+    assert order_of(placed).payment_status == "pending"
+    assert not LedgerEntry.objects.exists()
+
+
+def test_given_signed_body_re_serialised_when_delivered_then_rejected(
+    stripe_client, placed, fake_gateway
+):
+    """The signature covers the raw bytes: the same JSON spelled differently is not signed."""
+    payload = intent_event_payload(
+        fake_gateway.pay(placed.payment.intent_id), "payment_intent.succeeded"
+    )
+    signature = sign_payload(payload)
+
+    response = deliver(stripe_client, json.dumps(json.loads(payload), indent=2).encode(), signature)
+
+    assert response.status_code == 400
+
+
+def test_given_handler_failure_when_delivered_then_500_stored_failed_and_redelivery_processes(
+    stripe_client, placed, fake_gateway, monkeypatch
+):
+    real = webhooks.HANDLERS["payment_intent.succeeded"]
+    failures = [RuntimeError("database hiccup")]
+
+    def flaky(event):
+        if failures:
+            raise failures.pop()
+        real(event)
+
+    monkeypatch.setitem(webhooks.HANDLERS, "payment_intent.succeeded", flaky)
+    payload = intent_event_payload(
+        fake_gateway.pay(placed.payment.intent_id), "payment_intent.succeeded", "evt_flaky"
+    )
+
+    first = deliver(stripe_client, payload)
+
+    assert first.status_code == 500
+    assert first["Content-Type"] == "application/problem+json"
+    assert first.json()["code"] == "webhook_handler_failed"
+    event = WebhookEvent.objects.get(event_id="evt_flaky")
+    assert event.status == "failed" and "database hiccup" in event.error
+    assert order_of(placed).payment_status == "pending"
+    assert not LedgerEntry.objects.exists()
+
+    second = deliver(stripe_client, payload)
+
+    assert second.status_code == 200
+    event.refresh_from_db()
+    assert (event.status, event.error) == ("processed", "")
+    assert order_of(placed).payment_status == "paid"
+    assert deliver(stripe_client, payload).json()["status"] == "duplicate"
+    assert ledger() == [("authorization", 2600), ("capture", 2600)]
+
+
+def test_given_handled_type_without_a_payment_intent_when_delivered_then_500_and_failed(
+    stripe_client,
+):
+    payload = json.dumps(
+        {
+            "id": "evt_odd",
+            "object": "event",
+            "type": "payment_intent.succeeded",
+            "created": int(time.time()),
+            "data": {"object": {"id": "ch_1", "object": "charge"}},
+        }
+    ).encode()
+
+    response = deliver(stripe_client, payload)
+
+    assert response.status_code == 500
+    assert WebhookEvent.objects.get().status == "failed"
+
+
+def test_given_get_when_requested_then_405(stripe_client):
+    assert stripe_client.get(URL).status_code == 405
