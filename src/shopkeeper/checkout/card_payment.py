@@ -1,0 +1,105 @@
+"""Paying an order with a card the browser tokenised: the storefront's offline payment path.
+
+With real Stripe the browser confirms the PaymentIntent itself (Payment Element). localstripe's
+Stripe.js stand-in cannot: its card element only tokenises the card, and its
+`confirmCardPayment` only performs the 3D Secure step. Offline, the browser therefore hands us
+the tokenised card, we confirm the order's PaymentIntent with it through the gateway, and the
+outcome goes through `apply_intent`, the same path as webhooks and the return page.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from shopkeeper.errors import Conflict, PaymentProviderUnavailable
+from shopkeeper.orders.models import Order
+from shopkeeper.orders.states import UNPAID_STATUSES, OrderStatus, PaymentStatus
+from shopkeeper.payments.gateway import (
+    IntentSnapshot,
+    PaymentDeclined,
+    PaymentGateway,
+    get_gateway,
+)
+from shopkeeper.payments.models import Payment
+from shopkeeper.payments.selectors import current_payment
+from shopkeeper.payments.services import apply_intent, record_payment_intent
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "storefront"
+# PaymentIntent statuses in which a confirmation can still be attempted.
+CONFIRMABLE = frozenset({"requires_payment_method", "requires_confirmation"})
+# ...and those in which a new attempt is still possible, with a new PaymentIntent if needed.
+RETRYABLE = CONFIRMABLE | {"requires_action"}
+
+
+class OrderNotPayable(Conflict):
+    code = "order_not_payable"
+    title = "This order cannot be paid"
+
+
+def ensure_payable(order: Order) -> None:
+    """Only an open order whose money has not been taken can be paid."""
+    if order.status == OrderStatus.CANCELLED or order.payment_status == PaymentStatus.VOIDED:
+        raise OrderNotPayable("This order was cancelled and can no longer be paid")
+    if order.payment_status not in UNPAID_STATUSES:
+        raise OrderNotPayable("This order has already been paid")
+
+
+def pay_with_card(
+    *, order: Order, payment_method: str, gateway: PaymentGateway | None = None
+) -> IntentSnapshot:
+    """Confirm the order's payment with a tokenised card and record the outcome at once.
+
+    A decline is recorded (the order shows the failed attempt) and raised as PaymentDeclined,
+    whose message is safe to show the customer; the order stays payable.
+    """
+    gateway = gateway or get_gateway()
+    ensure_payable(order)
+    payment = _payment_to_confirm(order, gateway)
+    try:
+        intent = gateway.confirm_payment_intent(
+            payment.intent_id,
+            payment_method=payment_method,
+            idempotency_key=f"payment-{payment.pk}-confirm-{payment_method}",
+        )
+    except PaymentDeclined:
+        _record_current_state(payment, gateway)
+        raise
+    apply_intent(intent, source=SOURCE)
+    return intent
+
+
+def _payment_to_confirm(order: Order, gateway: PaymentGateway) -> Payment:
+    """The order's PaymentIntent if it can still be confirmed, else a new one for the order.
+
+    localstripe will not confirm a PaymentIntent again after a declined charge or an abandoned
+    authentication, so such an attempt gets a fresh PaymentIntent; the order, its number and
+    its reserved stock stay the same. A PaymentIntent that went through is never replaced.
+    """
+    payment = current_payment(order)
+    if payment is not None:
+        intent = gateway.retrieve_payment_intent(payment.intent_id)
+        if intent.status in CONFIRMABLE and not intent.last_error:
+            return payment
+        if intent.status not in RETRYABLE:
+            apply_intent(intent, source=SOURCE)
+            raise OrderNotPayable(f"This order's payment is already {intent.status}")
+    attempt = Payment.objects.filter(order=order).count() + 1
+    intent = gateway.create_payment_intent(
+        amount=order.grand_total,
+        order_number=order.number,
+        capture_method=settings.SHOPKEEPER_CAPTURE,
+        idempotency_key=f"order-{order.number}-payment-intent-{attempt}",
+    )
+    return record_payment_intent(order=order, intent=intent)
+
+
+def _record_current_state(payment: Payment, gateway: PaymentGateway) -> None:
+    """Apply what Stripe now says about a declined attempt; the webhook will do it otherwise."""
+    try:
+        apply_intent(gateway.retrieve_payment_intent(payment.intent_id), source=SOURCE)
+    except PaymentProviderUnavailable:
+        logger.warning("Could not record the declined attempt on %s yet", payment.intent_id)
