@@ -181,3 +181,7 @@ SHOPKEEPER_SHIPPING_FEES: dict[str, str] = {
         if code.strip() and fee.strip()
     },
 }
+
+# Staff sign-in throttle (accounts.throttle): failures per e-mail and IP within the window.
+SHOPKEEPER_LOGIN_MAX_FAILURES = int(os.environ.get("SHOPKEEPER_LOGIN_MAX_FAILURES", "5"))
+SHOPKEEPER_LOGIN_THROTTLE_SECONDS = int(os.environ.get("SHOPKEEPER_LOGIN_THROTTLE_SECONDS", "900"))

@@ -61,3 +61,19 @@ class ApiToken(models.Model):
     @staticmethod
     def new_raw_token() -> str:
         return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+class LoginFailure(models.Model):
+    """One failed sign-in, kept in the database so every server process sees the same count."""
+
+    email = models.CharField(max_length=254)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = (
+            models.Index(fields=("email", "ip", "created_at"), name="login_failure_key_idx"),
+        )
+
+    def __str__(self) -> str:
+        return f"failed sign-in {self.email} from {self.ip}"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from shopkeeper.audit.chain import ChainProblem, entry_hash, verify_chain
+from shopkeeper.audit.chain import GENESIS_HASH, ChainProblem, entry_hash, verify_chain
 from shopkeeper.audit.context import current_context
 from shopkeeper.audit.models import AuditChainHead, AuditEntry
 
@@ -53,12 +54,37 @@ def record(
     return entry
 
 
-def _stored_form(content: dict[str, Any]) -> dict[str, Any]:
+def _stored_form(content: Mapping[str, Any]) -> dict[str, Any]:
     stored = dict(content)
     stored["created_at"] = content["created_at"].isoformat()
     return stored
 
 
-def verify_audit_log() -> list[ChainProblem]:
+def verify_audit_log() -> tuple[int, list[ChainProblem]]:
+    """Recompute the whole chain: (number of entries, problems found).
+
+    The chain alone cannot show that its newest entries were deleted, so the head row (seq and
+    hash of the last entry appended) must also match the last entry.
+    """
     rows = AuditEntry.objects.order_by("seq").values()
-    return verify_chain(_stored_form(row) for row in rows.iterator())
+    count, last = 0, None
+
+    def stored() -> Iterator[dict[str, Any]]:
+        nonlocal count, last
+        for row in rows.iterator():
+            count, last = count + 1, row
+            yield _stored_form(row)
+
+    problems = verify_chain(stored())
+    head = AuditChainHead.objects.filter(id=1).first()
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+    last_seq, last_hash = (last["seq"], last["hash"]) if last else (0, GENESIS_HASH)
+    if (head_seq, head_hash) != (last_seq, last_hash):
+        problems.append(
+            ChainProblem(
+                head_seq or None,
+                f"the log ends at #{last_seq} but #{head_seq} was the last entry appended "
+                "(entries removed from the end, or the head edited)",
+            )
+        )
+    return count, problems
