@@ -110,3 +110,16 @@ def test_given_unchanged_order_when_the_panel_is_polled_with_its_etag_then_304(f
     assert first.status_code == 200 and b'id="order-panel"' in first.content
     again = client.get(f"/admin/orders/{order.number}/panel", HTTP_IF_NONE_MATCH=first["ETag"])
     assert again.status_code == 304
+
+
+def test_given_repeated_wrong_passwords_when_signing_in_then_the_form_throttles(settings):
+    settings.SHOPKEEPER_LOGIN_MAX_FAILURES = 2
+    make_staff("viewer")
+    client = Client()
+    for _ in range(2):
+        client.post("/admin/login/", {"username": "viewer@shop.example", "password": "nope"})
+    response = client.post(
+        "/admin/login/", {"username": "viewer@shop.example", "password": PASSWORD}
+    )
+    assert response.status_code == 200
+    assert b"Too many failed sign-in attempts" in response.content

@@ -13,13 +13,17 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 
+from shopkeeper.accounts.forms import ThrottledAuthenticationForm
 from shopkeeper.accounts.permissions import Permission
 from shopkeeper.backoffice import panel
 from shopkeeper.backoffice.access import staff_view
 
 
 class StaffLoginView(LoginView):
+    """Django's login view with the throttled form (too many failures lock the e-mail + IP)."""
+
     template_name = "backoffice/login.html"
+    authentication_form = ThrottledAuthenticationForm
     redirect_authenticated_user = True
 
 

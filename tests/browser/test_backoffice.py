@@ -1,0 +1,322 @@
+"""The back office in a real browser: staff refund, capture and cancel orders through the UI.
+
+Chromium (Debian's) drives the live server, which runs in this process: the FakeGateway the
+tests set up is the one the server calls. Set SHOPKEEPER_SCREENSHOTS=/some/dir to keep
+screenshots of the pages and dialogs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls made by the tests
+# themselves are plain synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+from shopkeeper.orders.models import Order  # noqa: E402
+from tests.browser.backoffice_fixtures import (  # noqa: E402
+    PASSWORD,
+    make_staff,
+    order_state,
+    placed_order,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SHOTS = os.environ.get("SHOPKEEPER_SCREENSHOTS")
+
+
+def shot(page: Page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: Path) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def sign_in(browser: Browser, live_server: Any) -> Iterator[Callable[[str], Page]]:
+    """`sign_in("support")`: a new browser context signed in through the login form."""
+    contexts = []
+
+    def open_as(role: str) -> Page:
+        user = make_staff(role)
+        context = browser.new_context(
+            base_url=live_server.url, viewport={"width": 1280, "height": 900}
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto("/admin/")
+        page.get_by_label("E-mail").fill(user.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_test_id("whoami")).to_contain_text(user.email)
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def open_order(page: Page, order: Order) -> None:
+    page.goto(f"/admin/orders/{order.number}")
+    expect(page.locator("#order-panel")).to_be_visible()
+
+
+def money(page: Page, name: str) -> Any:
+    return expect(page.get_by_test_id(name))
+
+
+def action_buttons(page: Page) -> Any:
+    return page.get_by_test_id("order-actions").get_by_role("button")
+
+
+def refund_count(order: Order) -> int:
+    return Order.objects.get(pk=order.pk).refunds.count()
+
+
+# ---- reading and access ----------------------------------------------------------------
+
+
+def test_given_viewer_when_opening_a_paid_order_then_money_shown_and_no_action_buttons(
+    sign_in, fake_gateway
+):
+    order = placed_order(fake_gateway)
+    page = sign_in("viewer")
+    open_order(page, order)
+    money(page, "captured").to_contain_text("26.00")
+    money(page, "refundable").to_contain_text("26.00")
+    expect(page.get_by_test_id("payment-intent")).to_have_text(order.payments.get().intent_id)
+    expect(action_buttons(page)).to_have_count(0)
+    expect(page.locator("[data-open-dialog]")).to_have_count(0)
+    shot(page, "order-viewer")
+
+
+def test_given_paid_order_when_support_opens_it_then_reason_shown_and_no_cancel_button(
+    sign_in, fake_gateway
+):
+    order = placed_order(fake_gateway)
+    page = sign_in("support")
+    open_order(page, order)
+    expect(page.get_by_test_id("cancel-blocked-reason")).to_contain_text(
+        "A paid order must be refunded in full before it can be cancelled"
+    )
+    expect(page.get_by_role("button", name="Cancel order…")).to_have_count(0)
+    expect(page.get_by_role("button", name="Refund…")).to_be_visible()
+    shot(page, "order-paid")
+
+
+def test_given_orders_when_listing_and_filtering_then_badges_and_links(sign_in, fake_gateway):
+    paid = placed_order(fake_gateway, email="paid@example.com")
+    unpaid = placed_order(fake_gateway, pay=False, email="unpaid@example.com")
+    page = sign_in("viewer")
+    page.goto("/admin/orders")
+    rows = page.get_by_test_id("orders").locator("tbody tr")
+    expect(rows).to_have_count(2)
+    shot(page, "orders-list")
+    page.get_by_label("Payment").select_option("paid")
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(paid.number)
+    expect(rows.first.locator("[data-payment-status]")).to_have_text("Paid")
+    page.get_by_role("link", name=paid.number).click()
+    expect(page.locator("#order-panel")).to_have_attribute("data-order", paid.number)
+    assert unpaid.number not in page.content()
+
+
+def test_given_signed_in_page_when_posting_without_csrf_token_then_403_and_nothing_changes(
+    sign_in, fake_gateway
+):
+    order = placed_order(fake_gateway, capture="manual")
+    page = sign_in("manager")
+    open_order(page, order)
+    # A script that forgets the X-CSRFToken header: the API refuses with problem+json.
+    answer = page.evaluate(
+        """async (url) => {
+            const r = await fetch(url, {method: "POST", credentials: "same-origin",
+              headers: {"Content-Type": "application/json", "Accept": "application/json"},
+              body: JSON.stringify({reason: "no token"})});
+            return {status: r.status, body: await r.json()};
+        }""",
+        f"/api/admin/orders/{order.number}/cancel",
+    )
+    assert answer["status"] == 403
+    assert answer["body"]["code"] == "csrf_failed"
+    # A plain form post from elsewhere (no token at all): the readable refusal page.
+    response = page.request.post("/admin/logout/", form={"x": "1"})
+    assert response.status == 403
+    assert "Request refused" in response.text()
+    assert order_state(order.number) == {"status": "pending", "payment_status": "authorized"}
+    page.reload()
+    expect(page.get_by_test_id("whoami")).to_be_visible()  # still signed in
+
+
+# ---- refunds ---------------------------------------------------------------------------
+
+
+def review_refund(page: Page, amount: str | None = None) -> None:
+    page.get_by_role("button", name="Refund…").click()
+    dialog = page.locator("#refund-dialog")
+    expect(dialog).to_be_visible()
+    if amount is not None:
+        dialog.get_by_label("Amount (USD)").fill(amount)
+    dialog.get_by_role("button", name="Review refund").click()
+
+
+def test_given_paid_order_when_manager_refunds_part_then_one_refund_and_panel_updates(
+    sign_in, fake_gateway
+):
+    order = placed_order(fake_gateway)
+    page = sign_in("manager")
+    open_order(page, order)
+    review_refund(page, "10.00")
+    dialog = page.locator("#refund-dialog")
+    expect(dialog.locator("[data-confirm-question]")).to_have_text(
+        "Refund 10.00 USD to Visa •••• 4242?"
+    )
+    shot(page, "refund-confirm")
+    confirm = dialog.get_by_role("button", name="Refund 10.00 USD")
+    confirm.dblclick()  # a double click refunds once: one dialog, one Idempotency-Key
+    expect(page.locator("#messages")).to_contain_text("Refunded 10.00 USD")
+    expect(dialog).to_be_hidden()
+    money(page, "refunded").to_contain_text("10.00")
+    money(page, "refundable").to_contain_text("16.00")
+    expect(page.locator("#order-panel [data-payment-status]")).to_have_text("Partially refunded")
+    expect(page.get_by_test_id("refunds").locator("[data-refund-status]")).to_have_text(
+        ["Succeeded"]
+    )
+    shot(page, "refund-done")
+    assert refund_count(order) == 1
+    assert len([c for c in fake_gateway.calls if c[0] == "create_refund"]) >= 1
+    assert len(fake_gateway.refunds) == 1
+
+
+def test_given_refund_dialog_when_amount_over_refundable_then_rejected_and_nothing_changed(
+    sign_in, fake_gateway
+):
+    order = placed_order(fake_gateway)
+    page = sign_in("manager")
+    open_order(page, order)
+    review_refund(page, "26.01")
+    dialog = page.locator("#refund-dialog")
+    expect(dialog.get_by_role("alert").first).to_have_text("At most 26.00 USD can be refunded.")
+    shot(page, "refund-over")
+    # The dialog was opened on 26.00; meanwhile a colleague refunds 20.00 through the API.
+    dialog.get_by_label("Amount (USD)").fill("26.00")
+    dialog.get_by_role("button", name="Review refund").click()
+    colleague = Client()
+    colleague.force_login(make_staff("owner"))
+    assert (
+        colleague.post(
+            f"/api/admin/orders/{order.number}/refunds",
+            {"amount": "20.00", "reason": "requested_by_customer"},
+            content_type="application/json",
+        ).status_code
+        == 201
+    )
+    dialog.get_by_role("button", name="Refund 26.00 USD").click()
+    # The server refuses the stale amount; the page shows why and the new state.
+    expect(page.locator("#messages")).to_contain_text("refund")
+    expect(page.locator("#messages .message-error")).to_be_visible()
+    money(page, "refunded").to_contain_text("20.00")
+    money(page, "refundable").to_contain_text("6.00")
+    assert refund_count(order) == 1
+    assert len(fake_gateway.refunds) == 1
+
+
+def test_given_paid_order_when_refunded_in_full_then_it_can_be_cancelled(sign_in, fake_gateway):
+    order = placed_order(fake_gateway)
+    page = sign_in("manager")
+    open_order(page, order)
+    review_refund(page)  # the amount defaults to everything refundable
+    page.locator("#refund-dialog").get_by_role("button", name="Refund 26.00 USD").click()
+    expect(page.locator("#messages")).to_contain_text("Refunded 26.00 USD")
+    expect(page.locator("#order-panel [data-payment-status]")).to_have_text("Refunded")
+    expect(page.get_by_role("button", name="Refund…")).to_have_count(0)
+
+    page.get_by_role("button", name="Cancel order…").click()
+    dialog = page.locator("#cancel-dialog")
+    dialog.get_by_role("button", name="Cancel order").click()
+    expect(dialog.get_by_role("alert")).to_have_text("A reason is required to cancel an order.")
+    dialog.get_by_label("Reason").fill("Customer changed their mind")
+    shot(page, "cancel-dialog")
+    dialog.get_by_role("button", name="Cancel order").click()
+    expect(page.locator("#messages")).to_contain_text("Order cancelled")
+    expect(page.locator("#order-panel [data-order-status]")).to_have_text("Cancelled")
+    expect(action_buttons(page)).to_have_count(0)
+    assert order_state(order.number) == {"status": "cancelled", "payment_status": "refunded"}
+    shot(page, "order-cancelled")
+
+
+def test_given_support_refund_above_limit_when_manager_approves_then_refunded(
+    sign_in, fake_gateway
+):
+    order = placed_order(fake_gateway, items={"MUG": 10})  # 105.00 + 5.00 shipping
+    support = sign_in("support")
+    open_order(support, order)
+    review_refund(support, "110.00")
+    support.locator("#refund-dialog").get_by_role("button", name="Refund 110.00 USD").click()
+    expect(support.locator("#messages")).to_contain_text("awaits approval")
+    row = support.get_by_test_id("refunds").locator(".refund-row")
+    expect(row.locator("[data-refund-status]")).to_have_text("Awaiting approval")
+    expect(row.get_by_role("button", name="Approve")).to_have_count(0)  # not the requester
+    assert fake_gateway.refunds == {}
+
+    manager = sign_in("manager")
+    open_order(manager, order)
+    shot(manager, "approval-pending")
+    manager_row = manager.get_by_test_id("refunds").locator(".refund-row")
+    manager_row.get_by_role("button", name="Approve").click()
+    dialog = manager.locator("#approve-dialog")
+    expect(dialog).to_contain_text("110.00 USD requested by support@shop.example")
+    dialog.get_by_role("button", name="Approve and refund").click()
+    expect(manager.locator("#messages")).to_contain_text("Refunded 110.00 USD")
+    expect(manager_row.locator("[data-refund-status]")).to_have_text("Succeeded")
+    # The support page, still open, catches up by itself.
+    expect(row.locator("[data-refund-status]")).to_have_text("Succeeded", timeout=10_000)
+    expect(support.locator("#order-panel [data-payment-status]")).to_have_text("Refunded")
+    assert len(fake_gateway.refunds) == 1
+
+
+# ---- capture ---------------------------------------------------------------------------
+
+
+def test_given_authorised_order_when_manager_captures_part_then_paid_that_amount(
+    sign_in, fake_gateway
+):
+    order = placed_order(fake_gateway, capture="manual")
+    page = sign_in("manager")
+    open_order(page, order)
+    page.get_by_role("button", name="Capture…").click()
+    dialog = page.locator("#capture-dialog")
+    amount = dialog.get_by_label("Amount to capture (USD)")
+    expect(amount).to_have_value("26.00")
+    amount.fill("20.00")
+    shot(page, "capture-dialog")
+    dialog.get_by_role("button", name="Capture").click()
+    expect(page.locator("#messages")).to_contain_text("Captured 20.00 USD")
+    money(page, "captured").to_contain_text("20.00")
+    expect(page.locator("#order-panel [data-payment-status]")).to_have_text("Paid")
+    assert order_state(order.number)["payment_status"] == "paid"
