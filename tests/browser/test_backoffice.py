@@ -19,10 +19,10 @@ from django.test import Client
 # themselves are plain synchronous code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from shopkeeper.orders.models import Order  # noqa: E402
-from tests.browser.backoffice_fixtures import (  # noqa: E402
+from shopkeeper.orders.models import Order
+from tests.browser.backoffice_fixtures import (
     PASSWORD,
     make_staff,
     order_state,
