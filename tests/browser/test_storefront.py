@@ -1,0 +1,132 @@
+"""A customer buys in a real browser, offline: storefront → localstripe's Stripe.js → paid order.
+
+The live server runs in this process and talks to a real localstripe process (through the
+`localstripe_gateway` fixture); localstripe's webhooks are pointed at the live server, so the
+order learns its payment both from the return page and from the webhook.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import Browser, Page, expect
+
+from shopkeeper.catalog.models import Product
+from shopkeeper.catalog.services import create_product
+from shopkeeper.ops.localstripe_server import register_webhook
+from shopkeeper.orders.models import Order
+from shopkeeper.payments.models import Payment
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.localstripe,
+    pytest.mark.django_db(transaction=True),
+]
+
+GOOD_CARD = "4242424242424242"
+DECLINED_CARD = "4000000000000341"  # localstripe declines it when charging
+
+
+@pytest.fixture
+def shop(live_server: Any, localstripe_url: str, localstripe_gateway: object) -> str:
+    register_webhook(
+        localstripe_url,
+        url=f"{live_server.url}/webhooks/stripe",
+        secret=settings.STRIPE_WEBHOOK_SECRET,
+    )
+    create_product(sku="MUG", name="Enamel mug", price="12.50", currency="USD", stock=5)
+    return str(live_server.url)
+
+
+@pytest.fixture
+def page(chromium: Browser, shop: str) -> Iterator[Page]:
+    context = chromium.new_context(base_url=shop, viewport={"width": 1200, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def buy_until_pay_page(page: Page) -> str:
+    """Add the mug to the cart, check out with an address; returns the order number."""
+    page.goto("/")
+    product = page.locator(".product", has_text="Enamel mug")
+    expect(product).to_contain_text("12.50 USD")
+    product.get_by_label("Qty").fill("2")
+    product.get_by_role("button", name="Add to cart").click()
+    expect(page.get_by_text("Added 2 of Enamel mug to your cart.")).to_be_visible()
+    page.get_by_role("link", name="Cart").click()
+    expect(page.locator(".cart-lines")).to_contain_text("25.00 USD")
+    page.get_by_role("link", name="Check out").click()
+    page.get_by_label("E-mail").fill("ada@example.com")
+    page.get_by_label("Full name").fill("Ada Lovelace")
+    page.get_by_label("Address").fill("12 Analytical Row")
+    page.get_by_label("City").fill("London")
+    page.get_by_label("Postal code").fill("N1 9GU")
+    page.get_by_label("Country").fill("GB")
+    page.get_by_role("button", name="Continue to payment").click()
+    expect(page).to_have_url(re.compile(r"/checkout/pay/SK-[0-9A-Z]{8}$"))
+    return page.url.rsplit("/", 1)[-1]
+
+
+def pay_with(page: Page, number: str) -> None:
+    """Fill localstripe's card element (plain inputs named by placeholder) and press Pay."""
+    card = page.locator("#card-element")
+    card.get_by_placeholder("number").fill(number)
+    card.get_by_placeholder("exp_month").fill("12")
+    card.get_by_placeholder("exp_year").fill("34")
+    card.get_by_placeholder("cvc").fill("123")
+    card.get_by_placeholder("postal_code").fill("12345")
+    page.get_by_role("button", name=re.compile(r"^Pay 30\.00 USD$")).click()
+
+
+def test_given_a_product_when_a_customer_buys_it_with_a_good_card_then_the_order_is_paid(
+    page: Page,
+) -> None:
+    number = buy_until_pay_page(page)
+    expect(page.locator("script[src$='/js.stripe.com/v3/']")).to_have_count(1)
+
+    pay_with(page, GOOD_CARD)
+
+    expect(page).to_have_url(re.compile(r"/checkout/complete\?payment_intent=pi_\w+&"))
+    status = page.get_by_test_id("order-status")
+    expect(status).to_contain_text("Payment received")
+    expect(status).to_have_attribute("data-payment-status", "paid")
+    expect(page.get_by_role("main")).to_contain_text(number)
+    expect(page.get_by_test_id("order-total")).to_have_text("30.00 USD")
+    expect(page.get_by_test_id("cart-count")).to_have_count(0)  # the cart was emptied
+    order = Order.objects.get(number=number)
+    assert (order.status, order.payment_status) == ("processing", "paid")
+    assert Product.objects.get(sku="MUG").stock == 3
+    assert settings.STRIPE_SECRET_KEY not in page.content()
+
+
+def test_given_a_declined_card_when_the_customer_retries_with_a_good_one_then_the_order_is_paid(
+    page: Page,
+) -> None:
+    number = buy_until_pay_page(page)
+
+    pay_with(page, DECLINED_CARD)
+
+    message = page.locator("#payment-message")
+    expect(message).to_have_text("Your card was declined.")
+    expect(page).to_have_url(re.compile(rf"/checkout/pay/{number}$"))
+    pay_button = page.get_by_role("button", name=re.compile(r"^Pay "))
+    expect(pay_button).to_be_enabled()
+    assert Order.objects.get(number=number).payment_status == "failed"
+
+    pay_with(page, GOOD_CARD)
+
+    expect(page.get_by_test_id("order-status")).to_have_attribute("data-payment-status", "paid")
+    order = Order.objects.get(number=number)
+    assert order.payment_status == "paid"
+    assert Order.objects.count() == 1  # the same order, not a new one
+    assert Payment.objects.filter(order=order).count() == 2  # a fresh PaymentIntent for the retry
+    assert Product.objects.get(sku="MUG").stock == 3
