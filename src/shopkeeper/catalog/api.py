@@ -1,7 +1,12 @@
-from __future__ import annotations
+"""Admin catalog API: POST and GET /api/admin/products.
+
+No `from __future__ import annotations` here: django-ninja reads the view's annotations through
+the `requires` wrapper, and string annotations would be resolved in the wrong module.
+"""
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
+from pydantic import StrictInt
 
 from shopkeeper.accounts.access import requires
 from shopkeeper.accounts.api_auth import api_auth
@@ -15,9 +20,9 @@ router = Router(tags=["catalog"], auth=api_auth)
 class ProductIn(Schema):
     sku: str
     name: str
-    price: str
+    price: str  # a decimal string in the currency, such as "12.00"
     currency: str
-    stock: int = 0
+    stock: StrictInt = 0
 
 
 class ProductOut(Schema):
@@ -46,9 +51,9 @@ def product_out(product: Product) -> ProductOut:
 
 @router.post("", response={201: ProductOut})
 @requires(Permission.CATALOG_MANAGE)
-def create_product(request: HttpRequest, payload: ProductIn) -> tuple[int, ProductOut]:
+def create_product(request: HttpRequest, payload: ProductIn) -> Status[ProductOut]:
     product = services.create_product(**payload.dict(), actor=request.user)
-    return 201, product_out(product)
+    return Status(201, product_out(product))
 
 
 @router.get("", response=list[ProductOut])

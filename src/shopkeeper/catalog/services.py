@@ -28,14 +28,31 @@ class UnknownSku(InvalidInput):
     title = "Unknown SKU"
 
 
+MAX_SKU_LENGTH = 64  # the column's length
+MAX_NAME_LENGTH = 200
+MAX_STOCK = 1_000_000_000  # well inside the column's 32-bit range
+
+
+def _clean_text(value: str, *, field: str, max_length: int) -> str:
+    """Trimmed text, required, within the column; control characters (NUL breaks PostgreSQL)
+    are refused rather than stored."""
+    text = (value or "").strip()
+    if not text:
+        raise InvalidInput(f"A product needs a {field}", field=field)
+    if len(text) > max_length:
+        raise InvalidInput(f"The {field} is longer than {max_length} characters", field=field)
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        raise InvalidInput(f"The {field} contains control characters", field=field)
+    return text
+
+
 def create_product(
     *, sku: str, name: str, price: str, currency: str, stock: int, actor: object = None
 ) -> Product:
-    sku, name = sku.strip(), name.strip()
-    if not sku or not name:
-        raise InvalidInput("A product needs a SKU and a name")
-    if stock < 0:
-        raise InvalidInput("Stock cannot be negative")
+    sku = _clean_text(sku, field="sku", max_length=MAX_SKU_LENGTH)
+    name = _clean_text(name, field="name", max_length=MAX_NAME_LENGTH)
+    if isinstance(stock, bool) or not isinstance(stock, int) or not 0 <= stock <= MAX_STOCK:
+        raise InvalidInput(f"Stock must be a whole number from 0 to {MAX_STOCK}", field="stock")
     money = Money.parse(price, currency)
     try:
         with transaction.atomic():
