@@ -16,7 +16,7 @@ URL = "/api/admin/products"
 
 
 def token_for(role: str, *, email: str | None = None) -> str:
-    user = User.objects.create_user(email or f"{role}@example.com", "pw-long-enough", role=role)
+    user = User.objects.create_user(email or f"{role}@example.com", None, role=role)
     raw = ApiToken.new_raw_token()
     ApiToken.objects.create(user=user, key_hash=hash_token(raw))
     return raw
@@ -174,7 +174,7 @@ def test_given_deactivated_user_when_calling_then_401(client):
 
 def test_given_session_without_csrf_token_when_creating_then_403_csrf_failed():
     browser = Client(enforce_csrf_checks=True)
-    user = User.objects.create_user("owner@example.com", "pw-long-enough", role="owner")
+    user = User.objects.create_user("owner@example.com", None, role="owner")
     browser.force_login(user)
 
     response = browser.post(URL, data=json.dumps(MUG), content_type="application/json")
