@@ -19,7 +19,8 @@ class ShopkeeperServer(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self._options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
+                self.cfg.set(key, value)
 
     def load(self) -> Callable[..., Any]:
         from shopkeeper.wsgi import application
@@ -40,4 +41,7 @@ def server_options(*, host: str, port: int, workers: int, threads: int) -> dict[
         "timeout": 60,
         "graceful_timeout": 10,
         "proc_name": "shopkeeper",
+        # Recent gunicorn opens a control socket at one fixed path per user; two servers (tests,
+        # a second instance) would fight over it, and nothing here uses it.
+        "control_socket_disable": True,
     }

@@ -1,0 +1,427 @@
+#!/usr/bin/env python3
+"""Shopkeeper's two commands, for a fresh Linux machine with only Python 3.11+.
+
+    python3 dev.py run    # venv, install, migrate SQLite, seed, offline Stripe, serve on :8000
+    python3 dev.py test   # ruff, mypy, makemigrations --check, pytest on SQLite then PostgreSQL
+
+Standard library only: this script creates the virtualenv everything else runs in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+from types import FrameType
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+STAMP = VENV / ".shopkeeper-installed"
+DEFAULT_TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/shopkeeper"
+# Configuration the test command never takes from the caller's shell: tests run on defaults.
+CONFIG_VARS = (
+    "DATABASE_URL",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
+    "SHOPKEEPER_SECRET_KEY",
+    "SHOPKEEPER_ENV",
+    "SHOPKEEPER_DEBUG",
+    "ALLOWED_HOSTS",
+    "SHOPKEEPER_CAPTURE",
+    "SHOPKEEPER_SHIPPING_FEE",
+    "SHOPKEEPER_SHIPPING_FEES",
+    "SHOPKEEPER_DATA_DIR",
+)
+
+
+def say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def banner(*lines: str) -> None:
+    rule = "!" * 78
+    say(f"\n{rule}")
+    for line in lines:
+        say(f"!!  {line}")
+    say(f"{rule}\n")
+
+
+def fail(message: str) -> None:
+    print(f"dev.py: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+# --- the virtualenv ---------------------------------------------------------------------------
+
+
+def venv_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["VIRTUAL_ENV"] = str(VENV)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("PYTHONHOME", None)
+    env.update(extra)
+    return env
+
+
+def install_fingerprint() -> str:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the project with its dev extras, unless pyproject is unchanged."""
+    if not (BIN / "python").exists():
+        say(f"Creating the virtualenv in {VENV} ...")
+        created = subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=False)
+        if created.returncode != 0 or not (BIN / "python").exists():
+            shutil.rmtree(VENV, ignore_errors=True)
+            fail(
+                "could not create a virtualenv. On Debian/Ubuntu install the venv module "
+                "first: sudo apt-get install python3-venv"
+            )
+    fingerprint = install_fingerprint()
+    installed = STAMP.read_text().strip() if STAMP.exists() else ""
+    if installed == fingerprint and (BIN / "shopkeeper").exists():
+        return
+    say("Installing Shopkeeper and its development tools into .venv ...")
+    pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check"]
+    steps = [[*pip, "install", "--upgrade", "pip"], [*pip, "install", "-e", ".[dev]"]]
+    for step in steps:
+        if subprocess.run(step, cwd=ROOT, env=venv_env(), check=False).returncode != 0:
+            fail("installation failed (see pip's output above)")
+    STAMP.write_text(fingerprint + "\n")
+
+
+def shopkeeper(*args: str) -> list[str]:
+    return [str(BIN / "shopkeeper"), *args]
+
+
+# --- run --------------------------------------------------------------------------------------
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the process for port {port} exited with {process.returncode}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing answered on {host}:{port} after {timeout:.0f}s")
+
+
+def run_checked(command: list[str], env: dict[str, str], what: str) -> str:
+    """Run a step of `run`, echo its output, and return it."""
+    result = subprocess.run(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    say(result.stdout.rstrip())
+    if result.returncode != 0:
+        fail(f"{what} failed (exit {result.returncode})")
+    return result.stdout
+
+
+class Stop(Exception):
+    """SIGTERM or SIGINT: stop the servers."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def command_run(args: argparse.Namespace) -> int:
+    ensure_venv()
+    for port in (args.port, args.stripe_port):
+        if not port_is_free(args.host, port):
+            fail(f"port {port} on {args.host} is in use; choose another (see --help)")
+    data_dir = Path(os.environ.get("SHOPKEEPER_DATA_DIR", ROOT / "var"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stripe_base = f"http://{args.host}:{args.stripe_port}"
+    site = f"http://{args.host}:{args.port}"
+    env = venv_env(STRIPE_API_BASE=stripe_base, SHOPKEEPER_DATA_DIR=str(data_dir))
+
+    say("== Migrating the database")
+    run_checked(shopkeeper("migrate", "--noinput"), env, "migrate")
+    processes: list[subprocess.Popen[bytes]] = []
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    try:
+        say(f"== Starting the offline Stripe (localstripe) on {stripe_base}")
+        localstripe = subprocess.Popen(
+            [
+                str(BIN / "python"),
+                *("-m", "shopkeeper.ops.localstripe_server"),
+                *("--host", args.host, "--port", str(args.stripe_port)),
+                *("--store", str(data_dir / "localstripe.pickle")),
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        processes.append(localstripe)
+        wait_for_port(args.host, args.stripe_port, localstripe, timeout=30)
+        say("== Seeding demo data")
+        seeded = run_checked(shopkeeper("seed"), env, "seed")
+        login = next((line for line in seeded.splitlines() if line.startswith("Owner login:")), "")
+        run_checked(
+            shopkeeper("localstripe_webhook", "--url", f"{site}/webhooks/stripe"),
+            env,
+            "webhook registration",
+        )
+        say(f"== Starting Shopkeeper on {site}")
+        server = subprocess.Popen(
+            shopkeeper(
+                *("serve", "--host", args.host, "--port", str(args.port)),
+                *("--workers", str(args.workers)),
+            ),
+            cwd=ROOT,
+            env=env,
+        )
+        processes.append(server)
+        wait_for_port(args.host, args.port, server, timeout=60)
+        say(
+            f"\n  Storefront:  {site}/\n  Admin:       {site}/admin/\n"
+            f"  {login}\n  API docs:    {site}/api/docs\n"
+            f"  Stripe:      offline (localstripe at {stripe_base}); test card 4242 4242 4242 4242"
+            "\n\n  Press Ctrl-C to stop.\n"
+        )
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+        names = {id(localstripe): "localstripe", id(server): "shopkeeper serve"}
+        failed = next(p for p in processes if p.poll() is not None)
+        say(f"dev.py: {names[id(failed)]} exited with {failed.returncode}; stopping")
+        return 1
+    except Stop:
+        say("\nStopping ...")
+        return 0
+    except RuntimeError as error:
+        say(f"dev.py: {error}")
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop_all(processes)
+        say("Stopped.")
+
+
+# --- test -------------------------------------------------------------------------------------
+
+SUMMARY_RE = re.compile(r"^=+ (.+) in [\d.]+s.* =+$")
+
+
+class Report:
+    """One line per step and per test tier, printed at the end."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.failed = False
+
+    def add(self, name: str, ok: bool | None, detail: str = "") -> None:
+        status = {True: "ok", False: "FAILED", None: "SKIPPED"}[ok]
+        self.failed = self.failed or ok is False
+        self.lines.append(f"  {name:<34} {status:<8} {detail}".rstrip())
+
+    def show(self) -> None:
+        say("\n" + "=" * 30 + " dev.py test summary " + "=" * 29)
+        for line in self.lines:
+            say(line)
+        say("=" * 80)
+        say("RESULT: " + ("FAILED" if self.failed else "passed"))
+
+
+def run_step(command: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run a command, streaming its output; return its exit code and pytest's summary line."""
+    say(f"\n$ {' '.join(Path(c).name if c.startswith(str(BIN)) else c for c in command)}")
+    summary = ""
+    with subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            sys.stdout.write(line)
+            match = SUMMARY_RE.match(line.strip())
+            if match:
+                summary = match.group(1)
+        sys.stdout.flush()
+    return process.returncode, summary
+
+
+def tier_counts(junit: Path) -> dict[str, Counter[str]]:
+    """Outcomes per tier (tests/unit, tests/integration, ...) from pytest's JUnit XML."""
+    tiers: dict[str, Counter[str]] = {}
+    if not junit.exists():
+        return tiers
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        parts = case.get("classname", "").split(".")
+        tier = parts[1] if len(parts) > 1 and parts[0] == "tests" else "other"
+        outcome = "passed"
+        for child in case:
+            if child.tag in ("failure", "error"):
+                outcome = "failed"
+            elif child.tag == "skipped" and outcome == "passed":
+                outcome = "skipped"
+        tiers.setdefault(tier, Counter())[outcome] += 1
+    return tiers
+
+
+def report_pytest(report: Report, label: str, code: int, summary: str, junit: Path) -> None:
+    # Exit code 5: nothing collected (e.g. a -k that matches no test of this pass).
+    report.add(f"pytest on {label}", code in (0, 5), summary or f"exit code {code}")
+    for tier, counts in sorted(tier_counts(junit).items()):
+        detail = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+        report.add(f"  tests/{tier} ({label})", counts["failed"] == 0, detail)
+
+
+def postgres_reachable(url: str, env: dict[str, str]) -> str:
+    """'' when the server answers, else the reason it does not."""
+    probe = (
+        "import sys, psycopg\n"
+        "try:\n"
+        "    psycopg.connect(sys.argv[1], dbname='postgres', connect_timeout=3).close()\n"
+        "except Exception as error:\n"
+        "    print(str(error).strip().splitlines()[0] if str(error).strip() else repr(error))\n"
+        "    sys.exit(1)\n"
+    )
+    result = subprocess.run(
+        [str(BIN / "python"), "-c", probe, url], env=env, capture_output=True, text=True
+    )
+    return "" if result.returncode == 0 else (result.stdout.strip() or result.stderr.strip())
+
+
+def test_env(tmp: Path) -> dict[str, str]:
+    env = venv_env()
+    for name in CONFIG_VARS:
+        env.pop(name, None)
+    env["SHOPKEEPER_DATA_DIR"] = str(tmp / "var")
+    return env
+
+
+def command_test(pytest_args: list[str]) -> int:
+    ensure_venv()
+    report = Report()
+    require_pg = os.environ.get("SHOPKEEPER_REQUIRE_POSTGRES") == "1"
+    require_browser = os.environ.get("SHOPKEEPER_REQUIRE_BROWSER") == "1"
+    with tempfile.TemporaryDirectory(prefix="shopkeeper-test-") as tmpdir:
+        tmp = Path(tmpdir)
+        env = test_env(tmp)
+        checks = [
+            ("ruff check", [str(BIN / "ruff"), "check", "."]),
+            ("ruff format --check", [str(BIN / "ruff"), "format", "--check", "."]),
+            ("mypy", [str(BIN / "mypy")]),
+            ("makemigrations --check", shopkeeper("makemigrations", "--check", "--dry-run")),
+        ]
+        for name, command in checks:
+            code, _ = run_step(command, env)
+            report.add(name, code == 0, "" if code == 0 else f"exit code {code}")
+
+        chromium = Path(os.environ.get("SHOPKEEPER_CHROMIUM", "/usr/bin/chromium"))
+        if chromium.exists():
+            report.add("browser tier (Chromium)", True, str(chromium))
+        else:
+            banner(
+                f"BROWSER TIER SKIPPED: Chromium not found at {chromium}.",
+                "Install it with: sudo apt-get install chromium",
+                "(SHOPKEEPER_REQUIRE_BROWSER=1 turns this into a failure.)",
+            )
+            report.add(
+                "browser tier (Chromium)",
+                False if require_browser else None,
+                f"not found at {chromium}",
+            )
+
+        junit = tmp / "sqlite.xml"
+        code, summary = run_step([str(BIN / "pytest"), f"--junitxml={junit}", *pytest_args], env)
+        report_pytest(report, "SQLite", code, summary, junit)
+
+        pg_url = os.environ.get("SHOPKEEPER_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
+        why_not = postgres_reachable(pg_url, env)
+        if why_not:
+            banner(
+                f"POSTGRESQL TIER SKIPPED: cannot connect to {pg_url}",
+                why_not[:150],
+                "Set SHOPKEEPER_TEST_DATABASE_URL, or start PostgreSQL on 127.0.0.1:5432.",
+                "(SHOPKEEPER_REQUIRE_POSTGRES=1 turns this into a failure.)",
+            )
+            report.add("pytest on PostgreSQL", False if require_pg else None, "unreachable")
+        else:
+            junit = tmp / "postgres.xml"
+            # Unit tests touch no database: they ran in the SQLite pass.
+            command = [str(BIN / "pytest"), f"--junitxml={junit}", "--ignore=tests/unit"]
+            code, summary = run_step([*command, *pytest_args], {**env, "DATABASE_URL": pg_url})
+            report_pytest(report, "PostgreSQL", code, summary, junit)
+    report.show()
+    return 1 if report.failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    if sys.version_info < (3, 11):  # noqa: UP036 - say so rather than fail obscurely
+        fail(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
+    parser = argparse.ArgumentParser(prog="dev.py", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the offline demo on http://127.0.0.1:8000")
+    run.add_argument("--host", default=os.environ.get("SHOPKEEPER_HOST", "127.0.0.1"))
+    run.add_argument("--port", type=int, default=int(os.environ.get("SHOPKEEPER_PORT", "8000")))
+    run.add_argument(
+        "--stripe-port", type=int, default=int(os.environ.get("LOCALSTRIPE_PORT", "8420"))
+    )
+    run.add_argument("--workers", type=int, default=2)
+    commands.add_parser(
+        "test",
+        help="lint, type-check, migrations check, pytest on SQLite and PostgreSQL",
+        description="Arguments after `test` go to pytest, e.g. `python3 dev.py test -k refund`.",
+    )
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "test":
+        return command_test(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return command_run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
