@@ -77,7 +77,8 @@ TWO_DECIMAL = frozenset(
 )
 SUPPORTED = ZERO_DECIMAL | THREE_DECIMAL | TWO_DECIMAL
 
-_DECIMAL_RE = re.compile(r"^(?P<units>\d{1,15})(?:\.(?P<fraction>\d+))?$")
+# ASCII digits only: `\d` alone would also take other scripts' digits ("١٢" as 12).
+_DECIMAL_RE = re.compile(r"^(?P<units>\d{1,15})(?:\.(?P<fraction>\d+))?$", re.ASCII)
 
 
 def normalize_currency(currency: str) -> str:
