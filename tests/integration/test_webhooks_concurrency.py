@@ -1,0 +1,84 @@
+"""Payment news arriving at once on PostgreSQL: one event row, one set of ledger rows."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from django.test import Client
+
+from shopkeeper.audit.models import AuditEntry
+from shopkeeper.catalog.services import create_product
+from shopkeeper.checkout.services import BasketItem, place_order
+from shopkeeper.orders.models import Order
+from shopkeeper.payments.models import LedgerEntry, WebhookEvent
+from shopkeeper.payments.services import sync_from_stripe
+from tests.fakes import intent_event_payload, sign_payload
+from tests.integration.test_concurrency_checkout import race
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+ADDRESS = {
+    "name": "Ada",
+    "line1": "1 Main St",
+    "city": "Springfield",
+    "postal_code": "1",
+    "country": "US",
+}
+
+
+@pytest.fixture
+def placed():
+    create_product(sku="MUG", name="Mug", price="10.50", currency="USD", stock=5)
+    return place_order(
+        email="ada@example.com", items=[BasketItem("MUG", 2)], shipping_address=ADDRESS
+    )
+
+
+def deliver(payload: bytes) -> str:
+    response = Client().post(
+        "/webhooks/stripe",
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign_payload(payload),
+    )
+    assert response.status_code == 200, response.content
+    return str(response.json()["status"])
+
+
+def test_given_one_event_when_delivered_8_times_at_once_then_processed_once(placed, fake_gateway):
+    payload = intent_event_payload(
+        fake_gateway.pay(placed.payment.intent_id), "payment_intent.succeeded", "evt_burst"
+    )
+
+    statuses = race(8, lambda i: deliver(payload))
+
+    assert Counter(statuses) == {"processed": 1, "duplicate": 7}
+    assert WebhookEvent.objects.count() == 1
+    assert sorted(LedgerEntry.objects.values_list("kind", "amount_minor")) == [
+        ("authorization", 2600),
+        ("capture", 2600),
+    ]
+    assert AuditEntry.objects.filter(action="payment.paid").count() == 1
+    assert Order.objects.get().payment_status == "paid"
+
+
+def test_given_webhooks_and_return_pages_at_once_then_one_ledger_entry_each_and_one_audit(
+    placed, fake_gateway
+):
+    intent = fake_gateway.pay(placed.payment.intent_id)
+    secret = placed.payment.client_secret
+
+    def news(i: int) -> object:
+        if i % 2:
+            return sync_from_stripe(intent.id, client_secret=secret)
+        return deliver(intent_event_payload(intent, "payment_intent.succeeded", f"evt_{i}"))
+
+    race(10, news)
+
+    assert sorted(LedgerEntry.objects.values_list("kind", "amount_minor")) == [
+        ("authorization", 2600),
+        ("capture", 2600),
+    ]
+    assert AuditEntry.objects.filter(action="payment.paid").count() == 1
+    assert WebhookEvent.objects.filter(status="processed").count() == 5
