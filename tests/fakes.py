@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -50,21 +51,24 @@ class FakeGateway:
     refund_status: str = "succeeded"
     _replies: dict[str, Any] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # Requests from concurrent threads (race tests) are served one at a time, as Stripe would.
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def _next_id(self, prefix: str) -> str:
         return f"{prefix}_fake{next(self._ids):06d}"
 
     def _idempotent(self, operation: str, key: str, make: Any) -> Any:
-        self.calls.append((operation, key))
-        queued = self.fail_next.get(operation)
-        if queued:
-            raise queued.pop(0)
-        if key not in self._replies:
-            self._replies[key] = make()
-        if operation in self.lose_next_response:
-            self.lose_next_response.discard(operation)
-            raise PaymentOutcomeUnknown("response lost")
-        return self._replies[key]
+        with self._lock:
+            self.calls.append((operation, key))
+            queued = self.fail_next.get(operation)
+            if queued:
+                raise queued.pop(0)
+            if key not in self._replies:
+                self._replies[key] = make()
+            if operation in self.lose_next_response:
+                self.lose_next_response.discard(operation)
+                raise PaymentOutcomeUnknown("response lost")
+            return self._replies[key]
 
     # --- PaymentIntents -------------------------------------------------------------
     def create_payment_intent(

@@ -6,6 +6,7 @@ production mode (SHOPKEEPER_ENV=production) refuses to start with any of those d
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -77,6 +78,8 @@ INSTALLED_APPS = [
     "shopkeeper.catalog",
     "shopkeeper.orders",
     "shopkeeper.payments",
+    "shopkeeper.refunds",
+    "shopkeeper.idempotency",
     "shopkeeper.checkout",
     "shopkeeper.backoffice",
     "shopkeeper.ops",
@@ -181,6 +184,25 @@ SHOPKEEPER_SHIPPING_FEES: dict[str, str] = {
         if code.strip() and fee.strip()
     },
 }
+
+# Largest refund each role may make without a second person's approval, per currency (decimal
+# strings). Roles not listed have no limit; a listed role needs approval in every currency its
+# table does not name. Override with JSON, e.g. '{"support": {"USD": "50.00"}}'.
+SHOPKEEPER_REFUND_LIMITS: dict[str, dict[str, str]] = json.loads(
+    os.environ.get("SHOPKEEPER_REFUND_LIMITS", "")
+    or '{"support": {"USD": "100.00", "EUR": "100.00", "GBP": "100.00", "JPY": "15000"}}'
+)
+# Seconds to wait before each retry of a refund whose outcome Stripe left unknown (same
+# idempotency key each time); after the last one the refund stays pending for reconciliation.
+SHOPKEEPER_REFUND_RETRY_DELAYS: list[float] = [
+    float(delay)
+    for delay in os.environ.get("SHOPKEEPER_REFUND_RETRY_DELAYS", "0.5,2").split(",")
+    if delay.strip()
+]
+# How long a request waits for another request holding the same Idempotency-Key to finish.
+SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = float(
+    os.environ.get("SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS", "10")
+)
 
 # Staff sign-in throttle (accounts.throttle): failures per e-mail and IP within the window.
 SHOPKEEPER_LOGIN_MAX_FAILURES = int(os.environ.get("SHOPKEEPER_LOGIN_MAX_FAILURES", "5"))

@@ -21,6 +21,7 @@ from shopkeeper.payments.gateway import GatewayEvent, get_gateway
 from shopkeeper.payments.models import WebhookEvent
 from shopkeeper.payments.services import apply_intent
 from shopkeeper.problems import problem, problem_for
+from shopkeeper.refunds.settlement import settle_refund_event
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ HANDLERS: dict[str, Handler] = {
     "payment_intent.amount_capturable_updated": _apply_intent_event,
     "payment_intent.payment_failed": _apply_intent_event,
     "payment_intent.canceled": _apply_intent_event,
+    # Refund news (ours or made in the Stripe dashboard): refunds.settlement records it.
+    "refund.created": settle_refund_event,
+    "refund.updated": settle_refund_event,
+    "refund.failed": settle_refund_event,
+    "charge.refund.updated": settle_refund_event,
 }
 
 

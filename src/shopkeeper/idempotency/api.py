@@ -1,0 +1,107 @@
+"""`@idempotent`: honour an `Idempotency-Key` header on a state-changing ninja endpoint.
+
+Put it under `@requires(...)` (so refusals are not stored) and above the view:
+
+    @router.post("/things", response={201: ThingOut})
+    @requires(Permission.THINGS_MAKE)
+    @idempotent
+    def make_thing(request, payload: ThingIn): ...
+
+Without the header, or for an anonymous caller, the view runs as usual. With it, the first
+response (success or problem+json) is stored under the caller's key and replayed, marked
+`Idempotent-Replayed: true`, to every later request with the same key and payload.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja.responses import NinjaJSONEncoder
+from pydantic import BaseModel
+
+from shopkeeper.accounts.access import acting_user
+from shopkeeper.errors import DomainError
+from shopkeeper.idempotency.services import (
+    StoredResponse,
+    claim_key,
+    complete,
+    fingerprint,
+    validated_key,
+)
+from shopkeeper.problems import PROBLEM_CONTENT_TYPE, problem_for
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+
+
+def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        raw_key = request.headers.get(HEADER)
+        actor = acting_user(request)
+        if raw_key is None or actor is None:
+            return view(request, *args, **kwargs)
+        claim = claim_key(
+            owner_id=actor.pk,
+            key=validated_key(raw_key),
+            endpoint=f"{request.method} {request.path}"[:300],
+            request_fingerprint=fingerprint(
+                method=request.method or "", path=request.path, body=request.body
+            ),
+        )
+        if claim.replay is not None:
+            response = to_http_response(claim.replay)
+            response[REPLAYED_HEADER] = "true"
+            return response
+        assert claim.record is not None
+        try:
+            stored = stored_response(view(request, *args, **kwargs))
+        except DomainError as error:
+            stored = stored_response(problem_for(error))
+        except BaseException:
+            # Part of the work may be done: never run it again for this key.
+            complete(claim.record, _internal_error())
+            raise
+        complete(claim.record, stored)
+        return to_http_response(stored)
+
+    return guarded
+
+
+def stored_response(result: Any) -> StoredResponse:
+    """A view's result (`(status, data)`, data, or an HttpResponse) as plain JSON to keep."""
+    if isinstance(result, HttpResponse):
+        content_type = result.get("Content-Type", JSON_CONTENT_TYPE)
+        return StoredResponse(result.status_code, content_type, json.loads(result.content))
+    status, data = result if isinstance(result, tuple) else (200, result)
+    if isinstance(data, BaseModel):
+        data = data.model_dump()
+    return StoredResponse(status, JSON_CONTENT_TYPE, json.loads(_encode(data)))
+
+
+def to_http_response(stored: StoredResponse) -> HttpResponse:
+    return HttpResponse(
+        _encode(stored.body), status=stored.status, content_type=stored.content_type
+    )
+
+
+def _encode(data: Any) -> str:
+    return json.dumps(data, cls=NinjaJSONEncoder)
+
+
+def _internal_error() -> StoredResponse:
+    return StoredResponse(
+        500,
+        PROBLEM_CONTENT_TYPE,
+        {
+            "type": "https://shopkeeper.dev/problems/internal_error",
+            "title": "The request failed on the server; its outcome is being checked",
+            "status": 500,
+            "code": "internal_error",
+        },
+    )

@@ -1,0 +1,96 @@
+"""Admin API for refunds. The rules live in `refunds.services`; errors are problem+json.
+
+A refund Stripe refuses is still created: the answer is 201 with `refund.status = "failed"` and
+`refund.failure_message` saying why, so the caller sees the refund row it caused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from shopkeeper.accounts.access import acting_user, requires
+from shopkeeper.accounts.api_auth import api_auth
+from shopkeeper.accounts.permissions import Permission
+from shopkeeper.idempotency.api import idempotent
+from shopkeeper.orders.schemas import RefundOut
+from shopkeeper.orders.selectors import order_detail
+from shopkeeper.refunds import services
+from shopkeeper.refunds.models import Refund
+from shopkeeper.refunds.rules import LineRequest, RefundStatus
+from shopkeeper.refunds.schemas import DecisionIn, RefundIn, RefundWithOrderOut
+from shopkeeper.refunds.selectors import get_refund, list_refunds, refund_data
+
+router = Router(tags=["refunds"], auth=api_auth)
+
+
+@router.post("/orders/{number}/refunds", response={201: RefundWithOrderOut})
+@requires(Permission.ORDERS_REFUND)
+@idempotent
+def create_refund(
+    request: HttpRequest, number: str, payload: RefundIn
+) -> tuple[int, RefundWithOrderOut]:
+    """Refund an amount, or lines (with restock) and/or the shipping fee, of a captured order.
+
+    Send an `Idempotency-Key` header so a retried request refunds once.
+    """
+    actor = acting_user(request)
+    refund = services.request_refund(
+        order_number=number,
+        actor=actor,
+        reason=payload.reason,
+        amount=payload.amount,
+        lines=[
+            LineRequest(line_id=line.line_id, quantity=line.quantity, restock=line.restock)
+            for line in payload.lines or ()
+        ],
+        include_shipping=payload.include_shipping,
+        note=payload.note,
+    )
+    return 201, refund_with_order(refund, actor)
+
+
+@router.post("/refunds/{refund_id}/approve", response=RefundWithOrderOut)
+@requires(Permission.REFUNDS_APPROVE)
+@idempotent
+def approve_refund(request: HttpRequest, refund_id: int, payload: DecisionIn) -> RefundWithOrderOut:
+    """Approve a refund awaiting approval (not your own request); it is then sent to Stripe."""
+    actor = acting_user(request)
+    refund = services.approve_refund(refund_id=refund_id, actor=actor, note=payload.note)
+    return refund_with_order(refund, actor)
+
+
+@router.post("/refunds/{refund_id}/reject", response=RefundWithOrderOut)
+@requires(Permission.REFUNDS_APPROVE)
+@idempotent
+def reject_refund(request: HttpRequest, refund_id: int, payload: DecisionIn) -> RefundWithOrderOut:
+    """Reject a refund awaiting approval; the amount it held back is released."""
+    actor = acting_user(request)
+    refund = services.reject_refund(refund_id=refund_id, actor=actor, note=payload.note)
+    return refund_with_order(refund, actor)
+
+
+@router.get("/refunds", response=list[RefundOut])
+@requires(Permission.ORDERS_VIEW)
+def refunds(
+    request: HttpRequest,
+    status: RefundStatus | None = None,
+    limit: int = Query(50, ge=1, le=200),
+) -> list[dict[str, Any]]:
+    """Newest first; `?status=awaiting_approval` is the approval queue."""
+    return [refund_data(refund) for refund in list_refunds(status=status, limit=limit)]
+
+
+@router.get("/refunds/{refund_id}", response=RefundWithOrderOut)
+@requires(Permission.ORDERS_VIEW)
+def refund(request: HttpRequest, refund_id: int) -> RefundWithOrderOut:
+    return refund_with_order(get_refund(refund_id), acting_user(request))
+
+
+def refund_with_order(refund: Refund, actor: Any) -> RefundWithOrderOut:
+    fresh = get_refund(refund.pk)
+    return RefundWithOrderOut.model_validate(
+        {"refund": refund_data(fresh), "order": order_detail(fresh.order, actor=actor)}
+    )

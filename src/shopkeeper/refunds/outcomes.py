@@ -1,0 +1,204 @@
+"""Recording what Stripe did with a refund. Call with the order and refund rows locked.
+
+Whoever brings the news (our own request, a webhook, reconciliation), the same functions apply
+it: a succeeded refund becomes one ledger row (at most once, keyed by Stripe's refund id), the
+payment status follows the ledger, restocked lines go back to stock, and an audit row records
+the move, all in the caller's transaction. Stale news (a `pending` after `succeeded`) changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.utils import timezone
+
+from shopkeeper.audit.services import record
+from shopkeeper.catalog.services import return_stock
+from shopkeeper.orders.models import Order
+from shopkeeper.orders.states import move_payment
+from shopkeeper.payments.gateway import RefundSnapshot
+from shopkeeper.payments.ledger import EntryKind, payment_status_for
+from shopkeeper.payments.selectors import order_balance
+from shopkeeper.payments.services import add_ledger_entry
+from shopkeeper.refunds.models import Refund
+from shopkeeper.refunds.rules import (
+    RefundStatus,
+    can_move_refund,
+    move_refund,
+    refund_status_for_stripe,
+)
+
+logger = logging.getLogger(__name__)
+
+FAILURE_MESSAGES = {
+    "lost_or_stolen_card": "The card was reported lost or stolen, so the refund could not be sent",
+    "expired_or_canceled_card": "The card has expired or was closed, so the refund could not be "
+    "sent",
+    "declined": "The customer's bank declined the refund",
+}
+DEFAULT_FAILURE_MESSAGE = "Stripe could not send the refund"
+
+
+def failure_message(failure_reason: str, stripe_status: str) -> str:
+    if stripe_status == "canceled":
+        return "The refund was canceled at Stripe"
+    return FAILURE_MESSAGES.get(failure_reason, DEFAULT_FAILURE_MESSAGE)
+
+
+def audit_refund(
+    order: Order,
+    refund: Refund,
+    action: str,
+    *,
+    actor: Any = None,
+    actor_label: str = "",
+    before: Any = None,
+    after: Any = None,
+    **details: Any,
+) -> None:
+    record(
+        action=f"order.refund.{action}",
+        target_type="order",
+        target_id=order.number,
+        target_label=order.number,
+        actor=actor,
+        actor_label=actor_label,
+        before=before,
+        after=after,
+        details={
+            "refund_id": refund.pk,
+            "amount": str(refund.money),
+            "stripe_refund_id": refund.stripe_refund_id or "",
+            **details,
+        },
+    )
+
+
+def apply_snapshot(
+    *,
+    order: Order,
+    refund: Refund,
+    snapshot: RefundSnapshot,
+    source: str,
+    actor: Any = None,
+    actor_label: str = "",
+) -> bool:
+    """Move `refund` to what Stripe reports. False when the news is stale or contradicts us."""
+    if refund.stripe_refund_id and snapshot.id and refund.stripe_refund_id != snapshot.id:
+        logger.error(
+            "Refund %s is %s at Stripe, not %s", refund.pk, refund.stripe_refund_id, snapshot.id
+        )
+        return False
+    refund.stripe_refund_id = snapshot.id or refund.stripe_refund_id
+    current, target = RefundStatus(refund.status), refund_status_for_stripe(snapshot.status)
+    if target == current or not can_move_refund(current, target):
+        refund.updated_at = timezone.now()
+        refund.save(update_fields=["stripe_refund_id", "updated_at"])
+        return False
+    if target == RefundStatus.SUCCEEDED:
+        _record_success(order, refund, snapshot, source)
+    elif current == RefundStatus.SUCCEEDED:
+        _record_reversal(refund, snapshot, source)
+    if target in (RefundStatus.FAILED, RefundStatus.CANCELED):
+        refund.failure_message = failure_message(snapshot.failure_reason, snapshot.status)
+    before = {"status": current, "payment_status": order.payment_status}
+    _settle(refund, target)
+    sync_payment_status(order)
+    audit_refund(
+        order,
+        refund,
+        str(target),
+        actor=actor,
+        actor_label=actor_label,
+        before=before,
+        after={"status": refund.status, "payment_status": order.payment_status},
+        source=source,
+        failure_reason=snapshot.failure_reason,
+    )
+    return True
+
+
+def fail_refund(
+    *, order: Order, refund: Refund, message: str, actor: Any = None, actor_label: str = ""
+) -> None:
+    """Stripe refused the refund outright: nothing left the shop, the amount is released."""
+    before = {"status": refund.status}
+    refund.failure_message = message[:500]
+    _settle(refund, RefundStatus.FAILED)
+    audit_refund(
+        order,
+        refund,
+        "failed",
+        actor=actor,
+        actor_label=actor_label,
+        before=before,
+        after={"status": refund.status},
+        error=refund.failure_message,
+    )
+
+
+def sync_payment_status(order: Order) -> None:
+    """The payment status the ledger proves (refunded in full, in part, or paid again)."""
+    target = payment_status_for(order_balance(order), order.payment_status)
+    if target != order.payment_status:
+        order.payment_status = move_payment(order.payment_status, target)
+        order.updated_at = timezone.now()
+        order.save(update_fields=["payment_status", "updated_at"])
+
+
+def _settle(refund: Refund, target: RefundStatus) -> None:
+    refund.status = move_refund(refund.status, target)
+    refund.updated_at = timezone.now()
+    if target != RefundStatus.PENDING:
+        refund.settled_at = refund.updated_at
+    refund.save()
+
+
+def _record_success(order: Order, refund: Refund, snapshot: RefundSnapshot, source: str) -> None:
+    if snapshot.amount != refund.amount_minor:
+        logger.error(
+            "Refund %s: Stripe refunded %s, we asked for %s; the ledger follows Stripe",
+            refund.pk,
+            snapshot.amount,
+            refund.amount_minor,
+        )
+    add_ledger_entry(
+        payment=refund.payment,
+        kind=EntryKind.REFUND,
+        amount_minor=snapshot.amount or refund.amount_minor,
+        external_id=snapshot.id,
+        source=source,
+        stripe_refund_id=snapshot.id,
+        stripe_charge_id=snapshot.charge_id,
+    )
+    _restock(refund)
+
+
+def _record_reversal(refund: Refund, snapshot: RefundSnapshot, source: str) -> None:
+    """A refund reported failed after it succeeded: the money is back with the shop.
+
+    Restocked units stay in stock: the goods came back whatever happened to the money.
+    """
+    add_ledger_entry(
+        payment=refund.payment,
+        kind=EntryKind.REFUND_REVERSAL,
+        amount_minor=snapshot.amount or refund.amount_minor,
+        external_id=snapshot.id,
+        source=source,
+        stripe_refund_id=snapshot.id,
+        stripe_charge_id=snapshot.charge_id,
+    )
+
+
+def _restock(refund: Refund) -> None:
+    for line in refund.lines.filter(restock=True).select_related("order_line"):
+        order_line = line.order_line
+        quantity = min(line.quantity, order_line.quantity - order_line.restocked_quantity)
+        if quantity <= 0:
+            continue
+        if order_line.product_id is not None:
+            return_stock(order_line.product_id, quantity)
+        order_line.restocked_quantity += quantity
+        order_line.save(update_fields=["restocked_quantity"])

@@ -1,0 +1,130 @@
+"""Reads of refunds: what open refunds reserve, what lines they claim, and the API shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Sum
+
+from shopkeeper.money import Money
+from shopkeeper.orders.models import Order
+from shopkeeper.payments.selectors import order_balance
+from shopkeeper.refunds.models import Refund, RefundLine
+from shopkeeper.refunds.rules import (
+    COUNTED_STATUSES,
+    RESERVING_STATUSES,
+    LineFacts,
+    OrderFacts,
+    RefundNotFound,
+)
+
+
+def reserved_minor(order: Order) -> int:
+    """Money held back by refunds still open (pending at Stripe or awaiting approval)."""
+    total = Refund.objects.filter(order=order, status__in=RESERVING_STATUSES).aggregate(
+        total=Sum("amount_minor")
+    )["total"]
+    return int(total or 0)
+
+
+def refundable_minor(order: Order) -> int:
+    return order_balance(order).refundable(reserved_minor(order))
+
+
+def has_refund_in_progress(order: Order) -> bool:
+    """True while a refund is pending at Stripe or awaiting approval (blocks cancellation)."""
+    return Refund.objects.filter(order=order, status__in=RESERVING_STATUSES).exists()
+
+
+def refunded_quantities(order: Order) -> dict[int, int]:
+    rows = (
+        RefundLine.objects.filter(refund__order=order, refund__status__in=COUNTED_STATUSES)
+        .values("order_line_id")
+        .annotate(quantity=Sum("quantity"))
+    )
+    return {row["order_line_id"]: int(row["quantity"]) for row in rows}
+
+
+def order_facts(order: Order) -> OrderFacts:
+    """What the refund rules need to know about an order (read under the order's lock)."""
+    refunded = refunded_quantities(order)
+    return OrderFacts(
+        currency=order.currency,
+        payment_status=order.payment_status,
+        refundable_minor=refundable_minor(order),
+        shipping_minor=order.shipping_minor,
+        shipping_refunded=Refund.objects.filter(
+            order=order, include_shipping=True, status__in=COUNTED_STATUSES
+        ).exists(),
+        lines={
+            line.pk: LineFacts(
+                unit_price_minor=line.unit_price_minor,
+                quantity=line.quantity,
+                refunded_quantity=refunded.get(line.pk, 0),
+            )
+            for line in order.lines.all()
+        },
+    )
+
+
+def _money_fields(name: str, minor: int, currency: str) -> dict[str, Any]:
+    return {name: Money(minor, currency).to_decimal_string(), f"{name}_minor": minor}
+
+
+def refund_data(refund: Refund) -> dict[str, Any]:
+    """One refund as the API shows it (`RefundOut`)."""
+    return {
+        "id": refund.pk,
+        "order_number": refund.order.number,
+        "status": refund.status,
+        **_money_fields("amount", refund.amount_minor, refund.currency),
+        "currency": refund.currency,
+        "reason": refund.reason,
+        "note": refund.note,
+        "include_shipping": refund.include_shipping,
+        "lines": [
+            {
+                "line_id": line.order_line_id,
+                "sku": line.order_line.sku,
+                "name": line.order_line.name,
+                "quantity": line.quantity,
+                "restock": line.restock,
+                **_money_fields("amount", line.amount_minor, refund.currency),
+            }
+            for line in refund.lines.all()
+        ],
+        "stripe_refund_id": refund.stripe_refund_id,
+        "failure_message": refund.failure_message,
+        "source": refund.source,
+        "attempts": refund.attempts,
+        "requested_by": refund.requested_by.email if refund.requested_by else None,
+        "decided_by": refund.decided_by.email if refund.decided_by else None,
+        "decided_at": refund.decided_at,
+        "decision_note": refund.decision_note,
+        "created_at": refund.created_at,
+        "updated_at": refund.updated_at,
+    }
+
+
+def order_refunds(order: Order) -> list[dict[str, Any]]:
+    refunds = (
+        Refund.objects.filter(order=order)
+        .select_related("order", "requested_by", "decided_by")
+        .prefetch_related("lines__order_line")
+        .order_by("id")
+    )
+    return [refund_data(refund) for refund in refunds]
+
+
+def get_refund(refund_id: int) -> Refund:
+    refund = Refund.objects.select_related("order").filter(pk=refund_id).first()
+    if refund is None:
+        raise RefundNotFound(f"No refund {refund_id}", refund_id=refund_id)
+    return refund
+
+
+def list_refunds(*, status: str | None = None, limit: int = 100) -> list[Refund]:
+    refunds = Refund.objects.select_related("order", "requested_by", "decided_by")
+    if status:
+        refunds = refunds.filter(status=status)
+    return list(refunds.prefetch_related("lines__order_line").order_by("-id")[:limit])

@@ -1,0 +1,152 @@
+"""Later news about refunds: Stripe webhooks and reconciliation of refunds left pending.
+
+A refund's news is matched to our row by Stripe's refund id, or by the `refund_key` we send as
+metadata (a webhook can overtake the answer to our own request). A refund made outside
+Shopkeeper (the Stripe dashboard) is recorded too, so the ledger always matches Stripe.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from shopkeeper.errors import PaymentProviderUnavailable
+from shopkeeper.orders.models import Order
+from shopkeeper.payments.gateway import GatewayEvent, PaymentGateway, RefundSnapshot, get_gateway
+from shopkeeper.payments.models import Payment
+from shopkeeper.refunds.models import Refund
+from shopkeeper.refunds.outcomes import apply_snapshot, audit_refund
+from shopkeeper.refunds.rules import REASONS, RefundStatus
+from shopkeeper.refunds.services import STRIPE, execute_refund, lock_refund
+
+logger = logging.getLogger(__name__)
+
+
+def settle_refund_event(event: GatewayEvent) -> None:
+    """Webhook handler for `refund.created`, `refund.updated`, `refund.failed` and kin."""
+    if event.refund is None:
+        raise ValueError(f"{event.type} carries no refund")
+    settle_refund(event.refund, source="webhook")
+
+
+def settle_refund(snapshot: RefundSnapshot, *, source: str) -> Refund | None:
+    """Apply what Stripe says about one refund. None when it belongs to no payment here."""
+    refund = _matching_refund(snapshot)
+    if refund is None:
+        return _record_external_refund(snapshot, source=source)
+    with transaction.atomic():
+        order, refund = lock_refund(refund.pk)
+        apply_snapshot(
+            order=order, refund=refund, snapshot=snapshot, source=source, actor_label=STRIPE
+        )
+    return refund
+
+
+def _matching_refund(snapshot: RefundSnapshot) -> Refund | None:
+    if snapshot.id:
+        refund = Refund.objects.filter(stripe_refund_id=snapshot.id).first()
+        if refund is not None:
+            return refund
+    try:
+        key = uuid.UUID(str(snapshot.metadata.get("refund_key", "")))
+    except ValueError:
+        return None
+    refund = Refund.objects.select_related("payment").filter(key=key).first()
+    if refund is not None and snapshot.payment_intent_id not in ("", refund.payment.intent_id):
+        logger.error("Refund %s names refund %s of another payment", snapshot.id, refund.pk)
+        return None
+    return refund
+
+
+def _payment_for(snapshot: RefundSnapshot) -> Payment | None:
+    if snapshot.payment_intent_id:
+        return Payment.objects.filter(intent_id=snapshot.payment_intent_id).first()
+    if snapshot.charge_id:
+        return Payment.objects.filter(charge_id=snapshot.charge_id).first()
+    return None
+
+
+def _record_external_refund(snapshot: RefundSnapshot, *, source: str) -> Refund | None:
+    payment = _payment_for(snapshot)
+    if payment is None or not snapshot.id or snapshot.amount <= 0:
+        logger.info("Refund %s belongs to no payment here; ignored", snapshot.id)
+        return None
+    if snapshot.currency and snapshot.currency != payment.currency:
+        logger.error("Refund %s is in %s, not %s", snapshot.id, snapshot.currency, payment.currency)
+        return None
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=payment.order_id)
+        refund = Refund.objects.select_for_update().filter(stripe_refund_id=snapshot.id).first()
+        if refund is None:  # not recorded by a concurrent delivery of the same news
+            reason = snapshot.metadata.get("reason", "")
+            refund = Refund.objects.create(
+                order=order,
+                payment=payment,
+                status=RefundStatus.PENDING,
+                amount_minor=snapshot.amount,
+                currency=payment.currency,
+                reason=reason if reason in REASONS else "other",
+                note="Refunded outside Shopkeeper (Stripe dashboard or API)",
+                source=Refund.Source.STRIPE,
+                stripe_refund_id=snapshot.id,
+            )
+            audit_refund(order, refund, "recorded", actor_label=STRIPE, source=source)
+        apply_snapshot(
+            order=order, refund=refund, snapshot=snapshot, source=source, actor_label=STRIPE
+        )
+    return refund
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    settled: list[int] = field(default_factory=list)
+    resent: list[int] = field(default_factory=list)
+    still_unknown: list[int] = field(default_factory=list)
+
+
+def reconcile_pending_refunds(
+    *, older_than: timedelta = timedelta(minutes=1), gateway: PaymentGateway | None = None
+) -> ReconcileReport:
+    """Ask Stripe about refunds pending longer than `older_than` and record what it says.
+
+    A refund Stripe knows is settled from its snapshot; one Stripe never received (no answer
+    ever came, and no refund carries its key) is sent again with its same idempotency key.
+    """
+    gateway = gateway or get_gateway()
+    report = ReconcileReport()
+    stale = Refund.objects.filter(
+        status=RefundStatus.PENDING, updated_at__lt=timezone.now() - older_than
+    ).select_related("payment")
+    for refund in stale.order_by("id"):
+        report.checked += 1
+        try:
+            snapshot = _find_at_stripe(refund, gateway)
+            if snapshot is None:
+                execute_refund(refund_id=refund.pk, gateway=gateway)
+                report.resent.append(refund.pk)
+            else:
+                settle_refund(snapshot, source="reconciliation")
+        except PaymentProviderUnavailable as error:
+            logger.warning("Refund %s: Stripe unavailable (%s)", refund.pk, error.detail)
+            report.still_unknown.append(refund.pk)
+            continue
+        if Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).exists():
+            report.still_unknown.append(refund.pk)
+        else:
+            report.settled.append(refund.pk)
+    return report
+
+
+def _find_at_stripe(refund: Refund, gateway: PaymentGateway) -> RefundSnapshot | None:
+    if refund.stripe_refund_id:
+        return gateway.retrieve_refund(refund.stripe_refund_id)
+    for snapshot in gateway.list_refunds(refund.payment.intent_id):
+        if snapshot.metadata.get("refund_key") == str(refund.key):
+            return snapshot
+    return None
