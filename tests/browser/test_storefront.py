@@ -8,6 +8,7 @@ order learns its payment both from the return page and from the webhook.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
 from shopkeeper.ops.localstripe_server import register_webhook
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.models import Payment
+from shopkeeper.payments.models import Payment, WebhookEvent
 
 pytestmark = [
     pytest.mark.browser,
@@ -87,6 +88,27 @@ def pay_with(page: Page, number: str) -> None:
     page.get_by_role("button", name=re.compile(r"^Pay 30\.00 USD$")).click()
 
 
+def wait_for_webhooks(order: Order, expected: list[str], timeout: float = 15.0) -> None:
+    """Wait until localstripe's webhooks (sent a second after each event) were processed.
+
+    This proves the webhook path end to end, and keeps late deliveries from reaching the live
+    server while the test database is being flushed.
+    """
+    intents = set(Payment.objects.filter(order=order).values_list("intent_id", flat=True))
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = sorted(
+            event.type
+            for event in WebhookEvent.objects.filter(type__startswith="payment_intent.")
+            if event.payload["data"]["object"]["id"] in intents
+            and event.status == WebhookEvent.Status.PROCESSED
+        )
+        if seen == sorted(expected) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert seen == sorted(expected)
+
+
 def test_given_a_product_when_a_customer_buys_it_with_a_good_card_then_the_order_is_paid(
     page: Page,
 ) -> None:
@@ -106,6 +128,9 @@ def test_given_a_product_when_a_customer_buys_it_with_a_good_card_then_the_order
     assert (order.status, order.payment_status) == ("processing", "paid")
     assert Product.objects.get(sku="MUG").stock == 3
     assert settings.STRIPE_SECRET_KEY not in page.content()
+    wait_for_webhooks(order, ["payment_intent.succeeded"])
+    order.refresh_from_db()
+    assert order.payment_status == "paid"
 
 
 def test_given_a_declined_card_when_the_customer_retries_with_a_good_one_then_the_order_is_paid(
@@ -130,3 +155,7 @@ def test_given_a_declined_card_when_the_customer_retries_with_a_good_one_then_th
     assert Order.objects.count() == 1  # the same order, not a new one
     assert Payment.objects.filter(order=order).count() == 2  # a fresh PaymentIntent for the retry
     assert Product.objects.get(sku="MUG").stock == 3
+    # The late "payment_failed" of the first attempt must not undo the payment.
+    wait_for_webhooks(order, ["payment_intent.payment_failed", "payment_intent.succeeded"])
+    order.refresh_from_db()
+    assert order.payment_status == "paid"

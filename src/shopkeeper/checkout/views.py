@@ -196,7 +196,14 @@ def checkout(request: HttpRequest) -> HttpResponse:
             fees.append(shipping_fee(currency))
         except DomainError as fee_error:
             error = error or fee_error.detail
-    context = {"form": form, "cart": contents, "shipping_fees": fees, "error": error}
+    single = len(fees) == 1 and len(contents.subtotals) == 1
+    context = {
+        "form": form,
+        "cart": contents,
+        "shipping_fees": fees,
+        "grand_total": contents.subtotals[0] + fees[0] if single else None,
+        "error": error,
+    }
     return _page(request, "checkout.html", context, status=status)
 
 
