@@ -382,6 +382,23 @@ def test_given_a_paid_order_when_confirming_again_then_409_and_no_second_charge(
     assert [op for op, _ in fake_gateway.calls].count("confirm_payment_intent") == 1
 
 
+def test_given_paid_at_stripe_but_not_yet_recorded_when_confirming_then_recorded_not_recharged(
+    shopper, mug, settings, fake_gateway
+):
+    settings.STRIPE_API_BASE = EMULATOR
+    order = place(shopper)
+    fake_gateway.pay(Payment.objects.get(order=order).intent_id)  # e.g. paid from another tab
+
+    response = confirm(shopper, order, "pm_card_visa")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "order_not_payable"
+    order.refresh_from_db()
+    assert order.payment_status == "paid"
+    assert Payment.objects.filter(order=order).count() == 1
+    assert "confirm_payment_intent" not in [op for op, _ in fake_gateway.calls]
+
+
 def test_given_real_stripe_when_confirming_on_the_server_then_404(shopper, mug, settings):
     settings.STRIPE_API_BASE = None
     order = place(shopper)
