@@ -11,7 +11,12 @@ from shopkeeper.money import Money
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.selectors import order_detail
 from shopkeeper.payments.models import LedgerEntry, Payment
-from shopkeeper.payments.services import PaymentNotFound, apply_intent, sync_from_stripe
+from shopkeeper.payments.services import (
+    PaymentNotFound,
+    apply_intent,
+    record_payment_intent,
+    sync_from_stripe,
+)
 
 ADDRESS = {
     "name": "Ada",
@@ -294,3 +299,63 @@ def test_given_cancelled_order_when_its_payment_succeeds_then_money_recorded_and
     assert ledger() == [("authorization", 2600), ("capture", 2600)]
     entry = AuditEntry.objects.get(action="payment.paid")
     assert "cancelled order" in entry.details["attention"]
+
+
+# --- an order with more than one PaymentIntent (a new one per retry, as offline) ----------
+
+
+def second_attempt(placed, fake_gateway):
+    intent = fake_gateway.create_payment_intent(
+        amount=placed.order.grand_total,
+        order_number=placed.order.number,
+        capture_method="automatic",
+        idempotency_key=f"order-{placed.order.number}-payment-intent-2",
+    )
+    return record_payment_intent(order=reload(placed), intent=intent)
+
+
+def test_given_a_replaced_attempt_when_it_is_canceled_then_the_order_stays_payable(
+    placed, fake_gateway
+):
+    first = placed.payment.intent_id
+    apply_intent(fake_gateway.pay(first, decline=True), source="storefront")
+    second = second_attempt(placed, fake_gateway)
+
+    apply_intent(fake_gateway.cancel_payment_intent(first, idempotency_key="c1"), source="webhook")
+    assert reload(placed).payment_status == "failed"
+
+    order = apply_intent(fake_gateway.pay(second.intent_id), source="webhook")
+    assert (order.status, order.payment_status) == ("processing", "paid")
+
+
+def test_given_paid_by_a_new_attempt_when_the_old_attempts_failure_arrives_then_still_paid(
+    placed, fake_gateway
+):
+    declined = fake_gateway.pay(placed.payment.intent_id, decline=True)
+    second = second_attempt(placed, fake_gateway)
+    apply_intent(fake_gateway.pay(second.intent_id), source="storefront")
+
+    order = apply_intent(declined, source="webhook")
+
+    assert order.payment_status == "paid"
+    assert ledger() == [("authorization", 2600), ("capture", 2600)]
+
+
+def test_given_two_attempts_when_both_take_money_then_both_recorded_and_staff_told(
+    placed, fake_gateway
+):
+    second = second_attempt(placed, fake_gateway)
+    apply_intent(fake_gateway.pay(second.intent_id), source="storefront")
+
+    order = apply_intent(fake_gateway.pay(placed.payment.intent_id), source="webhook")
+
+    assert order.payment_status == "paid"
+    assert ledger() == [
+        ("authorization", 2600),
+        ("authorization", 2600),
+        ("capture", 2600),
+        ("capture", 2600),
+    ]
+    duplicate = AuditEntry.objects.get(action="payment.duplicate")
+    assert duplicate.details["earlier_payment_intents"] == [second.intent_id]
+    assert "more than once" in duplicate.details["attention"]

@@ -147,3 +147,13 @@ def test_property_cancel_offered_to_a_canceller_exactly_when_no_reason_blocks_it
         ensure_cancellable(order_status, payment_status, has_pending_refund=pending)
     except (OrderNotCancellable, OrderPaidRefundFirst, RefundInProgress):
         assert reason
+
+
+def test_given_paid_order_with_a_refund_on_its_way_then_the_answer_is_refund_in_progress():
+    # staff have already acted: the useful answer is to wait for the refund to settle
+    with pytest.raises(RefundInProgress):
+        ensure_cancellable("processing", "paid", has_pending_refund=True)
+    assert (
+        cancel_blocked_reason("processing", "paid", has_pending_refund=True)
+        == CANCEL_BLOCKED_REFUND_PENDING
+    )

@@ -1,20 +1,68 @@
+"""Admin API for orders: list, detail, timeline, cancel, capture. Rules live in the services."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Query, Router
 
-from shopkeeper.accounts.access import requires
+from shopkeeper.accounts.access import acting_user, requires
 from shopkeeper.accounts.api_auth import api_auth
 from shopkeeper.accounts.permissions import Permission
-from shopkeeper.orders import selectors
-from shopkeeper.orders.schemas import OrderOut
+from shopkeeper.orders import selectors, services
+from shopkeeper.orders.schemas import (
+    CancelIn,
+    CaptureIn,
+    OrderEventOut,
+    OrderOut,
+    OrderPageOut,
+)
+from shopkeeper.orders.states import OrderStatus, PaymentStatus
 
 router = Router(tags=["orders"], auth=api_auth)
+
+
+@router.get("", response=OrderPageOut)
+@requires(Permission.ORDERS_VIEW)
+def list_orders(
+    request: HttpRequest,
+    status: OrderStatus | None = None,
+    payment_status: PaymentStatus | None = None,
+    q: str | None = Query(None, max_length=200),
+    cursor: str | None = Query(None, max_length=200),
+    limit: int = Query(25, ge=1, le=100),
+) -> dict[str, Any]:
+    """Newest first. Filter by status, payment status, or part of the number or e-mail (`q`)."""
+    return selectors.list_orders(
+        status=status, payment_status=payment_status, q=q, cursor=cursor, limit=limit
+    )
 
 
 @router.get("/{number}", response=OrderOut)
 @requires(Permission.ORDERS_VIEW)
 def get_order(request: HttpRequest, number: str) -> dict[str, Any]:
-    return selectors.order_detail(selectors.get_order(number))
+    return selectors.order_detail(selectors.get_order(number), actor=acting_user(request))
+
+
+@router.get("/{number}/events", response=list[OrderEventOut])
+@requires(Permission.ORDERS_VIEW)
+def order_events(request: HttpRequest, number: str) -> list[dict[str, Any]]:
+    """The order's timeline, oldest first: audit entries and ledger movements."""
+    return selectors.order_events(selectors.get_order(number))
+
+
+@router.post("/{number}/cancel", response=OrderOut)
+@requires(Permission.ORDERS_CANCEL)
+def cancel_order(request: HttpRequest, number: str, payload: CancelIn) -> dict[str, Any]:
+    actor = acting_user(request)
+    order = services.cancel_order(order_number=number, reason=payload.reason, actor=actor)
+    return selectors.order_detail(order, actor=actor)
+
+
+@router.post("/{number}/capture", response=OrderOut)
+@requires(Permission.ORDERS_CAPTURE)
+def capture_order(request: HttpRequest, number: str, payload: CaptureIn) -> dict[str, Any]:
+    actor = acting_user(request)
+    order = services.capture_order(order_number=number, amount=payload.amount, actor=actor)
+    return selectors.order_detail(order, actor=actor)

@@ -53,3 +53,50 @@ class OrderOut(Schema):
     refunded_minor: int
     refundable: str
     refundable_minor: int
+    # What the caller may do next (refund, capture, cancel), from orders.actions.
+    available_actions: list[str]
+    # Why cancelling is refused now; only given to callers allowed to cancel.
+    cancel_blocked_reason: str | None
+    cancel_reason: str
+    cancelled_at: datetime | None
+
+
+class OrderSummaryOut(Schema):
+    number: str
+    email: str
+    status: str
+    payment_status: str
+    currency: str
+    grand_total: str
+    grand_total_minor: int
+    created_at: datetime
+
+
+class OrderPageOut(Schema):
+    items: list[OrderSummaryOut]
+    # Pass as `cursor` for the next (older) page; null on the last page.
+    next_cursor: str | None
+
+
+class OrderEventOut(Schema):
+    at: datetime
+    # "audit" (who did what) or "ledger" (a money movement).
+    source: str
+    # The audit action ("order.cancelled") or "ledger.<kind>" ("ledger.capture").
+    type: str
+    actor: str
+    amount: str | None = None
+    amount_minor: int | None = None
+    currency: str | None = None
+    before: Any = None
+    after: Any = None
+    details: dict[str, Any]
+
+
+class CancelIn(Schema):
+    reason: str
+
+
+class CaptureIn(Schema):
+    # A decimal string in the order's currency; omitted: capture everything authorised.
+    amount: str | None = None

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from datetime import datetime
 from typing import Any
 
-from shopkeeper.errors import NotFound
+from django.db.models import Q, QuerySet
+
+from shopkeeper.accounts.permissions import Permission, permissions_of
+from shopkeeper.audit.models import AuditEntry
+from shopkeeper.errors import InvalidInput, NotFound
 from shopkeeper.money import Money
+from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
 from shopkeeper.orders.models import Order
+from shopkeeper.payments.ledger import Balance
+from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.selectors import current_payment, order_balance
+from shopkeeper.refunds.selectors import has_refund_in_progress, reserved_minor
 
 
 class OrderNotFound(NotFound):
@@ -27,7 +39,8 @@ def amount_fields(name: str, minor: int, currency: str) -> dict[str, Any]:
     return {name: Money(minor, currency).to_decimal_string(), f"{name}_minor": minor}
 
 
-def order_detail(order: Order) -> dict[str, Any]:
+def order_detail(order: Order, *, actor: Any = None) -> dict[str, Any]:
+    """The order as the API and the back office show it, with what `actor` may do next."""
     balance = order_balance(order)
     currency = order.currency
     payment = current_payment(order)
@@ -74,4 +87,151 @@ def order_detail(order: Order) -> dict[str, Any]:
         ("refundable", balance.refundable()),
     ):
         detail.update(amount_fields(name, minor, currency))
+    detail.update(actions_for(order, actor=actor, balance=balance))
     return detail
+
+
+def actions_for(order: Order, *, actor: Any, balance: Balance) -> dict[str, Any]:
+    """`available_actions` for this caller, and why cancelling is refused when it is.
+
+    The reason is only given to someone allowed to cancel: to others it explains nothing.
+    """
+    permissions = permissions_of(actor)
+    reserved = reserved_minor(order)
+    in_progress = has_refund_in_progress(order)
+    reason = cancel_blocked_reason(
+        order.status, order.payment_status, has_pending_refund=in_progress
+    )
+    return {
+        "available_actions": available_actions(
+            order.status,
+            order.payment_status,
+            permissions,
+            in_progress,
+            refundable_minor=balance.refundable(reserved),
+        ),
+        "cancel_blocked_reason": reason if Permission.ORDERS_CANCEL in permissions else None,
+        "cancel_reason": order.cancel_reason,
+        "cancelled_at": order.cancelled_at,
+    }
+
+
+# --- the orders list ------------------------------------------------------------------------
+
+
+class InvalidCursor(InvalidInput):
+    code = "invalid_cursor"
+    title = "The cursor is not one this API returned"
+
+
+def encode_cursor(order: Order) -> str:
+    raw = json.dumps([order.created_at.isoformat(), order.pk], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created_at, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        when = datetime.fromisoformat(created_at)
+        if when.tzinfo is None or not isinstance(pk, int) or isinstance(pk, bool):
+            raise ValueError(cursor)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
+        raise InvalidCursor() from error
+    return when, pk
+
+
+def list_orders(
+    *,
+    status: str | None = None,
+    payment_status: str | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
+    limit: int = 25,
+) -> dict[str, Any]:
+    """Newest first, by keyset over (created_at, id): a page never shifts as orders arrive.
+
+    `q` matches part of the order number or of the customer's e-mail, ignoring case.
+    """
+    orders = Order.objects.order_by("-created_at", "-id")
+    if status:
+        orders = orders.filter(status=status)
+    if payment_status:
+        orders = orders.filter(payment_status=payment_status)
+    if q and q.strip():
+        term = q.strip()
+        orders = orders.filter(Q(number__icontains=term) | Q(email__icontains=term))
+    if cursor:
+        created_at, pk = decode_cursor(cursor)
+        orders = orders.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
+    page = list(orders[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return {
+        "items": [order_summary(order) for order in page],
+        "next_cursor": encode_cursor(page[-1]) if more else None,
+    }
+
+
+def order_summary(order: Order) -> dict[str, Any]:
+    return {
+        "number": order.number,
+        "email": order.email,
+        "status": order.status,
+        "payment_status": order.payment_status,
+        "currency": order.currency,
+        "created_at": order.created_at,
+        **amount_fields("grand_total", order.grand_total_minor, order.currency),
+    }
+
+
+# --- the timeline ---------------------------------------------------------------------------
+
+
+def order_events(order: Order) -> list[dict[str, Any]]:
+    """The order's history, oldest first: audit entries about it and its ledger movements."""
+    # At the same instant the movement sorts before the audit entry that explains it.
+    keyed = [((e.created_at, 1, e.seq), _audit_event(e)) for e in _audit_entries(order)]
+    keyed += [
+        ((e.created_at, 0, e.pk), _ledger_event(e)) for e in LedgerEntry.objects.filter(order=order)
+    ]
+    return [event for _, event in sorted(keyed, key=lambda pair: pair[0])]
+
+
+def _audit_entries(order: Order) -> QuerySet[AuditEntry]:
+    about_order = Q(target_type="order", target_id=order.number)
+    return AuditEntry.objects.filter(about_order).order_by("seq")
+
+
+def _audit_event(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "at": entry.created_at,
+        "source": "audit",
+        "type": entry.action,
+        "actor": entry.actor_email or "system",
+        "before": entry.before,
+        "after": entry.after,
+        "details": entry.details or {},
+    }
+
+
+def _ledger_event(entry: LedgerEntry) -> dict[str, Any]:
+    stripe_ids = {
+        name: value
+        for name, value in (
+            ("payment_intent", entry.stripe_payment_intent_id),
+            ("charge", entry.stripe_charge_id),
+            ("refund", entry.stripe_refund_id),
+            ("dispute", entry.stripe_dispute_id),
+        )
+        if value
+    }
+    return {
+        "at": entry.created_at,
+        "source": "ledger",
+        "type": f"ledger.{entry.kind}",
+        "actor": "Shopkeeper" if entry.source == "shopkeeper" else "Stripe",
+        **amount_fields("amount", entry.amount_minor, entry.currency),
+        "currency": entry.currency,
+        "details": {"external_id": entry.external_id, "source": entry.source, **stripe_ids},
+    }

@@ -117,21 +117,22 @@ def ensure_cancellable(
     *,
     has_pending_refund: bool = False,
 ) -> None:
-    """The cancellation rule. The caller says whether a refund is still pending (the ledger knows).
+    """The cancellation rule; the caller says whether a refund is pending or awaiting approval.
 
     Unpaid (pending, failed), authorised (voided on cancel) and fully refunded orders can be
-    cancelled; an order holding captured money must be refunded in full first, and a refund
-    still on its way must settle first, since it may yet fail and give the money back.
+    cancelled. A refund still on its way must settle first, since it may yet fail and give the
+    money back: that is the answer even for an order still paid, as staff have already acted.
+    Otherwise an order holding captured money must be refunded in full first.
     """
     order_status, payment_status = OrderStatus(order_status), PaymentStatus(payment_status)
     if order_status == OrderStatus.CANCELLED:
         raise OrderNotCancellable("This order is already cancelled")
     if order_status == OrderStatus.CLOSED:
         raise OrderNotCancellable("A closed order cannot be cancelled")
-    if payment_status in CAPTURED_STATUSES:
-        raise OrderPaidRefundFirst()
     if has_pending_refund:
         raise RefundInProgress()
+    if payment_status in CAPTURED_STATUSES:
+        raise OrderPaidRefundFirst()
 
 
 def ensure_capturable(order_status: OrderStatus | str, payment_status: PaymentStatus | str) -> None:

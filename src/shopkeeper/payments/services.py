@@ -130,19 +130,21 @@ def _payment_balance(payment: Payment) -> Balance:
     return balance_of(Movement(kind, amount) for kind, amount in rows)
 
 
-def _record_movements(payment: Payment, intent: IntentSnapshot, source: str) -> None:
+def _record_movements(payment: Payment, intent: IntentSnapshot, source: str) -> bool:
     """Ledger rows for what the snapshot proves, each under an id that makes it happen once.
 
     External ids are `{pi}:authorization`, `{pi}:capture`, `{pi}:release` and `{pi}:void`:
     any other code recording these movements must use the same ids. The release is what the
     authorisation held beyond the capture actually recorded, so a later, different view of
-    the captured amount cannot add a second, wrong release.
+    the captured amount cannot add a second, wrong release. True when this call recorded the
+    authorisation, i.e. money was first taken now.
     """
+    authorization = None
     pi = intent.id
     charge = {"stripe_charge_id": intent.charge_id} if intent.charge_id else {}
     if intent.status in ("requires_capture", "succeeded"):
         authorized = intent.amount if intent.status == "succeeded" else intent.amount_capturable
-        add_ledger_entry(
+        authorization = add_ledger_entry(
             payment=payment,
             kind=EntryKind.AUTHORIZATION,
             amount_minor=authorized or intent.amount,
@@ -176,11 +178,17 @@ def _record_movements(payment: Payment, intent: IntentSnapshot, source: str) -> 
             external_id=f"{pi}:void",
             source=source,
         )
+    return authorization is not None
 
 
-def _target_status(order: Order, intent: IntentSnapshot) -> PaymentStatus:
+def _target_status(order: Order, intent: IntentSnapshot, *, current: bool) -> PaymentStatus:
+    """What the ledger proves; else, for the order's current attempt only, failed or voided.
+
+    An order may have had earlier PaymentIntents (a new one per retry where the old one cannot
+    be confirmed again): their failures and cancellations say nothing about the order.
+    """
     derived = payment_status_for(order_balance(order), order.payment_status)
-    if derived != order.payment_status:
+    if derived != order.payment_status or not current:
         return derived
     if intent.status == "canceled" and order.payment_status in (
         PaymentStatus.PENDING,
@@ -215,14 +223,41 @@ def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
             _flag(order, payment, intent, mismatch)
             return order
         _refresh_payment(payment, intent)
-        _record_movements(payment, intent, source)
-        _advance_order(order, intent, source)
+        if _record_movements(payment, intent, source):
+            _note_second_payment(order, payment, source)
+        current = not Payment.objects.filter(order=order, id__gt=payment.pk).exists()
+        _advance_order(order, intent, source, current=current)
     return order
 
 
-def _advance_order(order: Order, intent: IntentSnapshot, source: str) -> None:
+def _note_second_payment(order: Order, payment: Payment, source: str) -> None:
+    """Money taken by a second PaymentIntent of one order is recorded, and staff are told."""
+    others = (
+        LedgerEntry.objects.filter(order=order, kind=EntryKind.AUTHORIZATION)
+        .exclude(payment=payment)
+        .values_list("stripe_payment_intent_id", flat=True)
+    )
+    if not others:
+        return
+    record(
+        action="payment.duplicate",
+        target_type="order",
+        target_id=order.number,
+        target_label=order.number,
+        actor_label=STRIPE,
+        details={
+            "payment_intent": payment.intent_id,
+            "earlier_payment_intents": sorted(others),
+            "source": source,
+            "attention": "this order was paid more than once; void or refund one payment",
+        },
+    )
+    logger.error("Order %s paid more than once (%s)", order.number, payment.intent_id)
+
+
+def _advance_order(order: Order, intent: IntentSnapshot, source: str, *, current: bool) -> None:
     before = {"status": order.status, "payment_status": order.payment_status}
-    target = _target_status(order, intent)
+    target = _target_status(order, intent, current=current)
     if target == order.payment_status or not can_move_payment(order.payment_status, target):
         return  # nothing new, or older news than what we already know
     order.payment_status = target

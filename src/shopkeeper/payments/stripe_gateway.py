@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
 
 import stripe
+from shopkeeper.errors import DomainError
 from shopkeeper.money import Money
 from shopkeeper.payments.gateway import (
     GatewayEvent,
@@ -75,20 +77,42 @@ def _latest_charge(intent: Mapping[str, Any]) -> Any:
     return charge
 
 
+# PaymentIntent statuses in which the latest charge is the one that holds the money.
+CHARGED_STATUSES = frozenset({"requires_capture", "succeeded"})
+
+
+def _charge_id(charge: Any, status: str) -> str:
+    """The charge holding the money; a failed attempt's charge is no use for refunds."""
+    if isinstance(charge, str):
+        return charge if status in CHARGED_STATUSES else ""
+    if _get(charge, "status") == "failed":
+        return ""
+    return str(_get(charge, "id", ""))
+
+
+def _amount_received(intent: Mapping[str, Any], charge: Any, status: str) -> int:
+    received = _get(intent, "amount_received")
+    if received is not None:
+        return int(received)
+    # localstripe omits amount_received and its charges lack amount_captured. It books the
+    # uncaptured rest of a partial capture as a refund of the charge, so when the capture is
+    # first seen, amount minus amount_refunded is what was captured. (Later views may be lower
+    # after real refunds; the ledger records a capture once, from the first view.)
+    if status != "succeeded" or not isinstance(charge, Mapping):
+        return 0
+    captured = _get(charge, "amount_captured")
+    if captured is not None:
+        return int(captured)
+    return int(_get(charge, "amount", 0)) - int(_get(charge, "amount_refunded", 0))
+
+
 def intent_snapshot(intent: Mapping[str, Any]) -> IntentSnapshot:
     status = _get(intent, "status", "")
     amount = int(_get(intent, "amount", 0))
     charge = _latest_charge(intent)
-    charge_obj = charge if isinstance(charge, Mapping) else None
-    charge_id = charge if isinstance(charge, str) else _get(charge_obj, "id", "")
-    card = _get(_get(charge_obj, "payment_method_details"), "card")
-    amount_received = _get(intent, "amount_received")
-    if amount_received is None:  # localstripe omits it
-        amount_received = _get(charge_obj, "amount_captured") or (
-            _get(charge_obj, "amount", amount) if status == "succeeded" else 0
-        )
+    card = _get(_get(charge, "payment_method_details"), "card")
     amount_capturable = _get(intent, "amount_capturable")
-    if amount_capturable is None:
+    if amount_capturable is None:  # localstripe omits it
         amount_capturable = amount if status == "requires_capture" else 0
     error = _get(intent, "last_payment_error")
     return IntentSnapshot(
@@ -98,10 +122,10 @@ def intent_snapshot(intent: Mapping[str, Any]) -> IntentSnapshot:
         currency=str(_get(intent, "currency", "")).upper(),
         capture_method=_get(intent, "capture_method", "automatic"),
         client_secret=_get(intent, "client_secret", ""),
-        amount_received=int(amount_received),
+        amount_received=_amount_received(intent, charge, status),
         amount_capturable=int(amount_capturable),
         order_number=_get(_get(intent, "metadata"), "order_number", ""),
-        charge_id=charge_id or "",
+        charge_id=_charge_id(charge, status),
         card_brand=_get(card, "brand", ""),
         card_last4=_get(card, "last4", ""),
         last_error=(_get(error, "message", "") if error else "")[:500],
@@ -187,7 +211,29 @@ class StripeGateway:
             intent_id,
             params={"expand": ["latest_charge"]} if not self._emulator else None,
         )
-        return intent_snapshot(intent)
+        return self._with_card(intent_snapshot(intent), intent)
+
+    def _with_card(self, snapshot: IntentSnapshot, intent: Mapping[str, Any]) -> IntentSnapshot:
+        """Card brand and last4 from the payment method, where the charge does not carry them.
+
+        Stripe's expanded charge has `payment_method_details`; localstripe's has only the
+        payment method's id. The card is for display, so failing to read it fails nothing.
+        """
+        if snapshot.card_brand or not snapshot.charge_id:
+            return snapshot
+        method_id = _get(_latest_charge(intent), "payment_method")
+        if not isinstance(method_id, str) or not method_id:
+            return snapshot
+        try:
+            method = self._call(
+                "retrieve payment method", self._client.v1.payment_methods.retrieve, method_id
+            )
+        except DomainError:
+            return snapshot
+        card = _get(method, "card")
+        return replace(
+            snapshot, card_brand=_get(card, "brand", ""), card_last4=_get(card, "last4", "")
+        )
 
     def confirm_payment_intent(
         self, intent_id: str, *, payment_method: str, idempotency_key: str
@@ -206,7 +252,7 @@ class StripeGateway:
                 params={"payment_method": payment_method},
                 options={"idempotency_key": idempotency_key},
             )
-            return intent_snapshot(intent)
+            return self._with_card(intent_snapshot(intent), intent)
         self._call(
             "confirm payment",
             self._client.v1.payment_intents.update,
@@ -217,7 +263,7 @@ class StripeGateway:
         intent = self._call(
             "confirm payment", confirm, intent_id, options={"idempotency_key": idempotency_key}
         )
-        return intent_snapshot(intent)
+        return self._with_card(intent_snapshot(intent), intent)
 
     def capture_payment_intent(
         self, intent_id: str, *, amount: Money | None, idempotency_key: str
