@@ -256,10 +256,37 @@ def intent_event_payload(
     ).encode()
 
 
+def refund_event_payload(
+    refund: RefundSnapshot, event_type: str, event_id: str | None = None
+) -> bytes:
+    """A Stripe event body carrying `refund` in Stripe's shape (`refund.updated`, ...)."""
+    obj: dict[str, Any] = {
+        "id": refund.id,
+        "object": "refund",
+        "amount": refund.amount,
+        "currency": refund.currency.lower(),
+        "status": refund.status,
+        "payment_intent": refund.payment_intent_id or None,
+        "charge": refund.charge_id or None,
+        "failure_reason": refund.failure_reason or None,
+        "metadata": dict(refund.metadata),
+    }
+    return json.dumps(
+        {
+            "id": event_id or f"evt_{refund.id}_{event_type}_{refund.status}",
+            "object": "event",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": {"object": obj},
+        }
+    ).encode()
+
+
 __all__ = [
     "FakeGateway",
     "PaymentDeclined",
     "WebhookSignatureInvalid",
     "intent_event_payload",
+    "refund_event_payload",
     "sign_payload",
 ]

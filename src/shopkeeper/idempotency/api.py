@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja.responses import NinjaJSONEncoder
+from ninja.responses import NinjaJSONEncoder, Status
 from pydantic import BaseModel
 
 from shopkeeper.accounts.access import acting_user
@@ -74,11 +74,14 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def stored_response(result: Any) -> StoredResponse:
-    """A view's result (`(status, data)`, data, or an HttpResponse) as plain JSON to keep."""
+    """A view's result (`Status`, `(status, data)`, data, HttpResponse) as plain JSON to keep."""
     if isinstance(result, HttpResponse):
         content_type = result.get("Content-Type", JSON_CONTENT_TYPE)
         return StoredResponse(result.status_code, content_type, json.loads(result.content))
-    status, data = result if isinstance(result, tuple) else (200, result)
+    if isinstance(result, Status):
+        status, data = result.status_code, result.value
+    else:
+        status, data = result if isinstance(result, tuple) else (200, result)
     if isinstance(data, BaseModel):
         data = data.model_dump()
     return StoredResponse(status, JSON_CONTENT_TYPE, json.loads(_encode(data)))

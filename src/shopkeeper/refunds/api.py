@@ -4,12 +4,10 @@ A refund Stripe refuses is still created: the answer is 201 with `refund.status 
 `refund.failure_message` saying why, so the caller sees the refund row it caused.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from shopkeeper.accounts.access import acting_user, requires
 from shopkeeper.accounts.api_auth import api_auth
@@ -31,7 +29,7 @@ router = Router(tags=["refunds"], auth=api_auth)
 @idempotent
 def create_refund(
     request: HttpRequest, number: str, payload: RefundIn
-) -> tuple[int, RefundWithOrderOut]:
+) -> Status[RefundWithOrderOut]:
     """Refund an amount, or lines (with restock) and/or the shipping fee, of a captured order.
 
     Send an `Idempotency-Key` header so a retried request refunds once.
@@ -49,26 +47,34 @@ def create_refund(
         include_shipping=payload.include_shipping,
         note=payload.note,
     )
-    return 201, refund_with_order(refund, actor)
+    return Status(201, refund_with_order(refund, actor))
 
 
 @router.post("/refunds/{refund_id}/approve", response=RefundWithOrderOut)
 @requires(Permission.REFUNDS_APPROVE)
 @idempotent
-def approve_refund(request: HttpRequest, refund_id: int, payload: DecisionIn) -> RefundWithOrderOut:
+def approve_refund(
+    request: HttpRequest, refund_id: int, payload: DecisionIn | None = None
+) -> RefundWithOrderOut:
     """Approve a refund awaiting approval (not your own request); it is then sent to Stripe."""
     actor = acting_user(request)
-    refund = services.approve_refund(refund_id=refund_id, actor=actor, note=payload.note)
+    refund = services.approve_refund(
+        refund_id=refund_id, actor=actor, note=payload.note if payload else ""
+    )
     return refund_with_order(refund, actor)
 
 
 @router.post("/refunds/{refund_id}/reject", response=RefundWithOrderOut)
 @requires(Permission.REFUNDS_APPROVE)
 @idempotent
-def reject_refund(request: HttpRequest, refund_id: int, payload: DecisionIn) -> RefundWithOrderOut:
+def reject_refund(
+    request: HttpRequest, refund_id: int, payload: DecisionIn | None = None
+) -> RefundWithOrderOut:
     """Reject a refund awaiting approval; the amount it held back is released."""
     actor = acting_user(request)
-    refund = services.reject_refund(refund_id=refund_id, actor=actor, note=payload.note)
+    refund = services.reject_refund(
+        refund_id=refund_id, actor=actor, note=payload.note if payload else ""
+    )
     return refund_with_order(refund, actor)
 
 

@@ -206,7 +206,7 @@ def reject_refund(*, refund_id: int, actor: Any, note: str = "") -> Refund:
 def _ensure_decidable(refund: Refund, actor: Any) -> None:
     if refund.status != RefundStatus.AWAITING_APPROVAL:
         raise RefundNotAwaitingApproval(
-            f"Refund {refund.pk} is {refund.status}", status=refund.status
+            f"Refund {refund.pk} is {refund.status}", refund_status=refund.status
         )
     ensure_decider(requester_id=refund.requested_by_id, decider_id=actor.pk)
 

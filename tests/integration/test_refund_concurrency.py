@@ -1,0 +1,203 @@
+"""Refunds racing on PostgreSQL: row locks keep refunded <= paid and every refund is sent once.
+
+Each thread has its own database connection (closed at the end); they all start together at a
+barrier. The fake gateway serves them one at a time, as Stripe does, and checks over-refunds
+too, so a refund our locks let through by mistake would show up as a refusal there.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connections
+
+from shopkeeper.orders.models import Order
+from shopkeeper.payments.models import LedgerEntry
+from shopkeeper.refunds.models import Refund
+from shopkeeper.refunds.rules import RefundExceedsRefundable
+from shopkeeper.refunds.services import request_refund
+from tests.integration.refund_fixtures import (
+    Api,
+    paid_order,
+    refunded_minor,
+    staff,
+    token_for,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+THREADS = 20
+
+
+@pytest.fixture(autouse=True)
+def fast(settings):
+    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
+    settings.SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = 30
+
+
+def race(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run `work(i)` in `count` threads released together; results or raised errors."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[i] = work(i)
+        except BaseException as error:
+            results[i] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    return results
+
+
+def sent_keys(gateway) -> list[str]:
+    return [key for op, key in gateway.calls if op == "create_refund"]
+
+
+@pytest.mark.parametrize("stripe_status", ["succeeded", "pending"])
+def test_given_20_concurrent_partial_refunds_over_the_total_then_refunded_never_exceeds_paid(
+    fake_gateway, stripe_status
+):
+    fake_gateway.refund_status = stripe_status
+    order = paid_order(fake_gateway)  # 25.00 USD paid
+    manager = staff("manager")
+
+    results = race(
+        THREADS,
+        lambda i: request_refund(
+            order_number=order.number, actor=manager, amount="3.00", reason="other"
+        ),
+    )
+
+    accepted = [r for r in results if isinstance(r, Refund)]
+    refused = [r for r in results if isinstance(r, RefundExceedsRefundable)]
+    assert len(accepted) + len(refused) == THREADS, [r for r in results if r not in accepted]
+    assert len(accepted) == 8  # 8 x 3.00 = 24.00 <= 25.00 < 27.00
+    assert all(r.status == stripe_status for r in accepted)
+    # Exactly one Stripe refund per accepted request, none for a refused one.
+    keys = sent_keys(fake_gateway)
+    assert sorted(keys) == sorted(r.idempotency_key for r in accepted)
+    assert len(fake_gateway.refunds) == 8
+    assert Refund.objects.filter(order=order).count() == 8
+    total = 2400 if stripe_status == "succeeded" else 0
+    assert refunded_minor(order) == total <= 2500
+    expected = "partially_refunded" if stripe_status == "succeeded" else "paid"
+    assert Order.objects.get(pk=order.pk).payment_status == expected
+
+
+def test_given_concurrent_refunds_of_varied_amounts_then_sum_accepted_within_paid(fake_gateway):
+    order = paid_order(fake_gateway, items={"MUG": 5})  # 55.00 USD
+    owner = staff("owner")
+    amounts = [f"{(i % 7) + 1}.{i:02d}" for i in range(THREADS)]  # 1.00 .. 7.19: ~85 in all
+
+    results = race(
+        THREADS,
+        lambda i: request_refund(
+            order_number=order.number, actor=owner, amount=amounts[i], reason="other"
+        ),
+    )
+
+    accepted = [r for r in results if isinstance(r, Refund)]
+    assert all(isinstance(r, Refund | RefundExceedsRefundable) for r in results), results
+    assert sum(r.amount_minor for r in accepted) == refunded_minor(order) <= 5500
+    assert len(sent_keys(fake_gateway)) == len(set(sent_keys(fake_gateway))) == len(accepted)
+    # What is refundable only shrinks here, so every refusal must still be right at the end.
+    left = 5500 - refunded_minor(order)
+    refused = [a for a, r in zip(amounts, results, strict=True) if not isinstance(r, Refund)]
+    assert all(int(a.replace(".", "")) > left for a in refused)
+
+
+def test_given_20_concurrent_api_requests_with_one_key_then_one_refund(fake_gateway):
+    order = paid_order(fake_gateway)
+    token = token_for(staff("manager"))
+    body = {"amount": "5.00", "reason": "requested_by_customer"}
+
+    responses = race(THREADS, lambda i: Api(token).refund(order.number, body, key="dialog-42"))
+
+    assert all(not isinstance(r, BaseException) for r in responses), responses
+    assert [r.status_code for r in responses] == [201] * THREADS
+    bodies = [r.json() for r in responses]
+    assert all(b == bodies[0] for b in bodies)
+    assert sum(1 for r in responses if not r.has_header("Idempotent-Replayed")) == 1
+    assert Refund.objects.filter(order=order).count() == 1
+    assert len(sent_keys(fake_gateway)) == 1 and len(fake_gateway.refunds) == 1
+    assert refunded_minor(order) == 500
+
+
+def test_given_20_concurrent_api_requests_with_distinct_keys_then_each_is_its_own_refund(
+    fake_gateway,
+):
+    order = paid_order(fake_gateway)
+    token = token_for(staff("manager"))
+
+    responses = race(
+        THREADS,
+        lambda i: Api(token).refund(
+            order.number, {"amount": "1.00", "reason": "other"}, key=f"k{i}"
+        ),
+    )
+
+    assert [r.status_code for r in responses] == [201] * THREADS
+    assert Refund.objects.filter(order=order).count() == THREADS
+    assert refunded_minor(order) == 2000
+
+
+def test_given_response_lost_after_refund_made_under_concurrency_then_one_refund_each(
+    fake_gateway,
+):
+    """Lost answers are retried with the same key: Stripe replays, nothing is refunded twice."""
+    order = paid_order(fake_gateway)
+    manager = staff("manager")
+    lose_every_first_answer = LosingFirstAnswers(fake_gateway)
+
+    results = race(
+        5,
+        lambda i: request_refund(
+            order_number=order.number,
+            actor=manager,
+            amount="2.00",
+            reason="other",
+            gateway=lose_every_first_answer,
+        ),
+    )
+
+    assert all(isinstance(r, Refund) and r.status == "succeeded" for r in results), results
+    assert len(fake_gateway.refunds) == 5
+    assert LedgerEntry.objects.filter(order=order, kind="refund").count() == 5
+    assert refunded_minor(order) == 1000
+    keys = sent_keys(fake_gateway)
+    assert len(keys) == 10 and len(set(keys)) == 5  # each key sent twice, refunded once
+
+
+class LosingFirstAnswers:
+    """The first answer for each idempotency key is lost after Stripe made the refund."""
+
+    def __init__(self, gateway: Any) -> None:
+        self._gateway = gateway
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._gateway, name)
+
+    def create_refund(self, **kwargs: Any) -> Any:
+        from shopkeeper.payments.gateway import PaymentOutcomeUnknown
+
+        snapshot = self._gateway.create_refund(**kwargs)
+        with self._lock:
+            first = kwargs["idempotency_key"] not in self._seen
+            self._seen.add(kwargs["idempotency_key"])
+        if first:
+            raise PaymentOutcomeUnknown("connection reset after the request was sent")
+        return snapshot
