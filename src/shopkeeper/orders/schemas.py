@@ -29,6 +29,42 @@ class PaymentOut(Schema):
     last_error: str
 
 
+class RefundLineOut(Schema):
+    line_id: int
+    sku: str
+    name: str
+    quantity: int
+    restock: bool
+    amount: str
+    amount_minor: int
+
+
+class RefundOut(Schema):
+    id: int
+    order_number: str
+    # awaiting_approval | pending | succeeded | failed | rejected | canceled
+    status: str
+    amount: str
+    amount_minor: int
+    currency: str
+    reason: str
+    note: str
+    include_shipping: bool
+    lines: list[RefundLineOut]
+    stripe_refund_id: str | None
+    # Why Stripe refused or failed it, safe to show staff; "" otherwise.
+    failure_message: str
+    # "shopkeeper", or "stripe" for a refund made in the Stripe dashboard.
+    source: str
+    attempts: int
+    requested_by: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str
+    created_at: datetime
+    updated_at: datetime
+
+
 class OrderOut(Schema):
     number: str
     email: str
@@ -53,6 +89,7 @@ class OrderOut(Schema):
     refunded_minor: int
     refundable: str
     refundable_minor: int
+    refunds: list[RefundOut] = []
     # What the caller may do next (refund, capture, cancel), from orders.actions.
     available_actions: list[str]
     # Why cancelling is refused now; only given to callers allowed to cancel.

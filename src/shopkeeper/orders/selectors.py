@@ -19,7 +19,7 @@ from shopkeeper.orders.models import Order
 from shopkeeper.payments.ledger import Balance
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.selectors import current_payment, order_balance
-from shopkeeper.refunds.selectors import has_refund_in_progress, reserved_minor
+from shopkeeper.refunds.selectors import has_refund_in_progress, order_refunds, reserved_minor
 
 
 class OrderNotFound(NotFound):
@@ -84,10 +84,12 @@ def order_detail(order: Order, *, actor: Any = None) -> dict[str, Any]:
         ("authorized", balance.authorized),
         ("captured", balance.captured),
         ("refunded", balance.refunded),
-        ("refundable", balance.refundable()),
+        # Refunds still open (pending, awaiting approval) hold back their amount.
+        ("refundable", balance.refundable(reserved_minor(order))),
     ):
         detail.update(amount_fields(name, minor, currency))
     detail.update(actions_for(order, actor=actor, balance=balance))
+    detail["refunds"] = order_refunds(order)
     return detail
 
 
