@@ -7,7 +7,9 @@ screenshots of the pages and dialogs.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,13 +23,16 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from shopkeeper.catalog.models import Product
 from shopkeeper.orders.models import Order
+from shopkeeper.payments.gateway import PaymentRequestInvalid
 from tests.browser.backoffice_fixtures import (
     PASSWORD,
     make_staff,
     order_state,
     placed_order,
 )
+from tests.fakes import sign_payload
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -168,7 +173,7 @@ def test_given_signed_in_page_when_posting_without_csrf_token_then_403_and_nothi
     response = page.request.post("/admin/logout/", form={"x": "1"})
     assert response.status == 403
     assert "Request refused" in response.text()
-    assert order_state(order.number) == {"status": "pending", "payment_status": "authorized"}
+    assert order_state(order.number) == {"status": "processing", "payment_status": "authorized"}
     page.reload()
     expect(page.get_by_test_id("whoami")).to_be_visible()  # still signed in
 
@@ -211,6 +216,54 @@ def test_given_paid_order_when_manager_refunds_part_then_one_refund_and_panel_up
     assert refund_count(order) == 1
     assert len([c for c in fake_gateway.calls if c[0] == "create_refund"]) >= 1
     assert len(fake_gateway.refunds) == 1
+
+
+def test_given_paid_order_when_refunding_one_item_with_restock_and_shipping_then_amount_follows(
+    sign_in, fake_gateway
+):
+    order = placed_order(fake_gateway)  # 2 mugs at 10.50 + 5.00 shipping
+    stock_before = Product.objects.get(sku="MUG").stock
+    page = sign_in("manager")
+    open_order(page, order)
+    page.get_by_role("button", name="Refund…").click()
+    dialog = page.locator("#refund-dialog")
+    dialog.get_by_label("Quantity of Mug product to refund").fill("1")
+    dialog.get_by_label("Restock Mug product").check()
+    dialog.get_by_label("Include shipping").check()
+    expect(dialog.get_by_label("Amount (USD)")).to_have_value("15.50")
+    dialog.get_by_label("Reason").select_option("other")
+    dialog.get_by_label("Note").fill("one mug arrived broken")
+    shot(page, "refund-lines")
+    dialog.get_by_role("button", name="Review refund").click()
+    expect(dialog.locator("[data-confirm-question]")).to_have_text(
+        "Refund 15.50 USD to Visa •••• 4242?"
+    )
+    dialog.get_by_role("button", name="Refund 15.50 USD").click()
+    expect(page.locator("#messages")).to_contain_text("Refunded 15.50 USD")
+    line = page.locator("table.lines tbody tr").first
+    expect(line).to_contain_text("1 restocked")
+    expect(page.get_by_test_id("refunds")).to_contain_text("1 \u00d7 Mug product, restocked")
+    money(page, "refundable").to_contain_text("10.50")
+    assert Product.objects.get(sku="MUG").stock == stock_before + 1
+
+
+def test_given_stripe_refuses_the_refund_when_confirming_then_the_failure_is_shown(
+    sign_in, fake_gateway
+):
+    order = placed_order(fake_gateway)
+    fake_gateway.fail_next["create_refund"] = [
+        PaymentRequestInvalid("Charge has been disputed", stripe_code="charge_disputed")
+    ]
+    page = sign_in("manager")
+    open_order(page, order)
+    review_refund(page, "5.00")
+    page.locator("#refund-dialog").get_by_role("button", name="Refund 5.00 USD").click()
+    expect(page.locator("#messages .message-error")).to_contain_text("Refund of 5.00 USD failed")
+    row = page.get_by_test_id("refunds").locator(".refund-row")
+    expect(row.locator("[data-refund-status]")).to_have_text("Failed")
+    money(page, "refunded").to_contain_text("0.00")
+    money(page, "refundable").to_contain_text("26.00")
+    assert fake_gateway.refunds == {}
 
 
 def test_given_refund_dialog_when_amount_over_refundable_then_rejected_and_nothing_changed(
@@ -298,6 +351,61 @@ def test_given_support_refund_above_limit_when_manager_approves_then_refunded(
     expect(row.locator("[data-refund-status]")).to_have_text("Succeeded", timeout=10_000)
     expect(support.locator("#order-panel [data-payment-status]")).to_have_text("Refunded")
     assert len(fake_gateway.refunds) == 1
+
+
+def refund_event(refund_id: str, gateway: Any) -> bytes:
+    """A signed-ready `refund.updated` event carrying the fake gateway's refund, as Stripe sends."""
+    refund = gateway.refunds[refund_id]
+    obj = {
+        "id": refund.id,
+        "object": "refund",
+        "status": refund.status,
+        "amount": refund.amount,
+        "currency": refund.currency.lower(),
+        "payment_intent": refund.payment_intent_id,
+        "charge": refund.charge_id,
+        "metadata": dict(refund.metadata),
+        "failure_reason": refund.failure_reason or None,
+    }
+    event = {
+        "id": f"evt_{refund.id}_{refund.status}",
+        "object": "event",
+        "type": "refund.updated",
+        "created": int(time.time()),
+        "data": {"object": obj},
+    }
+    return json.dumps(event).encode()
+
+
+def test_given_refund_pending_at_stripe_when_webhook_settles_it_then_the_open_page_updates(
+    sign_in, fake_gateway
+):
+    fake_gateway.refund_status = "pending"
+    order = placed_order(fake_gateway)
+    page = sign_in("manager")
+    open_order(page, order)
+    review_refund(page, "10.00")
+    page.locator("#refund-dialog").get_by_role("button", name="Refund 10.00 USD").click()
+    expect(page.locator("#messages")).to_contain_text("pending")
+    row = page.get_by_test_id("refunds").locator(".refund-row")
+    expect(row.locator("[data-refund-status]")).to_have_text("Pending")
+    expect(page.get_by_test_id("reserved")).to_contain_text("10.00")
+    shot(page, "refund-pending")
+
+    (refund_id,) = fake_gateway.refunds
+    fake_gateway.settle_refund(refund_id, "succeeded")
+    body = refund_event(refund_id, fake_gateway)
+    response = Client().post(
+        "/webhooks/stripe",
+        body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign_payload(body),
+    )
+    assert response.status_code == 200
+    # No reload: the page polls while a refund is pending.
+    expect(row.locator("[data-refund-status]")).to_have_text("Succeeded", timeout=8_000)
+    money(page, "refunded").to_contain_text("10.00")
+    expect(page.get_by_test_id("reserved")).to_have_count(0)
 
 
 # ---- capture ---------------------------------------------------------------------------

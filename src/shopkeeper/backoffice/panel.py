@@ -7,76 +7,79 @@ refunds and the timeline, so a button on the page and an action in the API never
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.http import HttpRequest
 
 from shopkeeper.accounts.permissions import Permission, can
-from shopkeeper.money import exponent
-from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
-from shopkeeper.orders.selectors import get_order, order_detail
+from shopkeeper.backoffice.timeline import REASON_LABELS, timeline
+from shopkeeper.money import Money, exponent
+from shopkeeper.orders.selectors import get_order, list_orders, order_detail, order_events
 from shopkeeper.orders.states import OrderStatus, PaymentStatus
+from shopkeeper.refunds.selectors import order_facts
 
-REFUND_REASONS = (
-    ("requested_by_customer", "Requested by customer"),
-    ("duplicate", "Duplicate charge"),
-    ("fraudulent", "Fraudulent"),
-    ("other", "Other"),
-)
+PAGE_SIZE = 25
+REFUND_REASONS = tuple(REASON_LABELS.items())
+# Refunds whose outcome is still to come: the page polls quickly while one exists.
 OPEN_REFUND_STATUSES = frozenset({"pending", "awaiting_approval", "requires_action"})
+FILTERS = ("status", "payment_status", "q")
 
 
 def order_list_context(request: HttpRequest) -> dict[str, Any]:
+    filters = {name: request.GET.get(name, "").strip() for name in FILTERS}
+    cursor = request.GET.get("cursor", "").strip()
+    page = list_orders(
+        status=filters["status"] or None,
+        payment_status=filters["payment_status"] or None,
+        q=filters["q"] or None,
+        cursor=cursor or None,
+        limit=PAGE_SIZE,
+    )
+    chosen = {name: value for name, value in filters.items() if value}
+    next_cursor = page["next_cursor"]
     return {
-        "orders": [],
-        "filters": {
-            "status": request.GET.get("status", ""),
-            "payment_status": request.GET.get("payment_status", ""),
-            "q": request.GET.get("q", ""),
-        },
+        "orders": page["items"],
+        "filters": filters,
+        "filtered": bool(chosen),
         "order_statuses": [s.value for s in OrderStatus],
         "payment_statuses": [s.value for s in PaymentStatus],
-        "next_cursor": None,
+        "cursor": cursor,
+        "next_cursor": next_cursor,
+        "first_page_query": urlencode(chosen),
+        "next_page_query": urlencode({**chosen, "cursor": next_cursor}) if next_cursor else "",
     }
 
 
 def order_panel_context(*, number: str, user: Any) -> dict[str, Any]:
     order = get_order(number)
-    detail = order_detail(order)
-    refunds: list[dict[str, Any]] = detail.get("refunds", [])
-    has_pending_refund = any(r["status"] == "pending" for r in refunds)
-    if "available_actions" not in detail:
-        detail["available_actions"] = available_actions(
-            order.status,
-            order.payment_status,
-            [p for p in Permission if can(user, p)],
-            has_pending_refund,
-            refundable_minor=detail["refundable_minor"],
-        )
-        detail["cancel_blocked_reason"] = cancel_blocked_reason(
-            order.status, order.payment_status, has_pending_refund=has_pending_refund
-        )
-    actions = set(detail["available_actions"])
+    detail = order_detail(order, actor=user)
+    facts = order_facts(order)
+    for line in detail["lines"]:
+        refunded = facts.lines[line["id"]].refunded_quantity
+        line["refunded_quantity"] = refunded
+        line["refundable_quantity"] = line["quantity"] - refunded
+    refunds = [_with_review(refund, user) for refund in detail["refunds"]]
+    reserved = sum(r["amount_minor"] for r in refunds if r["status"] in OPEN_REFUND_STATUSES)
     return {
         "order": detail,
-        "actions": actions,
-        "refunds": [_with_review(refund, user) for refund in refunds],
-        "events": detail.get("events", []),
+        "actions": set(detail["available_actions"]),
+        "refunds": refunds,
+        "events": timeline(order_events(order)),
         "exponent": exponent(order.currency),
-        "pending": any(r["status"] in OPEN_REFUND_STATUSES for r in refunds),
-        "show_cancel_blocked": bool(detail.get("cancel_blocked_reason"))
-        and can(user, Permission.ORDERS_CANCEL)
+        "shipping_refundable": order.shipping_minor > 0 and not facts.shipping_refunded,
+        "pending": bool(reserved),
+        "reserved": Money(reserved, order.currency).to_decimal_string() if reserved else "",
+        "show_cancel_blocked": bool(detail["cancel_blocked_reason"])
         and order.status not in (OrderStatus.CANCELLED, OrderStatus.CLOSED),
         "refund_reasons": REFUND_REASONS,
     }
 
 
 def _with_review(refund: dict[str, Any], user: Any) -> dict[str, Any]:
-    """A refund awaiting approval can be reviewed by someone else with `refunds.approve`."""
-    requested_by = refund.get("requested_by") or {}
-    requester_id = requested_by.get("id") if isinstance(requested_by, dict) else None
+    """A refund awaiting approval is reviewed by someone else with `refunds.approve`."""
     reviewable = (
         refund["status"] == "awaiting_approval"
         and can(user, Permission.REFUNDS_APPROVE)
-        and requester_id != getattr(user, "pk", None)
+        and refund.get("requested_by") != getattr(user, "email", None)
     )
     return {**refund, "reviewable": reviewable}

@@ -304,7 +304,7 @@
       case "awaiting_approval":
         return { text: `Refund of ${amount} is above your limit and awaits approval by a manager.`, kind: "info" };
       case "failed":
-        return { text: `Refund of ${amount} failed: ${refund.failure_reason || refund.error || "declined by Stripe"}.`, kind: "error" };
+        return { text: `Refund of ${amount} failed: ${refund.failure_message || "Stripe did not send it"}.`, kind: "error" };
       default:
         return { text: `Refund of ${amount}: ${refund.status}.`, kind: "info" };
     }
@@ -367,14 +367,15 @@
     "approve-dialog": {
       confirm(dialog, button) {
         const url = dialog.dataset.urlTemplate.replace("{id}", dialog.dataset.refundId);
-        submitDialog(dialog, button, url, {}, refundOutcome);
+        const note = dialog.querySelector("form").note.value.trim();
+        submitDialog(dialog, button, url, { note }, refundOutcome);
       },
     },
     "reject-dialog": {
       confirm(dialog, button) {
         const url = dialog.dataset.urlTemplate.replace("{id}", dialog.dataset.refundId);
-        const reason = dialog.querySelector("form").reason.value.trim();
-        submitDialog(dialog, button, url, { reason }, () => ({ text: "Refund request rejected." }));
+        const note = dialog.querySelector("form").note.value.trim();
+        submitDialog(dialog, button, url, { note }, () => ({ text: "Refund request rejected." }));
       },
     },
   };

@@ -1,0 +1,90 @@
+"""The order timeline in words staff read at a glance: what happened, to how much money, by whom.
+
+Events come from `orders.selectors.order_events` (audit entries and ledger movements); this
+module only names them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LEDGER_TITLES = {
+    "authorization": "Card authorized",
+    "capture": "Money captured",
+    "release": "Authorization released",
+    "void": "Authorization voided",
+    "refund": "Money refunded",
+    "refund_reversal": "Refund reversed, money back with the shop",
+    "dispute": "Payment disputed",
+    "dispute_closed": "Dispute closed",
+}
+AUDIT_TITLES = {
+    "order.placed": "Order placed",
+    "order.abandoned": "Checkout abandoned",
+    "order.cancelled": "Order cancelled",
+    "order.captured": "Capture requested",
+    "payment.started": "Payment started",
+    "payment.pending": "Payment pending",
+    "payment.authorized": "Payment authorized",
+    "payment.paid": "Payment received",
+    "payment.failed": "Payment failed",
+    "payment.voided": "Payment voided",
+    "payment.partially_refunded": "Payment partially refunded",
+    "payment.refunded": "Payment refunded in full",
+    "payment.flagged": "Payment flagged for review",
+}
+# Keys of an event's details worth a line under its title, in this order.
+DETAIL_KEYS = ("reason", "note", "error", "failure_message", "attention")
+# Refund reasons are codes; everything else in details is already words.
+REASON_LABELS = {
+    "requested_by_customer": "Requested by customer",
+    "duplicate": "Duplicate charge",
+    "fraudulent": "Fraudulent",
+    "other": "Other",
+}
+TONES = {
+    "ledger.capture": "good",
+    "ledger.refund": "mixed",
+    "ledger.refund_reversal": "bad",
+    "ledger.dispute": "bad",
+    "payment.failed": "bad",
+    "payment.flagged": "bad",
+    "order.cancelled": "ended",
+}
+
+
+def describe(event: dict[str, Any]) -> dict[str, Any]:
+    kind: str = event.get("type", "")
+    details: dict[str, Any] = event.get("details") or {}
+    amount = None
+    if event.get("amount") is not None:
+        amount = f"{event['amount']} {event.get('currency', '')}".strip()
+    elif details.get("amount"):
+        amount = str(details["amount"])
+    notes = [
+        REASON_LABELS.get(str(details[key]), str(details[key]))
+        for key in DETAIL_KEYS
+        if details.get(key)
+    ]
+    return {
+        "at": event.get("at"),
+        "title": title_of(kind),
+        "amount": amount,
+        "actor": event.get("actor") or "",
+        "notes": notes,
+        "tone": TONES.get(kind, "refund" if kind.startswith("order.refund.") else ""),
+        "type": kind,
+    }
+
+
+def title_of(kind: str) -> str:
+    if kind.startswith("ledger."):
+        return LEDGER_TITLES.get(kind.removeprefix("ledger."), kind)
+    if kind.startswith("order.refund."):
+        return "Refund " + kind.removeprefix("order.refund.").replace("_", " ")
+    return AUDIT_TITLES.get(kind, kind.replace(".", " ").replace("_", " ").capitalize())
+
+
+def timeline(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Newest first: what staff look for is what happened last."""
+    return [describe(event) for event in reversed(events)]
