@@ -167,6 +167,7 @@ BAD_REQUESTS = {
     "string quantity": (body(items=[{"sku": "MUG", "quantity": "2"}]), 422, "validation_error"),
     "boolean quantity": (body(items=[{"sku": "MUG", "quantity": True}]), 422, "validation_error"),
     "missing quantity": (body(items=[{"sku": "MUG"}]), 422, "validation_error"),
+    "total too large": (body(items=[{"sku": "GOLD", "quantity": 1000}]), 422, "order_too_large"),
     "mixed currencies": (
         body(items=[{"sku": "MUG", "quantity": 1}, {"sku": "TEA", "quantity": 1}]),
         422,
@@ -210,6 +211,7 @@ def test_given_bad_checkout_when_posted_then_problem_and_nothing_created(
     Product.objects.create(
         sku="GONE", name="Gone", price_minor=100, currency="USD", stock=5, active=False
     )
+    create_product(sku="GOLD", name="Gold", price="999999999999999.99", currency="USD", stock=1000)
     payload, status, code = BAD_REQUESTS[case]
     before = stock()
 

@@ -34,6 +34,8 @@ ADDRESS_FIELDS = {"name": 200, "line1": 200, "city": 100, "postal_code": 20, "co
 COUNTRY_CODE = re.compile(r"[A-Za-z]{2}")
 MAX_EMAIL_LENGTH = 254  # the column's length (RFC 5321 path limit)
 MAX_SKU_LENGTH = 64
+# Far above any amount Stripe charges, far below what the amount columns (64-bit) hold.
+MAX_ORDER_MINOR = 10**15
 NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 
@@ -45,6 +47,11 @@ class MixedCurrencies(InvalidInput):
 class InvalidQuantity(InvalidInput):
     code = "invalid_quantity"
     title = "Quantities must be whole numbers from 1 to 1000"
+
+
+class OrderTooLarge(InvalidInput):
+    code = "order_too_large"
+    title = "The order total is too large to be charged"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +160,8 @@ def _create_order(*, email: str, quantities: dict[str, int], address: dict[str, 
     subtotal = sum(
         (products[sku].price * qty for sku, qty in quantities.items()), Money.zero(currency)
     )
+    if (subtotal + fee).minor > MAX_ORDER_MINOR:
+        raise OrderTooLarge(f"The order total {subtotal + fee} is more than can be charged")
     for _attempt in range(5):
         number = new_order_number()
         try:
