@@ -44,7 +44,7 @@ from shopkeeper.payments.gateway import (
     get_gateway,
 )
 from shopkeeper.payments.ledger import Balance, EntryKind, Movement, balance_of, payment_status_for
-from shopkeeper.payments.models import Payment
+from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import order_balance
 from shopkeeper.payments.services import add_ledger_entry, apply_intent
 from shopkeeper.refunds.selectors import has_refund_in_progress
@@ -305,10 +305,19 @@ def _capture_at_stripe(
 def _record_capture(
     order_number: str, intent_id: str, captured: Money, intent: IntentSnapshot, actor: Any
 ) -> Order:
-    """Stripe has taken the money: record it whatever the order says now, each movement once."""
+    """Stripe has taken the money: record it whatever the order says now, each movement once.
+
+    A concurrent identical request (a double click) got Stripe's replayed answer: when our own
+    capture is already recorded, it is the same capture and nothing more is written.
+    """
     with transaction.atomic():
         order = _locked_order(order_number)
         payment = next(p for p in _locked_payments(order) if p.intent_id == intent_id)
+        ours = LedgerEntry.objects.filter(
+            kind=EntryKind.CAPTURE, external_id=f"{intent_id}:capture", source=SOURCE
+        )
+        if ours.exists():
+            return order
         before = _statuses(order)
         _refresh_payment(payment, intent)
         charge = {"stripe_charge_id": intent.charge_id} if intent.charge_id else {}
