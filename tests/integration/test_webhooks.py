@@ -303,3 +303,17 @@ def test_given_handled_type_without_a_payment_intent_when_delivered_then_500_and
 
 def test_given_get_when_requested_then_405(stripe_client):
     assert stripe_client.get(URL).status_code == 405
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"[1, 2]", b'{"object": "event"}', b'{"id": "evt_x", "type": "x", "data": {"object": 3}}'],
+)
+def test_given_signed_payload_that_is_no_event_when_delivered_then_400_and_nothing_stored(
+    stripe_client, payload
+):
+    response = deliver(stripe_client, payload)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_signature"
+    assert not WebhookEvent.objects.exists()

@@ -326,14 +326,17 @@ class StripeGateway:
             event = stripe.Webhook.construct_event(
                 payload, signature, self._webhook_secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
             )
-        except (ValueError, stripe.SignatureVerificationError) as error:
+        except (ValueError, AttributeError, stripe.SignatureVerificationError) as error:
             raise WebhookSignatureInvalid() from error
         data = event.to_dict()
-        obj = data.get("data", {}).get("object", {})
+        obj = _get(_get(data, "data"), "object", {})
+        if not isinstance(obj, Mapping) or not data.get("id") or not data.get("type"):
+            # Signed with our secret yet not an event: refused like a forgery, never stored.
+            raise WebhookSignatureInvalid("The payload is not a Stripe event")
         kind = obj.get("object")
         return GatewayEvent(
-            id=data["id"],
-            type=data["type"],
+            id=str(data["id"]),
+            type=str(data["type"]),
             created=int(data.get("created") or 0),
             object=obj,
             payload=data,
