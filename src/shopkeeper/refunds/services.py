@@ -19,7 +19,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from shopkeeper.errors import DomainError, PaymentProviderUnavailable
@@ -56,6 +55,7 @@ STRIPE = "Stripe"
 class StripeAnswer:
     """The end of our attempts to create a refund: a snapshot, a refusal, or nothing known."""
 
+    attempts: int
     snapshot: RefundSnapshot | None = None
     refusal: DomainError | None = None
     unknown: str = ""
@@ -240,6 +240,8 @@ def execute_refund(
     answer = _send(refund, gateway or get_gateway())
     with transaction.atomic():
         order, refund = lock_refund(refund_id)
+        refund.attempts += answer.attempts
+        refund.save(update_fields=["attempts"])
         if refund.status != RefundStatus.PENDING:
             return refund  # a webhook settled it while we waited for Stripe
         label = "" if actor else STRIPE
@@ -282,10 +284,9 @@ def _send(refund: Refund, gateway: PaymentGateway) -> StripeAnswer:
     """
     delays = [0.0, *settings.SHOPKEEPER_REFUND_RETRY_DELAYS]
     unknown = ""
-    for delay in delays:
+    for attempt, delay in enumerate(delays, start=1):
         if delay:
             time.sleep(delay)
-        Refund.objects.filter(pk=refund.pk).update(attempts=F("attempts") + 1)
         try:
             snapshot = gateway.create_refund(
                 intent_id=refund.payment.intent_id,
@@ -304,7 +305,7 @@ def _send(refund: Refund, gateway: PaymentGateway) -> StripeAnswer:
             continue
         except DomainError as error:
             if unknown:
-                return StripeAnswer(unknown=f"{unknown}; then: {error.detail}")
-            return StripeAnswer(refusal=error)
-        return StripeAnswer(snapshot=snapshot)
-    return StripeAnswer(unknown=unknown)
+                return StripeAnswer(attempt, unknown=f"{unknown}; then: {error.detail}")
+            return StripeAnswer(attempt, refusal=error)
+        return StripeAnswer(attempt, snapshot=snapshot)
+    return StripeAnswer(len(delays), unknown=unknown)
