@@ -1,0 +1,125 @@
+"""Capture and cancel through the admin services against a real localstripe and Stripe SDK.
+
+The customer's browser is played by the SDK (set the card, confirm); staff act through
+`capture_order` and `cancel_order`; what Stripe then holds is read back from localstripe.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import stripe
+from shopkeeper.accounts.models import User
+from shopkeeper.catalog.models import Product
+from shopkeeper.catalog.services import create_product
+from shopkeeper.checkout.services import BasketItem, place_order
+from shopkeeper.orders.models import Order
+from shopkeeper.orders.services import CaptureExceedsAuthorized, cancel_order, capture_order
+from shopkeeper.orders.states import OrderPaidRefundFirst
+from shopkeeper.payments.models import LedgerEntry
+from shopkeeper.payments.services import sync_from_stripe
+
+pytestmark = [pytest.mark.localstripe, pytest.mark.django_db]
+
+ADDRESS = {
+    "name": "Ada",
+    "line1": "1 Main St",
+    "city": "Springfield",
+    "postal_code": "1",
+    "country": "US",
+}
+
+
+@pytest.fixture
+def browser(localstripe_url):
+    """The customer's side of Stripe: what Stripe.js would do with the client secret."""
+    return stripe.StripeClient("sk_test_browser", base_addresses={"api": localstripe_url})
+
+
+@pytest.fixture
+def manager():
+    return User.objects.create_user("manager@shop.example", None, role="manager")
+
+
+def place(settings, *, capture: str) -> tuple[Order, str]:
+    settings.SHOPKEEPER_CAPTURE = capture
+    if not Product.objects.filter(sku="MUG").exists():
+        create_product(sku="MUG", name="Mug", price="10.50", currency="USD", stock=10)
+    placed = place_order(
+        email="ada@example.com", items=[BasketItem("MUG", 2)], shipping_address=ADDRESS
+    )
+    return placed.order, placed.payment.intent_id
+
+
+def pay(browser, intent_id: str) -> str:
+    browser.v1.payment_intents.update(intent_id, params={"payment_method": "pm_card_visa"})
+    return browser.v1.payment_intents.confirm(intent_id).status
+
+
+def authorised(settings, browser) -> tuple[Order, str]:
+    order, intent_id = place(settings, capture="manual")
+    assert pay(browser, intent_id) == "requires_capture"
+    order = sync_from_stripe(intent_id)
+    assert order.payment_status == "authorized"
+    return order, intent_id
+
+
+def ledger(order: Order) -> list[tuple[str, int]]:
+    return list(LedgerEntry.objects.filter(order=order).values_list("kind", "amount_minor"))
+
+
+def test_given_authorised_order_when_captured_in_part_then_localstripe_captured_and_rest_released(
+    localstripe_gateway, browser, settings, manager
+):
+    order, intent_id = authorised(settings, browser)
+
+    with pytest.raises(CaptureExceedsAuthorized):
+        capture_order(order_number=order.number, amount="26.01", actor=manager)
+    captured = capture_order(order_number=order.number, amount="20.00", actor=manager)
+
+    assert captured.payment_status == "paid"
+    assert ledger(order) == [("authorization", 2600), ("capture", 2000), ("release", 600)]
+    at_stripe = browser.v1.payment_intents.retrieve(intent_id)
+    assert at_stripe.status == "succeeded"
+    # The return page reading the PaymentIntent again records nothing more.
+    sync_from_stripe(intent_id)
+    assert ledger(order) == [("authorization", 2600), ("capture", 2000), ("release", 600)]
+
+
+def test_given_authorised_order_when_cancelled_then_voided_at_localstripe(
+    localstripe_gateway, browser, settings, manager
+):
+    order, intent_id = authorised(settings, browser)
+
+    cancelled = cancel_order(order_number=order.number, reason="out of stock", actor=manager)
+
+    assert (cancelled.status, cancelled.payment_status) == ("cancelled", "voided")
+    assert ledger(order) == [("authorization", 2600), ("void", 2600)]
+    assert browser.v1.payment_intents.retrieve(intent_id).status == "canceled"
+    assert Product.objects.get(sku="MUG").stock == 10
+
+
+def test_given_unpaid_order_when_cancelled_then_the_intent_can_no_longer_be_paid(
+    localstripe_gateway, browser, settings, manager
+):
+    order, intent_id = place(settings, capture="automatic")
+
+    cancel_order(order_number=order.number, reason="customer asked", actor=manager)
+
+    assert browser.v1.payment_intents.retrieve(intent_id).status == "canceled"
+    with pytest.raises(stripe.StripeError):
+        pay(browser, intent_id)
+
+
+def test_given_customer_paid_before_the_cancel_then_recorded_paid_and_refused(
+    localstripe_gateway, browser, settings, manager
+):
+    order, intent_id = place(settings, capture="automatic")
+    assert pay(browser, intent_id) == "succeeded"  # no webhook told us yet
+
+    with pytest.raises(OrderPaidRefundFirst):
+        cancel_order(order_number=order.number, reason="too late", actor=manager)
+
+    paid = Order.objects.get(pk=order.pk)
+    assert (paid.status, paid.payment_status) == ("processing", "paid")
+    assert ("capture", 2600) in ledger(order)
