@@ -74,6 +74,7 @@ def sign_in(browser: Browser, live_server: Any) -> Iterator[Callable[[str], Page
         contexts.append(context)
         page = context.new_page()
         page.goto("/admin/")
+        shot(page, "login")
         page.get_by_label("E-mail").fill(user.email)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()

@@ -123,3 +123,37 @@ def test_given_repeated_wrong_passwords_when_signing_in_then_the_form_throttles(
     )
     assert response.status_code == 200
     assert b"Too many failed sign-in attempts" in response.content
+
+
+def request_refund_as(user, order, amount: str) -> dict:
+    client = Client()
+    client.force_login(user)
+    response = client.post(
+        f"/api/admin/orders/{order.number}/refunds",
+        {"amount": amount, "reason": "requested_by_customer"},
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["refund"]
+
+
+def test_given_refund_awaiting_approval_then_only_another_approver_sees_approve(fake_gateway):
+    order = placed_order(fake_gateway, items={"MUG": 10})  # 110.00 USD, above support's limit
+    support = make_staff("support")
+    refund = request_refund_as(support, order, "110.00")
+    assert refund["status"] == "awaiting_approval"
+    pages = {}
+    for role, user in (
+        ("support", support),
+        ("viewer", make_staff("viewer")),
+        ("manager", make_staff("manager")),
+    ):
+        client = Client()
+        client.force_login(user)
+        pages[role] = client.get(f"/admin/orders/{order.number}").content.decode()
+    approve = 'data-open-dialog="approve-dialog"'
+    assert approve not in pages["support"]  # the requester cannot approve their own refund
+    assert approve not in pages["viewer"]
+    assert approve in pages["manager"]
+    assert 'data-pending="true"' in pages["manager"]  # the page polls until it is decided
+    assert "110.00 in progress" in pages["manager"]
