@@ -138,3 +138,41 @@ def test_given_postgres_when_an_entry_is_deleted_then_the_trigger_refuses():
         cursor.execute("DELETE FROM audit_auditentry")
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
     assert verify() == (0, "OK 1 entries\n")
+
+
+def test_given_a_cancel_through_the_api_then_its_entry_carries_who_where_and_the_chain_holds(
+    fake_gateway, settings
+):
+    from tests.integration.orders_admin_fixtures import Api, make_staff, place, token_for
+
+    order = place(fake_gateway, settings)
+    staff = make_staff("support", "sam@shop.example")
+    response = Api(token_for(staff)).post(
+        f"/orders/{order.number}/cancel",
+        {"reason": "customer asked"},
+        HTTP_USER_AGENT="Shopkeeper-Tests/1.0",
+        HTTP_X_REQUEST_ID="req-cancel-42",
+        REMOTE_ADDR="203.0.113.9",
+    )
+    assert response.status_code == 200
+    assert response["X-Request-ID"] == "req-cancel-42"
+    staff.email = "renamed@shop.example"  # the entry keeps the address it was made with
+    staff.save()
+
+    entry = AuditEntry.objects.get(action="order.cancelled")
+
+    assert (entry.actor_id, entry.actor_email) == (staff.pk, "sam@shop.example")
+    assert (entry.target_type, entry.target_id, entry.target_label) == (
+        "order",
+        order.number,
+        order.number,
+    )
+    assert entry.before == {"status": "pending", "payment_status": "pending"}
+    assert entry.after == {"status": "cancelled", "payment_status": "voided"}
+    assert (entry.ip, entry.user_agent, entry.request_id) == (
+        "203.0.113.9",
+        "Shopkeeper-Tests/1.0",
+        "req-cancel-42",
+    )
+    code, output = verify()
+    assert code == 0 and output.startswith("OK ")
