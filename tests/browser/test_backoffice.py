@@ -179,6 +179,20 @@ def test_given_signed_in_page_when_posting_without_csrf_token_then_403_and_nothi
     expect(page.get_by_test_id("whoami")).to_be_visible()  # still signed in
 
 
+def test_given_open_order_page_when_the_session_ends_then_the_page_says_so_and_keeps_the_order(
+    sign_in, fake_gateway
+):
+    order = placed_order(fake_gateway)
+    page = sign_in("viewer")
+    open_order(page, order)
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    assert page.request.post("/admin/logout/", headers={"X-CSRFToken": token}).ok
+    # Coming back to the tab refreshes the panel at once.
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(page.locator("#messages")).to_contain_text("You have been signed out")
+    expect(page.locator("#order-panel")).to_have_attribute("data-order", order.number)
+
+
 # ---- refunds ---------------------------------------------------------------------------
 
 

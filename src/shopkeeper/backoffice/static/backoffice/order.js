@@ -97,6 +97,7 @@
   let etag = null;
   let pollTimer = null;
   let refreshWanted = false;
+  let signedOut = false;
 
   function dialogOpen() {
     return Boolean(document.querySelector("dialog[open]"));
@@ -118,6 +119,12 @@
       return;
     }
     if (response.status === 304) return;
+    if (response.redirected) {
+      // Only the login page answers with a redirect: the session has ended.
+      signedOut = true;
+      showMessage("You have been signed out. Reload the page to sign in again.", "error");
+      return;
+    }
     if (!response.ok) return;
     const html = await response.text();
     etag = response.headers.get("ETag");
@@ -129,13 +136,14 @@
     const template = document.createElement("template");
     template.innerHTML = html.trim();
     const fresh = template.content.firstElementChild;
-    if (current && fresh) current.replaceWith(fresh);
+    if (current && fresh && fresh.id === "order-panel") current.replaceWith(fresh);
   }
 
   function schedulePoll() {
     clearTimeout(pollTimer);
     const current = panel();
     const pending = current && current.dataset.pending === "true";
+    if (signedOut) return;
     pollTimer = setTimeout(async () => {
       if (!document.hidden) await refreshPanel();
       schedulePoll();
