@@ -423,6 +423,34 @@ def test_given_refund_pending_at_stripe_when_webhook_settles_it_then_the_open_pa
     expect(page.get_by_test_id("reserved")).to_have_count(0)
 
 
+def test_given_refund_awaiting_approval_when_manager_rejects_then_money_stays_refundable(
+    sign_in, fake_gateway
+):
+    order = placed_order(fake_gateway, items={"MUG": 10})
+    support = make_staff("support", "asker@shop.example")
+    asker = Client()
+    asker.force_login(support)
+    created = asker.post(
+        f"/api/admin/orders/{order.number}/refunds",
+        {"amount": "110.00", "reason": "duplicate"},
+        content_type="application/json",
+    )
+    assert created.json()["refund"]["status"] == "awaiting_approval"
+    page = sign_in("manager")
+    open_order(page, order)
+    money(page, "refundable").to_contain_text("0.00")
+    page.get_by_role("button", name="Reject").click()
+    dialog = page.locator("#reject-dialog")
+    dialog.get_by_label("Why?").fill("Not a duplicate")
+    dialog.get_by_role("button", name="Reject").click()
+    expect(page.locator("#messages")).to_contain_text("Refund request rejected")
+    row = page.get_by_test_id("refunds").locator(".refund-row")
+    expect(row.locator("[data-refund-status]")).to_have_text("Rejected")
+    expect(row).to_contain_text("Rejected by manager@shop.example")
+    money(page, "refundable").to_contain_text("110.00")
+    assert fake_gateway.refunds == {}
+
+
 # ---- capture ---------------------------------------------------------------------------
 
 
