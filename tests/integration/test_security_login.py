@@ -103,15 +103,8 @@ def test_locked_until_rule_is_a_sliding_window():
 
 def test_given_the_login_page_then_the_throttle_applies_through_http(client, staff):
     """The back office's /admin/login/ uses ThrottledAuthenticationForm."""
-    from django.urls import resolve
-
-    view = resolve("/admin/login/").func
-    form_class = getattr(getattr(view, "view_initkwargs", {}), "get", lambda *_: None)(
-        "authentication_form"
-    ) or getattr(getattr(view, "view_class", None), "authentication_form", None)
-    if form_class is not ThrottledAuthenticationForm:
-        pytest.xfail("the back office login view does not use ThrottledAuthenticationForm yet")
     for _ in range(3):
         client.post("/admin/login/", {"username": staff.email, "password": "wrong"})
     response = client.post("/admin/login/", {"username": staff.email, "password": PASSWORD})
     assert response.status_code == 200 and b"Too many failed sign-in attempts" in response.content
+    assert "_auth_user_id" not in client.session
