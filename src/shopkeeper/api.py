@@ -52,4 +52,5 @@ def authentication_error(request: HttpRequest, error: AuthenticationError) -> Ht
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
-    return problem(error.status_code, "http_error", str(error))
+    code = "bad_request" if error.status_code == 400 else "http_error"
+    return problem(error.status_code, code, str(error))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -149,6 +150,9 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+if not PRODUCTION:
+    # Development serves static files from the apps (finders); no collectstatic directory.
+    warnings.filterwarnings("ignore", message="No directory at")
 WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

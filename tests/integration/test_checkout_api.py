@@ -199,7 +199,7 @@ BAD_REQUESTS = {
         "invalid_input",
     ),
     "name too long": (body(shipping_address={**ADDRESS, "name": "A" * 201}), 422, "invalid_input"),
-    "not json": ("{not json", 400, "http_error"),
+    "not json": ("{not json", 400, "bad_request"),
     "json array": ([1, 2], 422, "validation_error"),
 }
 

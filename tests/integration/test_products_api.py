@@ -181,3 +181,15 @@ def test_given_session_without_csrf_token_when_creating_then_403_csrf_failed():
 
     assert_problem(response, 403, "csrf_failed")
     assert not Product.objects.exists()
+
+
+def test_given_a_currency_without_a_shipping_fee_when_creating_a_product_then_422_and_nothing(
+    db,
+):
+    from shopkeeper.catalog.services import create_product
+    from shopkeeper.errors import UnsupportedCurrency
+
+    with pytest.raises(UnsupportedCurrency, match="CLP"):
+        create_product(sku="EMP", name="Empanada", price="2500", currency="CLP", stock=1)
+
+    assert not Product.objects.filter(sku="EMP").exists()

@@ -10,6 +10,7 @@ from django.test import Client
 from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
 from shopkeeper.orders.models import Order
+from shopkeeper.payments.gateway import PaymentOutcomeUnknown
 from shopkeeper.payments.models import Payment
 from tests.fakes import FakeGateway
 
@@ -366,6 +367,36 @@ def test_given_a_declined_card_when_paying_then_the_reason_and_a_retry_pays_the_
     confirmation = shopper.get(body["complete_url"])
     assert confirmation.context["order"]["payment_status"] == "paid"
     assert shopper.session["cart"] == {}
+
+
+def test_given_a_declined_attempt_when_retrying_then_the_old_payment_intent_is_cancelled_first(
+    shopper, mug, settings, fake_gateway
+):
+    settings.STRIPE_API_BASE = EMULATOR
+    order = place(shopper)
+    confirm(shopper, order, "pm_card_chargeCustomerFail")
+    first = order.payments.get().intent_id
+
+    confirm(shopper, order, "pm_card_visa")
+
+    assert fake_gateway.intents[first].status == "canceled"  # nobody can pay it any more
+    assert order.payments.count() == 2
+    order.refresh_from_db()
+    assert order.payment_status == "paid"
+
+
+def test_given_stripe_refuses_to_cancel_the_old_intent_when_retrying_then_no_second_intent(
+    shopper, mug, settings, fake_gateway
+):
+    settings.STRIPE_API_BASE = EMULATOR
+    order = place(shopper)
+    confirm(shopper, order, "pm_card_chargeCustomerFail")
+    fake_gateway.fail_next["cancel_payment_intent"] = [PaymentOutcomeUnknown("timeout")]
+
+    refused = confirm(shopper, order, "pm_card_visa")
+
+    assert refused.status_code >= 500
+    assert order.payments.count() == 1
 
 
 def test_given_a_paid_order_when_confirming_again_then_409_and_no_second_charge(

@@ -124,6 +124,7 @@ def test_given_declined_card_when_synced_then_failed_and_the_order_can_still_be_
     assert (order.status, order.payment_status) == ("processing", "paid")
     assert ledger(order.number) == [("authorization", 2600), ("capture", 2600)]
     assert order.payments.count() == 2
+    assert localstripe_gateway.retrieve_payment_intent(intent_id).status == "canceled"
     # The first attempt's news, heard late, changes nothing.
     apply_intent(localstripe_gateway.retrieve_payment_intent(intent_id), source="webhook")
     order.refresh_from_db()

@@ -11,6 +11,7 @@ from shopkeeper.audit.services import record
 from shopkeeper.catalog.models import Product
 from shopkeeper.errors import Conflict, InvalidInput
 from shopkeeper.money import Money
+from shopkeeper.shipping import shipping_fee
 
 
 class SkuTaken(Conflict):
@@ -54,6 +55,7 @@ def create_product(
     if isinstance(stock, bool) or not isinstance(stock, int) or not 0 <= stock <= MAX_STOCK:
         raise InvalidInput(f"Stock must be a whole number from 0 to {MAX_STOCK}", field="stock")
     money = Money.parse(price, currency)
+    shipping_fee(money.currency)  # refuse a currency the shop cannot ship in
     try:
         with transaction.atomic():
             product = Product.objects.create(

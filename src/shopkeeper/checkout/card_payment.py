@@ -87,6 +87,7 @@ def _payment_to_confirm(order: Order, gateway: PaymentGateway) -> Payment:
         if intent.status not in RETRYABLE:
             apply_intent(intent, source=SOURCE)
             raise OrderNotPayable(f"This order's payment is already {intent.status}")
+        _retire(payment, gateway)
     attempt = Payment.objects.filter(order=order).count() + 1
     intent = gateway.create_payment_intent(
         amount=order.grand_total,
@@ -95,6 +96,18 @@ def _payment_to_confirm(order: Order, gateway: PaymentGateway) -> Payment:
         idempotency_key=f"order-{order.number}-payment-intent-{attempt}",
     )
     return record_payment_intent(order=order, intent=intent)
+
+
+def _retire(payment: Payment, gateway: PaymentGateway) -> None:
+    """Cancel a replaced PaymentIntent at Stripe first, so nobody can still pay it.
+
+    If Stripe cannot confirm the cancellation the replacement is refused: one order must
+    never have two PaymentIntents open for payment at once.
+    """
+    retired = gateway.cancel_payment_intent(
+        payment.intent_id, idempotency_key=f"payment-{payment.pk}-retire"
+    )
+    Payment.objects.filter(pk=payment.pk).update(intent_status=retired.status)
 
 
 def _record_current_state(payment: Payment, gateway: PaymentGateway) -> None:

@@ -17,13 +17,14 @@ from django.utils import timezone
 from shopkeeper.audit.services import record
 from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import UnknownSku, reserve_stock, return_stock
-from shopkeeper.errors import DomainError, InvalidInput, UnsupportedCurrency
+from shopkeeper.errors import DomainError, InvalidInput
 from shopkeeper.money import Money
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.orders.states import OrderStatus, PaymentStatus, move_order, move_payment
 from shopkeeper.payments.gateway import PaymentGateway, get_gateway
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.services import record_payment_intent
+from shopkeeper.shipping import shipping_fee
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +65,6 @@ class BasketItem:
 class PlacedOrder:
     order: Order
     payment: Payment
-
-
-def shipping_fee(currency: str) -> Money:
-    fee = settings.SHOPKEEPER_SHIPPING_FEES.get(currency, settings.SHOPKEEPER_SHIPPING_FEE)
-    try:
-        return Money.parse(fee, currency)
-    except DomainError as error:
-        raise UnsupportedCurrency(f"No shipping fee is configured for {currency}") from error
 
 
 def new_order_number() -> str:

@@ -31,7 +31,7 @@ from shopkeeper.checkout.forms import (
     RemoveFromCartForm,
     UpdateCartForm,
 )
-from shopkeeper.checkout.services import place_order, shipping_fee
+from shopkeeper.checkout.services import place_order
 from shopkeeper.errors import DomainError, NotFound, PaymentProviderUnavailable
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.selectors import order_detail
@@ -40,6 +40,7 @@ from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import current_payment
 from shopkeeper.payments.services import sync_from_stripe
 from shopkeeper.problems import problem, problem_for, status_for
+from shopkeeper.shipping import shipping_fee
 
 PLACED_ORDERS = "placed_orders"
 MAX_REMEMBERED_ORDERS = 20
