@@ -305,6 +305,32 @@ def test_given_awaiting_refund_when_rejected_then_released_and_cannot_be_approve
     assert AuditEntry.objects.filter(action="order.refund.rejected").count() == 1
 
 
+def test_given_money_refunded_elsewhere_while_waiting_when_approved_then_409_still_awaiting(
+    fake_gateway, as_role, settings
+):
+    from shopkeeper.payments.gateway import RefundSnapshot
+    from shopkeeper.refunds.models import Refund
+    from shopkeeper.refunds.settlement import settle_refund
+
+    order, refund_id = awaiting(fake_gateway, as_role, settings)  # 20.00 of 25.00 held back
+    settle_refund(  # 10.00 refunded in the Stripe dashboard meanwhile
+        RefundSnapshot(
+            id="re_dashboard",
+            status="succeeded",
+            amount=1000,
+            currency="USD",
+            payment_intent_id=order.payments.get().intent_id,
+        ),
+        source="webhook",
+    )
+
+    response = as_role("manager").post(f"/api/admin/refunds/{refund_id}/approve")
+
+    assert response.status_code == 409 and response.json()["code"] == "refund_exceeds_refundable"
+    assert Refund.objects.get(pk=refund_id).status == "awaiting_approval"
+    assert refunded_minor(order) == 1000
+
+
 def test_given_unknown_refund_when_approved_then_404(as_role):
     response = as_role("manager").post("/api/admin/refunds/999999/approve")
     assert response.status_code == 404 and response.json()["code"] == "refund_not_found"

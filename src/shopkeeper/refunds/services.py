@@ -27,6 +27,7 @@ from shopkeeper.orders.selectors import get_order
 from shopkeeper.payments.gateway import PaymentGateway, RefundSnapshot, get_gateway
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import Payment
+from shopkeeper.payments.selectors import order_balance
 from shopkeeper.refunds.limits import configured_limits
 from shopkeeper.refunds.models import Refund, RefundLine
 from shopkeeper.refunds.outcomes import apply_snapshot, audit_refund, fail_refund
@@ -44,7 +45,7 @@ from shopkeeper.refunds.rules import (
     needs_approval,
     plan_refund,
 )
-from shopkeeper.refunds.selectors import order_facts, refundable_minor
+from shopkeeper.refunds.selectors import order_facts, reserved_minor
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +171,9 @@ def approve_refund(
         order, refund = lock_refund(refund_id)
         _ensure_decidable(refund, actor)
         ensure_captured(order.payment_status)
-        # This refund's own reservation is already counted in what is reserved.
-        ensure_within_refundable(refund.money, refundable_minor(order) + refund.amount_minor)
+        # What is refundable besides this refund's own reservation.
+        others = reserved_minor(order) - refund.amount_minor
+        ensure_within_refundable(refund.money, order_balance(order).refundable(others))
         _decide(refund, RefundStatus.PENDING, actor=actor, note=note)
         audit_refund(
             order,
