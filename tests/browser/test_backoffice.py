@@ -471,3 +471,20 @@ def test_given_authorised_order_when_manager_captures_part_then_paid_that_amount
     money(page, "captured").to_contain_text("20.00")
     expect(page.locator("#order-panel [data-payment-status]")).to_have_text("Paid")
     assert order_state(order.number)["payment_status"] == "paid"
+
+
+def test_given_authorised_order_when_manager_cancels_then_authorisation_voided(
+    sign_in, fake_gateway
+):
+    order = placed_order(fake_gateway, capture="manual")
+    page = sign_in("manager")
+    open_order(page, order)
+    page.get_by_role("button", name="Cancel order…").click()
+    dialog = page.locator("#cancel-dialog")
+    expect(dialog).to_contain_text("authorization of 26.00 USD will be voided")
+    dialog.get_by_label("Reason").fill("Out of stock at the warehouse")
+    dialog.get_by_role("button", name="Cancel order").click()
+    expect(page.locator("#messages")).to_contain_text("Order cancelled")
+    expect(page.locator("#order-panel [data-payment-status]")).to_have_text("Voided")
+    expect(page.get_by_test_id("cancel-reason")).to_contain_text("Out of stock at the warehouse")
+    assert order_state(order.number) == {"status": "cancelled", "payment_status": "voided"}
