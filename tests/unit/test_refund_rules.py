@@ -339,3 +339,31 @@ def test_requester_cannot_decide_their_own_refund():
     assert error.value.code == "approver_is_requester"
     ensure_decider(requester_id=7, decider_id=8)
     ensure_decider(requester_id=None, decider_id=8)
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"intern": {"USD": "1.00"}},
+        {"support": {"USD": "1.001"}},
+        {"support": {"XXX": "1.00"}},
+        {"support": "100"},
+        ["support"],
+    ],
+)
+def test_given_misconfigured_limits_then_startup_check_refuses(settings, limits):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from shopkeeper.refunds.limits import check_configured_limits
+
+    settings.SHOPKEEPER_REFUND_LIMITS = limits
+    with pytest.raises(ImproperlyConfigured):
+        check_configured_limits()
+
+
+def test_configured_limits_read_currency_codes_in_any_case(settings):
+    from shopkeeper.refunds.limits import check_configured_limits, configured_limits
+
+    settings.SHOPKEEPER_REFUND_LIMITS = {"support": {"usd": "50.00"}}
+    check_configured_limits()
+    assert needs_approval("support", Money.parse("50.01", "USD"), configured_limits())

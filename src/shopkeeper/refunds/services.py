@@ -244,38 +244,36 @@ def execute_refund(
         order, refund = lock_refund(refund_id)
         refund.attempts += answer.attempts
         refund.save(update_fields=["attempts"])
-        if refund.status != RefundStatus.PENDING:
-            return refund  # a webhook settled it while we waited for Stripe
-        label = "" if actor else STRIPE
-        if answer.snapshot is not None:
-            apply_snapshot(
-                order=order,
-                refund=refund,
-                snapshot=answer.snapshot,
-                source="shopkeeper",
-                actor=actor,
-                actor_label=label,
-            )
-        elif answer.refusal is not None:
-            fail_refund(
-                order=order,
-                refund=refund,
-                message=answer.refusal.detail,
-                actor=actor,
-                actor_label=label,
-            )
-        else:
-            refund.updated_at = timezone.now()
-            refund.save(update_fields=["updated_at"])
-            audit_refund(
-                order,
-                refund,
-                "outcome_unknown",
-                actor=actor,
-                actor_label=label,
-                error=answer.unknown,
-            )
+        if refund.status == RefundStatus.PENDING:  # else a webhook settled it meanwhile
+            _record_answer(order, refund, answer, actor=actor)
     return refund
+
+
+def _record_answer(order: Order, refund: Refund, answer: StripeAnswer, *, actor: Any) -> None:
+    label = "" if actor else STRIPE
+    if answer.snapshot is not None:
+        apply_snapshot(
+            order=order,
+            refund=refund,
+            snapshot=answer.snapshot,
+            source="shopkeeper",
+            actor=actor,
+            actor_label=label,
+        )
+    elif answer.refusal is not None:
+        fail_refund(
+            order=order,
+            refund=refund,
+            message=answer.refusal.detail,
+            actor=actor,
+            actor_label=label,
+        )
+    else:  # still unknown: pending, for a webhook or reconciliation to settle
+        refund.updated_at = timezone.now()
+        refund.save(update_fields=["updated_at"])
+        audit_refund(
+            order, refund, "outcome_unknown", actor=actor, actor_label=label, error=answer.unknown
+        )
 
 
 def _send(refund: Refund, gateway: PaymentGateway) -> StripeAnswer:
