@@ -353,7 +353,12 @@ def test_given_support_refund_above_limit_when_manager_approves_then_refunded(
     assert fake_gateway.refunds == {}
 
     manager = sign_in("manager")
-    open_order(manager, order)
+    manager.goto("/admin/orders")
+    queue = manager.get_by_test_id("approval-queue")
+    expect(queue).to_contain_text("110.00 USD")
+    shot(manager, "orders-approval-queue")
+    queue.get_by_role("link", name=order.number).click()
+    expect(manager.locator("#order-panel")).to_have_attribute("data-order", order.number)
     shot(manager, "approval-pending")
     manager_row = manager.get_by_test_id("refunds").locator(".refund-row")
     manager_row.get_by_role("button", name="Approve").click()

@@ -67,3 +67,21 @@ def test_given_a_forged_cursor_when_listing_then_a_readable_422_page(viewer):
     response = viewer.get("/admin/orders?cursor=not-a-cursor")
     assert response.status_code == 422
     assert b"cursor" in response.content
+
+
+def test_given_refund_awaiting_approval_then_approvers_see_it_above_the_list(fake_gateway):
+    order = placed_order(fake_gateway, items={"MUG": 10})
+    support = make_staff("support")
+    asker = Client()
+    asker.force_login(support)
+    asker.post(
+        f"/api/admin/orders/{order.number}/refunds",
+        {"amount": "110.00", "reason": "duplicate"},
+        content_type="application/json",
+    )
+    manager = Client()
+    manager.force_login(make_staff("manager"))
+    html = manager.get("/admin/orders").content.decode()
+    assert 'data-testid="approval-queue"' in html
+    assert f'href="/admin/orders/{order.number}"' in html and "110.00 USD" in html
+    assert 'data-testid="approval-queue"' not in asker.get("/admin/orders").content.decode()

@@ -16,13 +16,30 @@ from shopkeeper.backoffice.timeline import REASON_LABELS, timeline
 from shopkeeper.money import Money, exponent
 from shopkeeper.orders.selectors import get_order, list_orders, order_detail, order_events
 from shopkeeper.orders.states import OrderStatus, PaymentStatus
-from shopkeeper.refunds.selectors import order_facts
+from shopkeeper.refunds.selectors import list_refunds, order_facts
 
 PAGE_SIZE = 25
 REFUND_REASONS = tuple(REASON_LABELS.items())
 # Refunds whose outcome is still to come: the page polls quickly while one exists.
 OPEN_REFUND_STATUSES = frozenset({"pending", "awaiting_approval", "requires_action"})
 FILTERS = ("status", "payment_status", "q")
+
+
+def approval_queue(user: Any) -> list[dict[str, Any]]:
+    """Refunds waiting for a second person, for those who may approve them (oldest first)."""
+    if not can(user, Permission.REFUNDS_APPROVE):
+        return []
+    waiting = reversed(list_refunds(status="awaiting_approval", limit=50))
+    return [
+        {
+            "order": refund.order.number,
+            "amount": str(refund.money),
+            "requested_by": refund.requested_by.email if refund.requested_by else "",
+            "created_at": refund.created_at,
+            "own": refund.requested_by_id == getattr(user, "pk", None),
+        }
+        for refund in waiting
+    ]
 
 
 def order_list_context(request: HttpRequest) -> dict[str, Any]:
@@ -39,6 +56,7 @@ def order_list_context(request: HttpRequest) -> dict[str, Any]:
     next_cursor = page["next_cursor"]
     return {
         "orders": page["items"],
+        "approval_queue": approval_queue(request.user),
         "filters": filters,
         "filtered": bool(chosen),
         "order_statuses": [s.value for s in OrderStatus],
