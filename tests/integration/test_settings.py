@@ -1,0 +1,94 @@
+"""Configuration from the environment: production refuses the development defaults.
+
+Settings are read once per process, so each case runs `shopkeeper` in a fresh subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REAL_SECRETS = {
+    "SHOPKEEPER_SECRET_KEY": "a-long-random-production-secret-0123456789",
+    "STRIPE_SECRET_KEY": "sk_test_configured_for_this_test",
+    "STRIPE_WEBHOOK_SECRET": "whsec_configured_for_this_test",
+    "ALLOWED_HOSTS": "shop.example.com",
+}
+
+
+def shopkeeper(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("STRIPE_", "SHOPKEEPER_")) and key not in ("DATABASE_URL",)
+    }
+    clean.pop("ALLOWED_HOSTS", None)
+    clean["SHOPKEEPER_DATA_DIR"] = str(tmp_path)
+    return subprocess.run(
+        [sys.executable, "-m", "shopkeeper", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("command", [["check"], ["serve", "--port", "0"], ["migrate"]])
+def test_given_production_with_default_secrets_when_starting_then_it_refuses_in_one_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    result = shopkeeper(tmp_path, *command, SHOPKEEPER_ENV="production")
+
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        "shopkeeper: configuration error: Refusing to run in production with default secrets: "
+        "SHOPKEEPER_SECRET_KEY, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET"
+    )
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "shopkeeper.sqlite3").exists()  # nothing was touched
+
+
+@pytest.mark.parametrize("still_default", ["SHOPKEEPER_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"])
+def test_given_production_with_one_default_secret_then_that_one_is_named(
+    tmp_path: Path, still_default: str
+) -> None:
+    secrets = {k: v for k, v in REAL_SECRETS.items() if k != still_default}
+
+    result = shopkeeper(tmp_path, "check", SHOPKEEPER_ENV="production", **secrets)
+
+    assert result.returncode != 0
+    assert result.stderr.strip().endswith(f"default secrets: {still_default}")
+
+
+def test_given_production_without_allowed_hosts_then_it_refuses(tmp_path: Path) -> None:
+    secrets = {k: v for k, v in REAL_SECRETS.items() if k != "ALLOWED_HOSTS"}
+
+    result = shopkeeper(tmp_path, "check", SHOPKEEPER_ENV="production", **secrets)
+
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS must be set in production" in result.stderr
+
+
+def test_given_production_with_every_secret_set_then_it_starts(tmp_path: Path) -> None:
+    result = shopkeeper(tmp_path, "check", SHOPKEEPER_ENV="production", **REAL_SECRETS)
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_given_development_then_the_defaults_are_accepted(tmp_path: Path) -> None:
+    result = shopkeeper(tmp_path, "check")
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_given_an_unknown_capture_mode_then_it_refuses(tmp_path: Path) -> None:
+    result = shopkeeper(tmp_path, "check", SHOPKEEPER_CAPTURE="later")
+
+    assert result.returncode != 0
+    assert "SHOPKEEPER_CAPTURE must be 'automatic' or 'manual'" in result.stderr
+    assert "Traceback" not in result.stderr
