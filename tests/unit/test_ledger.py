@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -156,3 +159,10 @@ def test_property_pending_refunds_are_held_back_from_refundable(
 ) -> None:
     balance = balance_of(moves)
     assert balance.refundable(pending) == max(balance.refundable() - pending, 0)
+
+
+def test_the_documented_ledger_kinds_are_the_code() -> None:
+    doc = Path(__file__).resolve().parents[2] / "docs" / "state-machine.md"
+    section = doc.read_text().split("\n## The ledger\n", 1)[1]
+    documented = set(re.findall(r"^\| `([a-z_]+)`", section, re.MULTILINE))
+    assert documented == {kind.value for kind in EntryKind}

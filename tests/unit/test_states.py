@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -243,3 +245,36 @@ def test_every_payment_status_is_reachable_from_pending() -> None:
                 reached.add(target)
                 frontier.append(target)
     assert reached == set(PaymentStatus)
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "state-machine.md"
+
+
+def documented_table(heading: str) -> dict[str, set[str]]:
+    """The first Markdown table under `heading` in docs/state-machine.md: from -> targets."""
+    section = DOC.read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    table: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0].startswith("`"):
+            table[cells[0].strip("`")] = set(re.findall(r"`([a-z_]+)`", cells[1]))
+        elif table:
+            break
+    return table
+
+
+def test_the_documented_order_table_is_the_code() -> None:
+    expected = {str(s): {str(t) for t in targets} for s, targets in ORDER_TRANSITIONS.items()}
+    assert documented_table("Order status") == expected
+
+
+def test_the_documented_payment_table_is_the_code() -> None:
+    expected = {str(s): {str(t) for t in targets} for s, targets in PAYMENT_TRANSITIONS.items()}
+    assert documented_table("Payment status") == expected
+
+
+def test_the_documented_diagrams_draw_exactly_the_table_moves() -> None:
+    arrows = set(re.findall(r"^\s+([a-z_]+) --> ([a-z_]+)", DOC.read_text(), re.MULTILINE))
+    moves = {(str(s), str(t)) for s, ts in ORDER_TRANSITIONS.items() for t in ts}
+    moves |= {(str(s), str(t)) for s, ts in PAYMENT_TRANSITIONS.items() for t in ts}
+    assert arrows == moves
