@@ -30,21 +30,15 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".shopkeeper-installed"
 DEFAULT_TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/shopkeeper"
-# Configuration the test command never takes from the caller's shell: tests run on defaults.
-CONFIG_VARS = (
-    "DATABASE_URL",
-    "STRIPE_SECRET_KEY",
-    "STRIPE_PUBLISHABLE_KEY",
-    "STRIPE_WEBHOOK_SECRET",
-    "STRIPE_API_BASE",
-    "SHOPKEEPER_SECRET_KEY",
-    "SHOPKEEPER_ENV",
-    "SHOPKEEPER_DEBUG",
-    "ALLOWED_HOSTS",
-    "SHOPKEEPER_CAPTURE",
-    "SHOPKEEPER_SHIPPING_FEE",
-    "SHOPKEEPER_SHIPPING_FEES",
-    "SHOPKEEPER_DATA_DIR",
+# The test command runs on the development defaults whatever the caller's shell says: every
+# setting (DATABASE_URL, STRIPE_*, SHOPKEEPER_*, ALLOWED_HOSTS) is dropped but the test knobs.
+TEST_KNOBS = frozenset(
+    {
+        "SHOPKEEPER_REQUIRE_POSTGRES",
+        "SHOPKEEPER_REQUIRE_BROWSER",
+        "SHOPKEEPER_TEST_DATABASE_URL",
+        "SHOPKEEPER_CHROMIUM",
+    }
 )
 
 
@@ -334,9 +328,12 @@ def postgres_reachable(url: str, env: dict[str, str]) -> str:
 
 
 def test_env(tmp: Path) -> dict[str, str]:
-    env = venv_env()
-    for name in CONFIG_VARS:
-        env.pop(name, None)
+    env = {
+        name: value
+        for name, value in venv_env().items()
+        if name in TEST_KNOBS
+        or not (name.startswith(("SHOPKEEPER_", "STRIPE_", "DATABASE_")) or name == "ALLOWED_HOSTS")
+    }
     env["SHOPKEEPER_DATA_DIR"] = str(tmp / "var")
     return env
 
