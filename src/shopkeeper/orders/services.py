@@ -43,9 +43,9 @@ from shopkeeper.payments.gateway import (
     PaymentRequestInvalid,
     get_gateway,
 )
-from shopkeeper.payments.ledger import Balance, EntryKind, Movement, balance_of, payment_status_for
+from shopkeeper.payments.ledger import Balance, EntryKind, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
-from shopkeeper.payments.selectors import order_balance
+from shopkeeper.payments.selectors import order_balance, payment_balance
 from shopkeeper.payments.services import add_ledger_entry, apply_intent
 from shopkeeper.refunds.selectors import has_refund_in_progress
 
@@ -82,11 +82,6 @@ def _locked_order(number: str) -> Order:
 
 def _locked_payments(order: Order) -> list[Payment]:
     return list(Payment.objects.select_for_update().filter(order=order).order_by("id"))
-
-
-def payment_balance(payment: Payment) -> Balance:
-    rows = payment.ledger.values_list("kind", "amount_minor")
-    return balance_of(Movement(kind, amount) for kind, amount in rows)
 
 
 def _statuses(order: Order) -> dict[str, str]:

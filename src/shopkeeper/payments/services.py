@@ -23,9 +23,9 @@ from shopkeeper.orders.states import (
     can_move_payment,
 )
 from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, get_gateway
-from shopkeeper.payments.ledger import Balance, EntryKind, Movement, balance_of, payment_status_for
+from shopkeeper.payments.ledger import EntryKind, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
-from shopkeeper.payments.selectors import order_balance
+from shopkeeper.payments.selectors import order_balance, payment_balance
 
 logger = logging.getLogger(__name__)
 
@@ -125,11 +125,6 @@ def _mismatch(order: Order, intent: IntentSnapshot) -> str:
     return ""
 
 
-def _payment_balance(payment: Payment) -> Balance:
-    rows = LedgerEntry.objects.filter(payment=payment).values_list("kind", "amount_minor")
-    return balance_of(Movement(kind, amount) for kind, amount in rows)
-
-
 def _record_movements(payment: Payment, intent: IntentSnapshot, source: str) -> bool:
     """Ledger rows for what the snapshot proves, each under an id that makes it happen once.
 
@@ -161,7 +156,7 @@ def _record_movements(payment: Payment, intent: IntentSnapshot, source: str) -> 
             source=source,
             **charge,
         )
-        balance = _payment_balance(payment)
+        balance = payment_balance(payment)
         add_ledger_entry(
             payment=payment,
             kind=EntryKind.RELEASE,
@@ -174,7 +169,7 @@ def _record_movements(payment: Payment, intent: IntentSnapshot, source: str) -> 
         add_ledger_entry(
             payment=payment,
             kind=EntryKind.VOID,
-            amount_minor=_payment_balance(payment).capturable,
+            amount_minor=payment_balance(payment).capturable,
             external_id=f"{pi}:void",
             source=source,
         )
