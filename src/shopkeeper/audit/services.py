@@ -54,6 +54,17 @@ def record(
     return entry
 
 
+def record_for_order(order: Any, *, action: str, **fields: Any) -> AuditEntry:
+    """An entry about an order, which is named by its number in the log and the timeline."""
+    return record(
+        action=action,
+        target_type="order",
+        target_id=order.number,
+        target_label=order.number,
+        **fields,
+    )
+
+
 def _stored_form(content: Mapping[str, Any]) -> dict[str, Any]:
     stored = dict(content)
     stored["created_at"] = content["created_at"].isoformat()

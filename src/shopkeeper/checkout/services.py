@@ -14,7 +14,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from shopkeeper.audit.services import record
+from shopkeeper.audit.services import record_for_order
 from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import UnknownSku, reserve_stock, return_stock
 from shopkeeper.errors import DomainError, InvalidInput
@@ -181,11 +181,9 @@ def _create_order(*, email: str, quantities: dict[str, int], address: dict[str, 
                     )
                     for sku, qty in quantities.items()
                 )
-                record(
+                record_for_order(
+                    order,
                     action="order.placed",
-                    target_type="order",
-                    target_id=order.number,
-                    target_label=order.number,
                     actor_label="Customer",
                     after={"total": str(order.grand_total), "lines": quantities},
                     details={"email": email},
@@ -243,11 +241,9 @@ def _abandon_order(order: Order, *, reason: str) -> None:
                 return_stock(line.product_id, line.quantity - line.restocked_quantity)
             line.restocked_quantity = line.quantity
             line.save(update_fields=["restocked_quantity"])
-        record(
+        record_for_order(
+            locked,
             action="order.abandoned",
-            target_type="order",
-            target_id=locked.number,
-            target_label=locked.number,
             actor_label="Shopkeeper",
             after={"status": locked.status},
             details={"reason": reason},

@@ -20,7 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from shopkeeper.audit.services import record
+from shopkeeper.audit.services import record_for_order
 from shopkeeper.catalog.services import return_stock
 from shopkeeper.errors import Conflict, InvalidAmount, InvalidInput
 from shopkeeper.money import Money
@@ -192,11 +192,9 @@ def _record_cancellation(
         changed = ["status", "payment_status", "cancel_reason", "cancelled_at", "updated_at"]
         order.save(update_fields=changed)
         restocked = _return_reserved_stock(order)
-        record(
+        record_for_order(
+            order,
             action="order.cancelled",
-            target_type="order",
-            target_id=order.number,
-            target_label=order.number,
             actor=actor,
             before=before,
             after=_statuses(order),
@@ -340,11 +338,9 @@ def _record_capture(
             order.payment_status = target
             order.updated_at = timezone.now()
             order.save(update_fields=["payment_status", "updated_at"])
-        record(
+        record_for_order(
+            order,
             action="order.captured",
-            target_type="order",
-            target_id=order.number,
-            target_label=order.number,
             actor=actor,
             before=before,
             after=_statuses(order),

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from shopkeeper.audit.services import record
+from shopkeeper.audit.services import record_for_order
 from shopkeeper.errors import NotFound
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import (
@@ -51,11 +51,9 @@ def record_payment_intent(*, order: Order, intent: IntentSnapshot) -> Payment:
             },
         )
         if created:
-            record(
+            record_for_order(
+                order,
                 action="payment.started",
-                target_type="order",
-                target_id=order.number,
-                target_label=order.number,
                 actor_label="Shopkeeper",
                 details={"payment_intent": intent.id, "capture_method": intent.capture_method},
             )
@@ -234,11 +232,9 @@ def _note_second_payment(order: Order, payment: Payment, source: str) -> None:
     )
     if not others:
         return
-    record(
+    record_for_order(
+        order,
         action="payment.duplicate",
-        target_type="order",
-        target_id=order.number,
-        target_label=order.number,
         actor_label=STRIPE,
         details={
             "payment_intent": payment.intent_id,
@@ -267,11 +263,9 @@ def _advance_order(order: Order, intent: IntentSnapshot, source: str, *, current
         # ledger, and staff must give it back (void or refund).
         details["attention"] = "payment received for a cancelled order; void or refund it"
         logger.error("Order %s was cancelled but its payment is %s", order.number, target)
-    record(
+    record_for_order(
+        order,
         action=f"payment.{target}",
-        target_type="order",
-        target_id=order.number,
-        target_label=order.number,
         actor_label=STRIPE,
         before=before,
         after={"status": order.status, "payment_status": order.payment_status},
@@ -318,11 +312,9 @@ def _flag(order: Order, payment: Payment, intent: IntentSnapshot, reason: str) -
     payment.intent_status = intent.status
     payment.updated_at = timezone.now()
     payment.save()
-    record(
+    record_for_order(
+        order,
         action="payment.flagged",
-        target_type="order",
-        target_id=order.number,
-        target_label=order.number,
         actor_label=STRIPE,
         details={"payment_intent": intent.id, "reason": reason, "intent_status": intent.status},
     )

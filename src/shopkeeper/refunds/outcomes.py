@@ -14,7 +14,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from shopkeeper.audit.services import record
+from shopkeeper.audit.services import record_for_order
 from shopkeeper.catalog.services import return_stock
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import move_payment
@@ -58,11 +58,9 @@ def audit_refund(
     after: Any = None,
     **details: Any,
 ) -> None:
-    record(
+    record_for_order(
+        order,
         action=f"order.refund.{action}",
-        target_type="order",
-        target_id=order.number,
-        target_label=order.number,
         actor=actor,
         actor_label=actor_label,
         before=before,
