@@ -334,6 +334,8 @@ def test_env(tmp: Path) -> dict[str, str]:
         if name in TEST_KNOBS
         or not (name.startswith(("SHOPKEEPER_", "STRIPE_", "DATABASE_")) or name == "ALLOWED_HOSTS")
     }
+    # A data directory of the run's own, so no test ever touches var/ (the demo's data).
+    (tmp / "var").mkdir()
     env["SHOPKEEPER_DATA_DIR"] = str(tmp / "var")
     return env
 
