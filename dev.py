@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -327,6 +328,14 @@ def postgres_reachable(url: str, env: dict[str, str]) -> str:
     return "" if result.returncode == 0 else (result.stdout.strip() or result.stderr.strip())
 
 
+def without_password(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 def test_env(tmp: Path) -> dict[str, str]:
     env = {
         name: value
@@ -363,9 +372,12 @@ def command_test(pytest_args: list[str]) -> int:
             report.add("browser tier (Chromium)", True, str(chromium))
         else:
             banner(
-                f"BROWSER TIER SKIPPED: Chromium not found at {chromium}.",
+                f"BROWSER TIER {'FAILED' if require_browser else 'SKIPPED'}: "
+                f"Chromium not found at {chromium}.",
                 "Install it with: sudo apt-get install chromium",
-                "(SHOPKEEPER_REQUIRE_BROWSER=1 turns this into a failure.)",
+                "SHOPKEEPER_REQUIRE_BROWSER=1: a missing browser fails the run."
+                if require_browser
+                else "(SHOPKEEPER_REQUIRE_BROWSER=1 turns this into a failure.)",
             )
             report.add(
                 "browser tier (Chromium)",
@@ -381,10 +393,13 @@ def command_test(pytest_args: list[str]) -> int:
         why_not = postgres_reachable(pg_url, env)
         if why_not:
             banner(
-                f"POSTGRESQL TIER SKIPPED: cannot connect to {pg_url}",
+                f"POSTGRESQL TIER {'FAILED' if require_pg else 'SKIPPED'}: "
+                f"cannot connect to {without_password(pg_url)}",
                 why_not[:150],
                 "Set SHOPKEEPER_TEST_DATABASE_URL, or start PostgreSQL on 127.0.0.1:5432.",
-                "(SHOPKEEPER_REQUIRE_POSTGRES=1 turns this into a failure.)",
+                "SHOPKEEPER_REQUIRE_POSTGRES=1: an unreachable PostgreSQL fails the run."
+                if require_pg
+                else "(SHOPKEEPER_REQUIRE_POSTGRES=1 turns this into a failure.)",
             )
             report.add("pytest on PostgreSQL", False if require_pg else None, "unreachable")
         else:
