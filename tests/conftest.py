@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,21 @@ CHROMIUM = Path(os.environ.get("SHOPKEEPER_CHROMIUM", "/usr/bin/chromium"))
 
 def _require(name: str) -> bool:
     return os.environ.get(name) == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On SQLite, test in a file of this run's own rather than Django's shared-cache memory DB.
+
+    In shared-cache memory a reader meets a writer's table lock at once ("database table is
+    locked"), so a test polling the database while the live server or a webhook writes fails
+    under load; a file lets them wait for each other (the 20 s busy timeout in settings).
+    """
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        name = Path(tempfile.gettempdir()) / f"shopkeeper-test-{os.getpid()}.sqlite3"
+        database.setdefault("TEST", {})["NAME"] = str(name)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
