@@ -14,6 +14,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from shopkeeper.failpoints import parse as parse_failpoints
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("SHOPKEEPER_DATA_DIR", Path.cwd() / "var"))
 
@@ -211,3 +213,11 @@ SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = float(
 # Staff sign-in throttle (accounts.throttle): failures per e-mail and IP within the window.
 SHOPKEEPER_LOGIN_MAX_FAILURES = int(os.environ.get("SHOPKEEPER_LOGIN_MAX_FAILURES", "5"))
 SHOPKEEPER_LOGIN_THROTTLE_SECONDS = int(os.environ.get("SHOPKEEPER_LOGIN_THROTTLE_SECONDS", "900"))
+
+# Tests only: failpoints switched on by name, e.g. "refund.after_stripe=kill" (see
+# shopkeeper/failpoints.py). Production refuses to start with any.
+SHOPKEEPER_FAILPOINTS: dict[str, str] = parse_failpoints(
+    os.environ.get("SHOPKEEPER_FAILPOINTS", "")
+)
+if PRODUCTION and SHOPKEEPER_FAILPOINTS:
+    raise ImproperlyConfigured("SHOPKEEPER_FAILPOINTS is for tests; unset it in production")

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from shopkeeper import failpoints
 from shopkeeper.errors import DomainError, PaymentProviderUnavailable
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.selectors import get_order
@@ -240,6 +241,7 @@ def execute_refund(
     if refund.status != RefundStatus.PENDING or refund.stripe_refund_id:
         return refund  # already answered: Stripe's own pending is settled by later news
     answer = _send(refund, gateway or get_gateway())
+    failpoints.hit("refund.after_stripe")  # tests: a crash before the answer is recorded
     with transaction.atomic():
         order, refund = lock_refund(refund_id)
         refund.attempts += answer.attempts
