@@ -8,12 +8,14 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shopkeeper.money import Money
 from shopkeeper.payments.gateway import (
+    ChargeSnapshot,
+    DisputeSnapshot,
     GatewayEvent,
     IntentSnapshot,
     PaymentDeclined,
@@ -45,6 +47,7 @@ class FakeGateway:
 
     intents: dict[str, IntentSnapshot] = field(default_factory=dict)
     refunds: dict[str, RefundSnapshot] = field(default_factory=dict)
+    disputes: dict[str, DisputeSnapshot] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     fail_next: dict[str, list[Exception]] = field(default_factory=dict)
     lose_next_response: set[str] = field(default_factory=set)
@@ -84,6 +87,7 @@ class FakeGateway:
                 capture_method=capture_method,
                 client_secret=f"{intent_id}_secret_fake",
                 order_number=order_number,
+                created=int(time.time()),
             )
             self.intents[intent_id] = intent
             return intent
@@ -199,6 +203,7 @@ class FakeGateway:
                 payment_intent_id=intent_id,
                 charge_id=intent.charge_id,
                 metadata={**metadata, "reason": reason},
+                created=int(time.time()),
             )
             self.refunds[refund.id] = refund
             return refund
@@ -217,6 +222,69 @@ class FakeGateway:
         refund = replace(self.refunds[refund_id], status=status, failure_reason=failure_reason)
         self.refunds[refund_id] = refund
         return refund
+
+    # --- Reconciliation reads, and what happens at Stripe without us ------------------
+    def list_payment_intents(self, *, created_gte: int | None = None) -> Iterator[IntentSnapshot]:
+        self.calls.append(("list_payment_intents", str(created_gte)))
+        for intent in list(self.intents.values()):
+            if created_gte is None or intent.created >= created_gte:
+                yield intent
+
+    def list_charges(self, intent_id: str) -> list[ChargeSnapshot]:
+        intent = self.intents[intent_id]
+        if not intent.charge_id:
+            return []
+        return [
+            ChargeSnapshot(
+                id=intent.charge_id,
+                status="succeeded",
+                amount=intent.amount,
+                currency=intent.currency,
+                captured=intent.status == "succeeded",
+                amount_captured=intent.amount_received,
+                payment_intent_id=intent_id,
+                created=intent.created,
+            )
+        ]
+
+    def list_disputes(self, intent_id: str) -> list[DisputeSnapshot]:
+        return [d for d in self.disputes.values() if d.payment_intent_id == intent_id]
+
+    def refund_outside(
+        self, intent_id: str, amount: int, status: str = "succeeded"
+    ) -> RefundSnapshot:
+        """A refund made in the Stripe Dashboard: none of our metadata."""
+        intent = self.intents[intent_id]
+        refund = RefundSnapshot(
+            id=self._next_id("re"),
+            status=status,
+            amount=amount,
+            currency=intent.currency,
+            payment_intent_id=intent_id,
+            charge_id=intent.charge_id,
+            created=int(time.time()),
+        )
+        self.refunds[refund.id] = refund
+        return refund
+
+    def dispute(
+        self, intent_id: str, amount: int, status: str = "needs_response"
+    ) -> DisputeSnapshot:
+        """The cardholder's bank disputes the charge (or the dispute moves on, same id)."""
+        intent = self.intents[intent_id]
+        existing = [d for d in self.disputes.values() if d.payment_intent_id == intent_id]
+        dispute = DisputeSnapshot(
+            id=existing[0].id if existing else self._next_id("dp"),
+            status=status,
+            amount=amount,
+            currency=intent.currency,
+            charge_id=intent.charge_id,
+            payment_intent_id=intent_id,
+            reason="fraudulent",
+            created=int(time.time()),
+        )
+        self.disputes[dispute.id] = dispute
+        return dispute
 
     # --- Webhooks -------------------------------------------------------------------
     def parse_webhook(self, payload: bytes, signature: str) -> GatewayEvent:

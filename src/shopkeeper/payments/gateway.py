@@ -33,6 +33,7 @@ class IntentSnapshot:
     card_brand: str = ""
     card_last4: str = ""
     last_error: str = ""
+    created: int = 0  # Unix time Stripe created it (0: not reported)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,42 @@ class RefundSnapshot:
     charge_id: str = ""
     failure_reason: str = ""
     metadata: Mapping[str, str] = field(default_factory=dict)
+    created: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeSnapshot:
+    """One charge of a PaymentIntent, as reconciliation reads it.
+
+    `amount_captured` is what the charge took; localstripe does not report it, so there it is
+    the whole amount once captured (localstripe books the uncaptured rest as a refund instead).
+    """
+
+    id: str
+    status: str  # succeeded | pending | failed
+    amount: int
+    currency: str
+    captured: bool
+    amount_captured: int = 0
+    amount_refunded: int = 0
+    payment_intent_id: str = ""
+    created: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeSnapshot:
+    """A dispute (chargeback) of a PaymentIntent's charge."""
+
+    id: str
+    # warning_needs_response | warning_under_review | warning_closed | needs_response |
+    # under_review | won | lost | prevented
+    status: str
+    amount: int
+    currency: str
+    charge_id: str = ""
+    payment_intent_id: str = ""
+    reason: str = ""
+    created: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +161,15 @@ class PaymentGateway(Protocol):
     def retrieve_refund(self, refund_id: str) -> RefundSnapshot: ...
 
     def list_refunds(self, intent_id: str) -> list[RefundSnapshot]: ...
+
+    # Reads for reconciliation: each pages through Stripe and returns everything.
+    def list_payment_intents(self, *, created_gte: int | None = None) -> Iterator[IntentSnapshot]:
+        """Every PaymentIntent (created at or after `created_gte`, Unix time), all pages."""
+        ...
+
+    def list_charges(self, intent_id: str) -> list[ChargeSnapshot]: ...
+
+    def list_disputes(self, intent_id: str) -> list[DisputeSnapshot]: ...
 
     def parse_webhook(self, payload: bytes, signature: str) -> GatewayEvent: ...
 

@@ -19,6 +19,8 @@ import stripe
 from shopkeeper.errors import DomainError
 from shopkeeper.money import Money
 from shopkeeper.payments.gateway import (
+    ChargeSnapshot,
+    DisputeSnapshot,
     GatewayEvent,
     IntentSnapshot,
     PaymentDeclined,
@@ -129,6 +131,7 @@ def intent_snapshot(intent: Mapping[str, Any]) -> IntentSnapshot:
         card_brand=_get(card, "brand", ""),
         card_last4=_get(card, "last4", ""),
         last_error=(_get(error, "message", "") if error else "")[:500],
+        created=int(_get(intent, "created", 0)),
     )
 
 
@@ -143,6 +146,40 @@ def refund_snapshot(refund: Mapping[str, Any]) -> RefundSnapshot:
         charge_id=charge if isinstance(charge, str) else _get(charge, "id", ""),
         failure_reason=_get(refund, "failure_reason", ""),
         metadata=dict(_get(refund, "metadata", {}) or {}),
+        created=int(_get(refund, "created", 0)),
+    )
+
+
+def charge_snapshot(charge: Mapping[str, Any]) -> ChargeSnapshot:
+    amount = int(_get(charge, "amount", 0))
+    captured = bool(_get(charge, "captured", False))
+    intent = _get(charge, "payment_intent", "")
+    return ChargeSnapshot(
+        id=_get(charge, "id", ""),
+        status=_get(charge, "status", ""),
+        amount=amount,
+        currency=str(_get(charge, "currency", "")).upper(),
+        captured=captured,
+        # localstripe omits amount_captured: a captured charge there took its whole amount.
+        amount_captured=int(_get(charge, "amount_captured", amount if captured else 0)),
+        amount_refunded=int(_get(charge, "amount_refunded", 0)),
+        payment_intent_id=intent if isinstance(intent, str) else _get(intent, "id", ""),
+        created=int(_get(charge, "created", 0)),
+    )
+
+
+def dispute_snapshot(dispute: Mapping[str, Any]) -> DisputeSnapshot:
+    charge = _get(dispute, "charge", "")
+    intent = _get(dispute, "payment_intent", "")
+    return DisputeSnapshot(
+        id=_get(dispute, "id", ""),
+        status=_get(dispute, "status", ""),
+        amount=int(_get(dispute, "amount", 0)),
+        currency=str(_get(dispute, "currency", "")).upper(),
+        charge_id=charge if isinstance(charge, str) else _get(charge, "id", ""),
+        payment_intent_id=intent if isinstance(intent, str) else _get(intent, "id", ""),
+        reason=_get(dispute, "reason", ""),
+        created=int(_get(dispute, "created", 0)),
     )
 
 
@@ -320,6 +357,37 @@ class StripeGateway:
         with _translated_errors("list refunds"):
             page = self._client.v1.refunds.list(params={"payment_intent": intent_id, "limit": 100})
             return [refund_snapshot(_plain(refund)) for refund in page.auto_paging_iter()]
+
+    def list_payment_intents(self, *, created_gte: int | None = None) -> Iterator[IntentSnapshot]:
+        """All pages. localstripe refuses a `created` filter, so there it filters here."""
+        params: Any = {"limit": 100}
+        if created_gte is not None and not self._emulator:
+            params["created"] = {"gte": created_gte}
+        with _translated_errors("list payments"):
+            page = self._client.v1.payment_intents.list(params=params)
+            for intent in page.auto_paging_iter():
+                snapshot = intent_snapshot(_plain(intent))
+                if created_gte is None or snapshot.created >= created_gte:
+                    yield snapshot
+
+    def list_charges(self, intent_id: str) -> list[ChargeSnapshot]:
+        """A PaymentIntent's charges. localstripe cannot list them by PaymentIntent (it answers
+        500), but its PaymentIntent carries them, as Stripe's older API versions did."""
+        with _translated_errors("list charges"):
+            if self._emulator:
+                intent = _plain(self._client.v1.payment_intents.retrieve(intent_id))
+                charges = _get(_get(intent, "charges"), "data", [])
+                return [charge_snapshot(charge) for charge in charges]
+            page = self._client.v1.charges.list(params={"payment_intent": intent_id, "limit": 100})
+            return [charge_snapshot(_plain(charge)) for charge in page.auto_paging_iter()]
+
+    def list_disputes(self, intent_id: str) -> list[DisputeSnapshot]:
+        """A PaymentIntent's disputes. localstripe has no disputes (404): none there."""
+        if self._emulator:
+            return []
+        with _translated_errors("list disputes"):
+            page = self._client.v1.disputes.list(params={"payment_intent": intent_id, "limit": 100})
+            return [dispute_snapshot(_plain(dispute)) for dispute in page.auto_paging_iter()]
 
     def parse_webhook(self, payload: bytes, signature: str) -> GatewayEvent:
         try:
