@@ -2,17 +2,12 @@
 
 localstripe accepts over-refunds and ignores Idempotency-Key, so these tests show that our own
 checks stop over-refunds and that our keys make one refund per request. To lose a response "on
-the wire", a small HTTP proxy sits between the SDK and localstripe: it plays Stripe's
-idempotency layer (the first response for a key is stored and replayed) and can drop the
-connection after localstripe has made the refund, before the answer reaches us.
+the wire", the fault proxy (tests/faults/proxy.py) sits between the SDK and localstripe: it plays
+Stripe's idempotency layer and drops the connection after localstripe has made the refund,
+before the answer reaches us. tests/faults has the other faults.
 """
 
 from __future__ import annotations
-
-import http.client
-import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -22,6 +17,7 @@ from shopkeeper.payments.stripe_gateway import StripeGateway
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import RefundExceedsRefundable
 from shopkeeper.refunds.services import request_refund
+from tests.faults.proxy import Fault, StripeFaultProxy
 from tests.integration.refund_fixtures import (
     Api,
     paid_order,
@@ -105,11 +101,11 @@ def test_given_response_lost_on_the_wire_after_the_refund_then_one_refund(
 ):
     """1 lost answer is retried by the SDK; 3 exhaust it, and our own retry (same key) finds it."""
     order = paid_order(localstripe_gateway)
-    with LossyStripe(localstripe_url) as proxy:
+    with StripeFaultProxy(localstripe_url) as proxy:
         gateway = StripeGateway(
             secret_key="sk_test_lossy", webhook_secret="whsec_x", api_base=proxy.url, emulator=True
         )
-        proxy.drop_refund_answers = lost
+        proxy.inject(Fault.DROP_RESPONSE, times=lost)
 
         refund = request_refund(
             order_number=order.number,
@@ -119,7 +115,8 @@ def test_given_response_lost_on_the_wire_after_the_refund_then_one_refund(
             gateway=gateway,
         )
 
-    assert proxy.refund_posts > lost  # the request really was sent again
+    assert proxy.count() > lost  # the request really was sent again
+    assert proxy.count("forwarded") == 1  # and reached localstripe once
     assert refund.status == "succeeded"
     assert refund.attempts == (1 if lost < 3 else 2)
     (at_stripe,) = refunds_at_stripe(localstripe_gateway, order)
@@ -127,83 +124,3 @@ def test_given_response_lost_on_the_wire_after_the_refund_then_one_refund(
     entry = LedgerEntry.objects.get(order=order, kind="refund")
     assert (entry.amount_minor, entry.external_id) == (600, at_stripe.id)
     assert Refund.objects.filter(order=order).count() == 1
-
-
-class LossyStripe:
-    """An HTTP proxy to localstripe with Stripe's idempotency, able to lose refund answers."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = urllib.parse.urlparse(upstream)
-        self.drop_refund_answers = 0
-        self.refund_posts = 0
-        self._replies: dict[str, tuple[int, bytes]] = {}
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> LossyStripe:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def forward(self, method: str, path: str, headers: dict[str, str], body: bytes):
-        connection = http.client.HTTPConnection(
-            self.upstream.hostname, self.upstream.port, timeout=10
-        )
-        try:
-            connection.request(method, path, body=body or None, headers=headers)
-            response = connection.getresponse()
-            return response.status, response.read()
-        finally:
-            connection.close()
-
-    def answer(self, method: str, path: str, headers: dict[str, str], body: bytes):
-        """(status, body), or None to drop the connection with no answer."""
-        key = headers.get("Idempotency-Key") if method == "POST" else None
-        with self._lock:  # one request at a time: enough for these tests
-            if path.startswith("/v1/refunds") and method == "POST":
-                self.refund_posts += 1
-            if key is not None and key in self._replies:
-                reply = self._replies[key]
-            else:
-                reply = self.forward(method, path, headers, body)
-                if key is not None:
-                    self._replies[key] = reply
-            if path.startswith("/v1/refunds") and method == "POST" and self.drop_refund_answers:
-                self.drop_refund_answers -= 1
-                return None
-        return reply
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _relay(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {
-                    name: value
-                    for name, value in self.headers.items()
-                    if name.lower() not in ("host", "connection", "content-length")
-                }
-                reply = proxy.answer(self.command, self.path, headers, body)
-                if reply is None:
-                    self.close_connection = True
-                    self.connection.shutdown(2)  # the answer is lost on the way back
-                    return
-                status, content = reply
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
-
-            do_GET = do_POST = do_DELETE = _relay
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        return Handler

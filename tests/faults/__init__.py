@@ -1,0 +1,1 @@
+"""Stripe fault injection: a proxy in front of localstripe, and the tests that use it."""
