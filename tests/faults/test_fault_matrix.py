@@ -1,0 +1,190 @@
+"""The fault matrix: each Stripe fault during a refund, and what our retries and reconciliation
+make of it. Whatever the fault, Stripe ends with exactly one refund and our ledger equals it.
+
+The refund goes to localstripe through the fault proxy (tests/faults/proxy.py), which plays
+Stripe's idempotency layer. SDK retries are off (`max_network_retries=0`) so that our own retry
+(same idempotency key, SHOPKEEPER_REFUND_RETRY_DELAYS) is what is tested; the SDK's own retry of
+a lost answer is tested in tests/stripe/test_localstripe_refunds.py.
+
+fault          | at Stripe | one fault (retry) | whole request     | after reconcile
+500            | no        | succeeded, 2 tries | pending, none     | resent once: succeeded
+429            | no        | succeeded, 2 tries | pending, none     | resent once: succeeded
+dropped answer | yes       | succeeded, replay  | pending, 1 there  | found by key: succeeded
+delayed answer | yes       | succeeded, replay  | pending, 1 there  | found by key: succeeded
+refused        | no        | -                  | pending, none     | resent once: succeeded
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from shopkeeper.audit.models import AuditEntry
+from shopkeeper.orders.models import Order
+from shopkeeper.payments.models import LedgerEntry
+from shopkeeper.payments.stripe_gateway import StripeGateway
+from shopkeeper.refunds.models import Refund
+from shopkeeper.refunds.services import request_refund
+from shopkeeper.refunds.settlement import reconcile_pending_refunds
+from tests.faults.proxy import Fault, StripeFaultProxy
+from tests.integration.refund_fixtures import Api, paid_order, staff, token_for
+
+pytestmark = [pytest.mark.localstripe, pytest.mark.django_db]
+
+TIMEOUT = 1.0  # the client's; a delayed answer is held past it
+REFUSED = "refused"  # no listener on the port: not a request the proxy can answer
+# Does the refund exist at Stripe while every answer is lost?
+MADE_AT_STRIPE = {
+    Fault.ERROR_500: False,
+    Fault.RATE_LIMIT: False,
+    Fault.DROP_RESPONSE: True,
+    Fault.DELAY: True,
+    REFUSED: False,
+}
+
+
+@pytest.fixture(autouse=True)
+def fast(settings):
+    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0.05, 0.1]
+
+
+@pytest.fixture
+def proxy(localstripe_url) -> Iterator[StripeFaultProxy]:
+    with StripeFaultProxy(localstripe_url, delay=TIMEOUT * 2.5) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def gateway(proxy) -> StripeGateway:
+    """The application's gateway, talking to Stripe through the proxy."""
+    return StripeGateway(
+        secret_key="sk_test_faults",
+        webhook_secret="whsec_faults",
+        api_base=proxy.url,
+        timeout=TIMEOUT,
+        max_network_retries=0,
+        emulator=True,
+    )
+
+
+@pytest.fixture
+def order(localstripe_gateway) -> Order:
+    return paid_order(localstripe_gateway)  # 25.00 USD, paid at localstripe
+
+
+@pytest.fixture
+def manager():
+    return staff("manager")
+
+
+def reconcile(gateway: StripeGateway) -> None:
+    reconcile_pending_refunds(older_than=timedelta(0), gateway=gateway)
+
+
+def refunds_at_stripe(localstripe_gateway, order: Order) -> list:
+    """Asked of localstripe directly, past the proxy."""
+    return localstripe_gateway.list_refunds(order.payments.get().intent_id)
+
+
+def assert_ledger_equals_stripe(localstripe_gateway, order: Order) -> None:
+    at_stripe = {
+        r.id: r.amount
+        for r in refunds_at_stripe(localstripe_gateway, order)
+        if r.status == "succeeded"
+    }
+    ours = dict(
+        LedgerEntry.objects.filter(order=order, kind="refund").values_list(
+            "external_id", "amount_minor"
+        )
+    )
+    assert ours == at_stripe
+
+
+def refund_with(fault: Fault | str, proxy: StripeFaultProxy, times: int, **request) -> Refund:
+    if fault == REFUSED:
+        with proxy.refusing():
+            return request_refund(**request)
+    proxy.inject(Fault(fault), times=times)
+    return request_refund(**request)
+
+
+@pytest.mark.parametrize("fault", list(Fault))
+def test_given_one_fault_when_refunding_then_our_retry_with_the_same_key_makes_one_refund(
+    fault, proxy, gateway, order, manager, localstripe_gateway
+):
+    refund = refund_with(
+        fault,
+        proxy,
+        1,
+        order_number=order.number,
+        actor=manager,
+        amount="6.00",
+        reason="other",
+        gateway=gateway,
+    )
+
+    assert (refund.status, refund.attempts) == ("succeeded", 2)
+    (at_stripe,) = refunds_at_stripe(localstripe_gateway, order)
+    assert (at_stripe.id, at_stripe.amount) == (refund.stripe_refund_id, 600)
+    assert proxy.count("forwarded") == 1  # localstripe was asked once
+    assert proxy.count("replayed") == (1 if MADE_AT_STRIPE[fault] else 0)
+    assert_ledger_equals_stripe(localstripe_gateway, order)
+
+
+@pytest.mark.parametrize("fault", [*Fault, REFUSED])
+def test_given_stripe_faulty_for_the_whole_request_then_pending_and_reconcile_makes_one_refund(
+    fault, proxy, gateway, order, manager, localstripe_gateway
+):
+    refund = refund_with(
+        fault,
+        proxy,
+        1000,
+        order_number=order.number,
+        actor=manager,
+        amount="6.00",
+        reason="other",
+        gateway=gateway,
+    )
+
+    # Immediately: unknown is not failure. Pending, nothing in the ledger, and why is audited.
+    assert (refund.status, refund.attempts) == ("pending", 3)
+    assert not LedgerEntry.objects.filter(order=order, kind="refund").exists()
+    assert AuditEntry.objects.filter(action="order.refund.outcome_unknown").count() == 1
+    made = refunds_at_stripe(localstripe_gateway, order)
+    assert len(made) == (1 if MADE_AT_STRIPE[fault] else 0)
+
+    proxy.clear_faults()  # Stripe is well again
+    reconcile(gateway)
+    reconcile(gateway)  # idempotent
+
+    refund.refresh_from_db()
+    (at_stripe,) = refunds_at_stripe(localstripe_gateway, order)
+    assert refund.status == "succeeded" and refund.stripe_refund_id == at_stripe.id
+    assert made in ([], [at_stripe])  # the one made during the fault is the one kept
+    assert_ledger_equals_stripe(localstripe_gateway, order)
+    assert Order.objects.get(pk=order.pk).payment_status == "partially_refunded"
+
+
+def test_given_api_refund_while_answers_are_lost_then_201_pending_and_reconcile_settles_it(
+    proxy, gateway, order, localstripe_gateway
+):
+    from shopkeeper.payments.gateway import use_gateway
+
+    api = Api(token_for(staff("owner")))
+    proxy.inject(Fault.DROP_RESPONSE, times=1000)
+    with use_gateway(gateway):
+        response = api.refund(order.number, {"amount": "2.50", "reason": "other"}, key="k-1")
+        again = api.refund(order.number, {"amount": "2.50", "reason": "other"}, key="k-1")
+
+    assert response.status_code == 201 and response.json()["refund"]["status"] == "pending"
+    assert again.json() == response.json()  # our own idempotency: not a second refund
+    assert len(refunds_at_stripe(localstripe_gateway, order)) == 1
+
+    proxy.clear_faults()
+    reconcile(gateway)
+
+    (at_stripe,) = refunds_at_stripe(localstripe_gateway, order)
+    assert Refund.objects.get(order=order).stripe_refund_id == at_stripe.id
+    assert_ledger_equals_stripe(localstripe_gateway, order)
