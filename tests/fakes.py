@@ -294,6 +294,13 @@ class FakeGateway:
             secret_key="sk_test_fake", webhook_secret=WEBHOOK_SECRET
         ).parse_webhook(payload, signature)
 
+    def event_from_payload(self, payload: Mapping[str, Any]) -> GatewayEvent:
+        from shopkeeper.payments.stripe_gateway import StripeGateway
+
+        return StripeGateway(
+            secret_key="sk_test_fake", webhook_secret=WEBHOOK_SECRET
+        ).event_from_payload(payload)
+
 
 def intent_event_payload(
     intent: IntentSnapshot, event_type: str, event_id: str | None = None
@@ -324,11 +331,9 @@ def intent_event_payload(
     ).encode()
 
 
-def refund_event_payload(
-    refund: RefundSnapshot, event_type: str, event_id: str | None = None
-) -> bytes:
-    """A Stripe event body carrying `refund` in Stripe's shape (`refund.updated`, ...)."""
-    obj: dict[str, Any] = {
+def refund_object(refund: RefundSnapshot) -> dict[str, Any]:
+    """`refund` as Stripe's Refund object."""
+    return {
         "id": refund.id,
         "object": "refund",
         "amount": refund.amount,
@@ -338,22 +343,116 @@ def refund_event_payload(
         "charge": refund.charge_id or None,
         "failure_reason": refund.failure_reason or None,
         "metadata": dict(refund.metadata),
+        "created": refund.created or int(time.time()),
     }
+
+
+def refund_event_payload(
+    refund: RefundSnapshot, event_type: str, event_id: str | None = None
+) -> bytes:
+    """A Stripe event body carrying `refund` in Stripe's shape (`refund.updated`, ...)."""
+    return event_payload(
+        refund_object(refund),
+        event_type,
+        event_id or f"evt_{refund.id}_{event_type}_{refund.status}",
+    )
+
+
+def event_payload(obj: Mapping[str, Any], event_type: str, event_id: str) -> bytes:
+    """Stripe's event envelope around `obj`."""
     return json.dumps(
         {
-            "id": event_id or f"evt_{refund.id}_{event_type}_{refund.status}",
+            "id": event_id,
             "object": "event",
+            "api_version": "2024-06-20",
             "type": event_type,
             "created": int(time.time()),
-            "data": {"object": obj},
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "data": {"object": dict(obj)},
         }
     ).encode()
+
+
+def charge_event_payload(
+    charge: ChargeSnapshot,
+    event_type: str = "charge.refunded",
+    event_id: str | None = None,
+    *,
+    refunds: list[RefundSnapshot] | None = None,
+) -> bytes:
+    """A Stripe event body carrying `charge` in Stripe's shape.
+
+    With `refunds`, the charge lists them as API versions before 2022-11-15 did (and endpoints
+    that expand `refunds` still do); without, the list is left out as Stripe does today.
+    """
+    refunded = charge.amount_refunded or sum(
+        r.amount for r in refunds or () if r.status in ("pending", "succeeded")
+    )
+    obj: dict[str, Any] = {
+        "id": charge.id,
+        "object": "charge",
+        "amount": charge.amount,
+        "amount_captured": charge.amount_captured,
+        "amount_refunded": refunded,
+        "captured": charge.captured,
+        "currency": charge.currency.lower(),
+        "paid": charge.status == "succeeded",
+        "payment_intent": charge.payment_intent_id or None,
+        "refunded": refunded >= charge.amount_captured > 0,
+        "status": charge.status,
+        "created": charge.created or int(time.time()),
+        "metadata": {},
+    }
+    if refunds is not None:
+        obj["refunds"] = {
+            "object": "list",
+            "data": [refund_object(refund) for refund in refunds],
+            "has_more": False,
+            "total_count": len(refunds),
+            "url": f"/v1/charges/{charge.id}/refunds",
+        }
+    return event_payload(obj, event_type, event_id or f"evt_{charge.id}_{event_type}")
+
+
+def dispute_event_payload(
+    dispute: DisputeSnapshot, event_type: str, event_id: str | None = None
+) -> bytes:
+    """A Stripe event body carrying `dispute` in Stripe's shape (`charge.dispute.created`, ...)."""
+    created = dispute.created or int(time.time())
+    obj: dict[str, Any] = {
+        "id": dispute.id,
+        "object": "dispute",
+        "amount": dispute.amount,
+        "balance_transactions": [],
+        "charge": dispute.charge_id or None,
+        "created": created,
+        "currency": dispute.currency.lower(),
+        "evidence_details": {
+            "due_by": created + 7 * 86400,
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        "is_charge_refundable": dispute.status.startswith("warning_"),
+        "livemode": False,
+        "metadata": {},
+        "payment_intent": dispute.payment_intent_id or None,
+        "reason": dispute.reason or "general",
+        "status": dispute.status,
+    }
+    return event_payload(
+        obj, event_type, event_id or f"evt_{dispute.id}_{event_type}_{dispute.status}"
+    )
 
 
 __all__ = [
     "FakeGateway",
     "PaymentDeclined",
     "WebhookSignatureInvalid",
+    "charge_event_payload",
+    "dispute_event_payload",
     "intent_event_payload",
     "refund_event_payload",
     "sign_payload",

@@ -93,9 +93,15 @@ class GatewayEvent:
     created: int
     object: Mapping[str, Any]
     payload: Mapping[str, Any]
-    # The event's object in our terms, when it is a PaymentIntent or a Refund.
+    # The event's object in our terms, when it is a PaymentIntent, a Refund, a Charge or a
+    # Dispute.
     intent: IntentSnapshot | None = None
     refund: RefundSnapshot | None = None
+    charge: ChargeSnapshot | None = None
+    dispute: DisputeSnapshot | None = None
+    # A charge's refunds, when the payload lists them all (API versions before 2022-11-15, or an
+    # endpoint that expands them); None when Stripe must be asked.
+    charge_refunds: tuple[RefundSnapshot, ...] | None = None
 
 
 class PaymentDeclined(DomainError):
@@ -172,6 +178,10 @@ class PaymentGateway(Protocol):
     def list_disputes(self, intent_id: str) -> list[DisputeSnapshot]: ...
 
     def parse_webhook(self, payload: bytes, signature: str) -> GatewayEvent: ...
+
+    def event_from_payload(self, payload: Mapping[str, Any]) -> GatewayEvent:
+        """An event already verified and stored, read again (replaying failed events)."""
+        ...
 
 
 _override: PaymentGateway | None = None

@@ -183,6 +183,15 @@ def dispute_snapshot(dispute: Mapping[str, Any]) -> DisputeSnapshot:
     )
 
 
+def _listed_refunds(charge: Mapping[str, Any]) -> tuple[RefundSnapshot, ...] | None:
+    """A charge's refunds list, when complete: Stripe stopped embedding it in 2022-11-15."""
+    refunds = _get(charge, "refunds")
+    data = _get(refunds, "data")
+    if not isinstance(data, list) or _get(refunds, "has_more", False):
+        return None
+    return tuple(refund_snapshot(refund) for refund in data)
+
+
 class StripeGateway:
     def __init__(
         self,
@@ -396,7 +405,10 @@ class StripeGateway:
             )
         except (ValueError, AttributeError, stripe.SignatureVerificationError) as error:
             raise WebhookSignatureInvalid() from error
-        data = event.to_dict()
+        return self.event_from_payload(event.to_dict())
+
+    def event_from_payload(self, payload: Mapping[str, Any]) -> GatewayEvent:
+        data = dict(payload)
         obj = _get(_get(data, "data"), "object", {})
         if not isinstance(obj, Mapping) or not data.get("id") or not data.get("type"):
             # Signed with our secret yet not an event: refused like a forgery, never stored.
@@ -410,4 +422,7 @@ class StripeGateway:
             payload=data,
             intent=intent_snapshot(obj) if kind == "payment_intent" else None,
             refund=refund_snapshot(obj) if kind == "refund" else None,
+            charge=charge_snapshot(obj) if kind == "charge" else None,
+            dispute=dispute_snapshot(obj) if kind == "dispute" else None,
+            charge_refunds=_listed_refunds(obj) if kind == "charge" else None,
         )
