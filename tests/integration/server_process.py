@@ -64,9 +64,9 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self._log_path = log
         self._log = log.open("ab")
+        command = [sys.executable, "-m", "shopkeeper", "serve", "--host", "127.0.0.1"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "shopkeeper", "serve"]
-            + ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
+            [*command, "--port", str(self.port), "--workers", "1"],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
