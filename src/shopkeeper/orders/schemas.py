@@ -65,6 +65,22 @@ class RefundOut(Schema):
     updated_at: datetime
 
 
+class DisputeOut(Schema):
+    stripe_dispute_id: str
+    stripe_charge_id: str
+    # Stripe's status: warning_needs_response | warning_under_review | needs_response |
+    # under_review (open) | won | lost | warning_closed | prevented (closed).
+    status: str
+    # open | released (the money is the shop's again) | lost (the bank kept it).
+    outcome: str
+    amount: str
+    amount_minor: int
+    currency: str
+    reason: str
+    created_at: datetime
+    closed_at: datetime | None
+
+
 class OrderOut(Schema):
     number: str
     email: str
@@ -90,6 +106,12 @@ class OrderOut(Schema):
     refundable: str
     refundable_minor: int
     refunds: list[RefundOut] = []
+    # True while a dispute (chargeback) is open.
+    disputed: bool
+    # Held back by disputes open or lost: never refundable.
+    disputed_amount: str
+    disputed_amount_minor: int
+    disputes: list[DisputeOut] = []
     # What the caller may do next (refund, capture, cancel), from orders.actions.
     available_actions: list[str]
     # Why cancelling is refused now; only given to callers allowed to cancel.

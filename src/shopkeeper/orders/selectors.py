@@ -12,6 +12,7 @@ from django.db.models import Q, QuerySet
 
 from shopkeeper.accounts.permissions import Permission, permissions_of
 from shopkeeper.audit.models import AuditEntry
+from shopkeeper.disputes.selectors import has_open_dispute, order_disputes
 from shopkeeper.errors import InvalidInput, NotFound
 from shopkeeper.money import Money
 from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
@@ -84,12 +85,16 @@ def order_detail(order: Order, *, actor: Any = None) -> dict[str, Any]:
         ("authorized", balance.authorized),
         ("captured", balance.captured),
         ("refunded", balance.refunded),
-        # Refunds still open (pending, awaiting approval) hold back their amount.
+        # Refunds still open (pending, awaiting approval) hold back their amount, and so do
+        # disputes open or lost.
         ("refundable", balance.refundable(reserved_minor(order))),
+        ("disputed_amount", balance.disputed),
     ):
         detail.update(amount_fields(name, minor, currency))
     detail.update(actions_for(order, actor=actor, balance=balance))
     detail["refunds"] = order_refunds(order)
+    detail["disputed"] = has_open_dispute(order)
+    detail["disputes"] = order_disputes(order)
     return detail
 
 

@@ -1,14 +1,22 @@
 """POST /webhooks/stripe: verify, de-duplicate by event id, dispatch by type.
 
-The event row and its effects commit in one transaction, so a duplicate delivery finds the row
-and changes nothing. A handler that fails leaves the event stored as failed and answers 500 so
-Stripe retries. Types we do not handle are stored as ignored and answered 200.
+The signature is checked before anything else: a bad or stale one is answered 400 and leaves
+nothing but a log line. The event row and its effects commit in one transaction, so a duplicate
+delivery finds the row and changes nothing. A handler that fails leaves the event stored as
+failed and answers 500 so Stripe retries (`shopkeeper webhooks replay --failed` retries too).
+Types we do not handle are stored as ignored and answered 200.
+
+Stripe delivers at least once and in any order; every handler applies only forward moves
+(payments: `services.is_stale`; refunds: the refund transition table; disputes: the dispute
+rules), so late news never overwrites newer state.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -16,12 +24,17 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from shopkeeper.disputes.services import record_dispute
 from shopkeeper.errors import DomainError
-from shopkeeper.payments.gateway import GatewayEvent, get_gateway
+from shopkeeper.payments.gateway import GatewayEvent, PaymentGateway, get_gateway
 from shopkeeper.payments.models import WebhookEvent
 from shopkeeper.payments.services import apply_intent
 from shopkeeper.problems import problem, problem_for
-from shopkeeper.refunds.settlement import settle_refund_event
+from shopkeeper.refunds.settlement import (
+    settle_charge_refunds,
+    settle_refund_event,
+    with_charge_refunds,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +47,12 @@ def _apply_intent_event(event: GatewayEvent) -> None:
     apply_intent(event.intent, source="webhook")
 
 
+def _record_dispute_event(event: GatewayEvent) -> None:
+    if event.dispute is None:
+        raise ValueError(f"{event.type} carries no dispute")
+    record_dispute(event.dispute, source="webhook")
+
+
 HANDLERS: dict[str, Handler] = {
     "payment_intent.succeeded": _apply_intent_event,
     "payment_intent.amount_capturable_updated": _apply_intent_event,
@@ -44,12 +63,34 @@ HANDLERS: dict[str, Handler] = {
     "refund.updated": settle_refund_event,
     "refund.failed": settle_refund_event,
     "charge.refund.updated": settle_refund_event,
+    "charge.refunded": settle_charge_refunds,
+    # Chargebacks: the disputed money is held back while open, released if won, gone if lost.
+    "charge.dispute.created": _record_dispute_event,
+    "charge.dispute.updated": _record_dispute_event,
+    "charge.dispute.closed": _record_dispute_event,
+}
+
+# What an event needs read from Stripe before its transaction (Stripe is never called while
+# rows are locked): a charge's refunds, which Stripe's payloads no longer list.
+PREPARE: dict[str, Callable[[GatewayEvent], GatewayEvent]] = {
+    "charge.refunded": with_charge_refunds,
 }
 
 
 def process_event(event: GatewayEvent) -> WebhookEvent.Status | None:
-    """Store and handle one verified event. None means it was already stored (a duplicate)."""
+    """Store and handle one verified event. None means it was already stored (a duplicate).
+
+    An event stored as failed is handled again (a redelivery or a replay).
+    """
+    stored = WebhookEvent.objects.filter(event_id=event.id).first()
+    if stored is not None and stored.status != WebhookEvent.Status.FAILED:
+        return None
     handler = HANDLERS.get(event.type)
+    prepare = PREPARE.get(event.type)
+    if handler is not None and prepare is not None:
+        event = prepare(event)
+    if stored is not None:
+        return _retry_failed(stored, event, handler)
     status = WebhookEvent.Status.PROCESSED if handler else WebhookEvent.Status.IGNORED
     try:
         with transaction.atomic():
@@ -63,12 +104,12 @@ def process_event(event: GatewayEvent) -> WebhookEvent.Status | None:
             if handler is not None:
                 handler(event)
     except IntegrityError:
-        if WebhookEvent.objects.filter(event_id=event.id).exists():
-            existing = WebhookEvent.objects.get(event_id=event.id)
-            if existing.status != WebhookEvent.Status.FAILED:
-                return None
-            return _retry_failed(existing, event, handler)
-        raise
+        existing = WebhookEvent.objects.filter(event_id=event.id).first()
+        if existing is None:
+            raise  # the handler's own error, not a concurrent delivery
+        if existing.status != WebhookEvent.Status.FAILED:
+            return None
+        return _retry_failed(existing, event, handler)
     return status
 
 
@@ -81,19 +122,22 @@ def _retry_failed(
             return WebhookEvent.Status(locked.status)
         if handler is not None:
             handler(event)
-        locked.status, locked.error = WebhookEvent.Status.PROCESSED, ""
-        locked.processed_at = timezone.now()
+        locked.status = WebhookEvent.Status.PROCESSED if handler else WebhookEvent.Status.IGNORED
+        locked.error, locked.processed_at = "", timezone.now()
         locked.save(update_fields=["status", "error", "processed_at"])
-    return WebhookEvent.Status.PROCESSED
+    return WebhookEvent.Status(locked.status)
 
 
-def _store_failure(event: GatewayEvent, error: Exception) -> None:
+def store_failure(
+    event_id: str, event_type: str, payload: dict[str, Any], error: Exception
+) -> None:
+    """Keep the event (and why it failed) for Stripe's next delivery or a replay."""
     WebhookEvent.objects.update_or_create(
-        event_id=event.id,
+        event_id=event_id,
         defaults={
-            "type": event.type,
+            "type": event_type,
             "status": WebhookEvent.Status.FAILED,
-            "payload": dict(event.payload),
+            "payload": payload,
             "error": f"{type(error).__name__}: {error}"[:2000],
         },
     )
@@ -113,7 +157,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         status = process_event(event)
     except Exception as error:
         logger.exception("Stripe event %s (%s) failed", event.id, event.type)
-        _store_failure(event, error)
+        store_failure(event.id, event.type, dict(event.payload), error)
         return problem(
             500,
             "webhook_handler_failed",
@@ -121,3 +165,35 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             event_id=event.id,
         )
     return JsonResponse({"received": True, "status": status or "duplicate"})
+
+
+@dataclass
+class ReplayReport:
+    processed: list[str] = field(default_factory=list)
+    # (event id, error) of events that failed again.
+    still_failing: list[tuple[str, str]] = field(default_factory=list)
+
+
+def replay_failed_events(
+    *, event_ids: Sequence[str] = (), gateway: PaymentGateway | None = None
+) -> ReplayReport:
+    """Handle stored failed events again from their stored payloads, oldest first.
+
+    The payload was verified when it arrived. Each event goes through `process_event`, so a
+    replay racing Stripe's own redelivery still applies the event once.
+    """
+    gateway = gateway or get_gateway()
+    report = ReplayReport()
+    failed = WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED)
+    if event_ids:
+        failed = failed.filter(event_id__in=event_ids)
+    for stored in failed.order_by("received_at", "id"):
+        try:
+            process_event(gateway.event_from_payload(stored.payload))
+        except Exception as error:
+            logger.exception("Replaying Stripe event %s (%s) failed", stored.event_id, stored.type)
+            store_failure(stored.event_id, stored.type, stored.payload, error)
+            report.still_failing.append((stored.event_id, f"{type(error).__name__}: {error}"))
+        else:
+            report.processed.append(stored.event_id)
+    return report
