@@ -136,7 +136,9 @@ class FakeGateway:
     def retrieve_payment_intent(self, intent_id: str) -> IntentSnapshot:
         self.calls.append(("retrieve_payment_intent", intent_id))
         if intent_id not in self.intents:
-            raise PaymentRequestInvalid(f"No such payment_intent: {intent_id}")
+            raise PaymentRequestInvalid(
+                f"No such payment_intent: {intent_id}", stripe_code="resource_missing"
+            )
         return self.intents[intent_id]
 
     def capture_payment_intent(

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "shopkeeper.checkout",
     "shopkeeper.backoffice",
     "shopkeeper.ops",
+    "shopkeeper.reconciliation",
 ]
 
 MIDDLEWARE = [
@@ -206,6 +207,11 @@ SHOPKEEPER_REFUND_RETRY_DELAYS: list[float] = [
     for delay in os.environ.get("SHOPKEEPER_REFUND_RETRY_DELAYS", "0.5,2").split(",")
     if delay.strip()
 ]
+# Reconciliation leaves a pending refund without Stripe's answer alone this long after it was
+# last touched (its request and retries may still be under way) before sending it again.
+SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS = float(
+    os.environ.get("SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS", "300")
+)
 # How long a request waits for another request holding the same Idempotency-Key to finish.
 SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = float(
     os.environ.get("SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS", "10")

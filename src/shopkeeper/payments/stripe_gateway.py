@@ -51,6 +51,7 @@ def _translated_errors(operation: str) -> Iterator[None]:
         raise PaymentRequestInvalid(
             error.user_message or f"Stripe rejected the {operation} request",
             stripe_code=getattr(error, "code", None) or "",
+            http_status=getattr(error, "http_status", None),
         ) from error
 
 

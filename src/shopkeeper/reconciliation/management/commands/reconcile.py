@@ -1,0 +1,76 @@
+"""`shopkeeper reconcile [--since DATE] [--order NUMBER] [--fix] [--json]`
+
+Compares our books with Stripe's and reports every difference; with --fix, records what Stripe
+proves and settles refunds left in doubt. Exit status: 0 nothing remains, 1 differences remain,
+2 Stripe could not be asked (or a usage error). See docs/reconciliation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from shopkeeper.errors import NotFound
+from shopkeeper.reconciliation.progress import TerminalProgress
+from shopkeeper.reconciliation.report import EXIT_UNREACHABLE, Report
+from shopkeeper.reconciliation.services import reconcile
+
+
+def iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want a date as YYYY-MM-DD, not {text!r}") from None
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare the ledger with Stripe and report every difference; "
+        "with --fix, record what Stripe proves."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--since",
+            type=iso_date,
+            help="PaymentIntents created on or after this date (YYYY-MM-DD)",
+        )
+        parser.add_argument("--order", dest="order_number", help="only this order's payments")
+        parser.add_argument("--fix", action="store_true", help="record what Stripe proves")
+        parser.add_argument("--json", action="store_true", help="the report as JSON")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        # The bar redraws one line of the terminal and is cleared before the report.
+        progress = TerminalProgress(sys.stdout) if self.stdout.isatty() else None
+        try:
+            report = reconcile(
+                since=options["since"],
+                order_number=options["order_number"],
+                fix=options["fix"],
+                progress=progress,
+            )
+        except NotFound as error:
+            raise CommandError(error.detail, returncode=EXIT_UNREACHABLE) from None
+        finally:
+            if progress is not None:
+                progress.finish()
+        self._write(report, as_json=options["json"])
+        if report.exit_code:
+            raise CommandError(_verdict(report), returncode=report.exit_code)
+
+    def _write(self, report: Report, *, as_json: bool) -> None:
+        if as_json:
+            self.stdout.write(json.dumps(report.as_json(), indent=2))
+        else:
+            self.stdout.write(report.as_text(), ending="")
+
+
+def _verdict(report: Report) -> str:
+    if report.unreachable:
+        return f"Stripe could not be asked about everything ({len(report.unreachable)} not checked)"
+    return f"{len(report.remaining)} difference(s) remain"
