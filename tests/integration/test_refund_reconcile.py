@@ -127,7 +127,7 @@ def test_reconcile_refunds_command_reports_what_it_did(fake_gateway, manager):
     )
     out = StringIO()
 
-    call_command("reconcile_refunds", "--older-than", "0", stdout=out)
+    call_command("reconcile_refunds", "--older-than", "0", stdout=out)  # alias of reconcile --fix
 
-    assert "checked 1, settled 1" in out.getvalue()
+    assert "1 difference(s), 1 fixed, 0 remaining" in out.getvalue()
     assert Refund.objects.get().status == "succeeded"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from shopkeeper.disputes.rules import DisputeOutcome, DisputeStatus, is_newer, outcome_of
 from shopkeeper.payments.gateway import DisputeSnapshot, IntentSnapshot
 from shopkeeper.reconciliation.compare_refunds import refund_differences
 from shopkeeper.reconciliation.facts import (
@@ -26,7 +27,6 @@ from shopkeeper.reconciliation.facts import difference as _diff
 
 MONEY_HOLDING_INTENT = frozenset({"requires_capture", "succeeded"})
 FINAL_INTENT = frozenset({"succeeded", "canceled"})
-CLOSED_DISPUTE = frozenset({"won", "lost", "warning_closed", "prevented"})
 
 
 def compare_payment(ours: LedgerFacts | None, stripe: StripeFacts | None) -> list[Difference]:
@@ -167,7 +167,8 @@ def _intent_differences(
 
 
 def _dispute_differences(ours: LedgerFacts, stripe: StripeFacts) -> list[Difference]:
-    """Each Stripe dispute on the ledger: opened for its amount, closed once Stripe closed it."""
+    """Each Stripe dispute in our books with its status; on the ledger, held back for its
+    amount and given back once closed in the shop's favour (a lost one stays held)."""
     recorded = {dispute.id: dispute for dispute in ours.disputes}
     differences = [
         difference
@@ -177,7 +178,7 @@ def _dispute_differences(ours: LedgerFacts, stripe: StripeFacts) -> list[Differe
     at_stripe = {dispute.id for dispute in stripe.disputes}
     for mine in ours.disputes:
         if mine.id not in at_stripe:
-            shown = money_text(mine.opened, ours.currency)
+            shown = f"{mine.status or 'on the ledger'} {money_text(mine.opened, ours.currency)}"
             differences.append(
                 _diff(ours, Kind.DISPUTE_MISSING_AT_STRIPE, shown, "none", stripe_id=mine.id)
             )
@@ -188,27 +189,23 @@ def _dispute_difference(
     ours: LedgerFacts, dispute: DisputeSnapshot, mine: OurDispute | None
 ) -> list[Difference]:
     shown = f"{dispute.status} {money_text(dispute.amount, dispute.currency)}"
-    if mine is None:
+    apply = Fix.APPLY_DISPUTE
+    if mine is None or not mine.status:
         return [
-            _diff(
-                ours,
-                Kind.DISPUTE_MISSING_HERE,
-                "none",
-                shown,
-                fix=Fix.APPLY_DISPUTE,
-                stripe_id=dispute.id,
-            )
+            _diff(ours, Kind.DISPUTE_MISSING_HERE, "none", shown, fix=apply, stripe_id=dispute.id)
         ]
-    differences = []
-    if mine.opened != dispute.amount:
-        held = money_text(mine.opened, ours.currency)
-        differences.append(_diff(ours, Kind.DISPUTE_AMOUNT, held, shown, stripe_id=dispute.id))
-    closed = dispute.amount if dispute.status in CLOSED_DISPUTE else 0
-    if mine.closed != closed:
-        state = "closed" if mine.closed else "open"
-        differences.append(
-            _diff(
-                ours, Kind.DISPUTE_STATUS, state, shown, fix=Fix.APPLY_DISPUTE, stripe_id=dispute.id
-            )
+    if mine.status != dispute.status:
+        fix = (
+            apply if _known(dispute.status) and is_newer(mine.status, dispute.status) else Fix.NONE
         )
-    return differences
+        return [_diff(ours, Kind.DISPUTE_STATUS, mine.status, shown, fix=fix, stripe_id=dispute.id)]
+    released = dispute.amount if outcome_of(dispute.status) == DisputeOutcome.RELEASED else 0
+    if (mine.opened, mine.released) == (dispute.amount, released):
+        return []
+    held = f"held {money_text(mine.opened, ours.currency)}"
+    held += f", given back {money_text(mine.released, ours.currency)}" if mine.released else ""
+    return [_diff(ours, Kind.DISPUTE_AMOUNT, held, shown, stripe_id=dispute.id)]
+
+
+def _known(status: str) -> bool:
+    return status in set(DisputeStatus)

@@ -69,7 +69,7 @@ class Fix(StrEnum):
     APPLY_INTENT = "apply_intent"  # payments.services.apply_intent
     SETTLE_REFUND = "settle_refund"  # refunds.settlement.settle_refund
     RESEND_REFUND = "resend_refund"  # refunds.services.execute_refund, same idempotency key
-    APPLY_DISPUTE = "apply_dispute"  # the dispute service
+    APPLY_DISPUTE = "apply_dispute"  # disputes.services.record_dispute
     NONE = "none"  # a person must look
 
 
@@ -87,9 +87,10 @@ class OurRefund:
 
 @dataclass(frozen=True, slots=True)
 class OurDispute:
-    id: str
-    opened: int  # disputed amount on the ledger
-    closed: int  # amount the ledger recorded as closed
+    id: str  # Stripe's dispute id
+    status: str  # our dispute row's status; "" when only the ledger knows it
+    opened: int  # amount the ledger holds back for it
+    released: int  # amount the ledger gave back when it closed in the shop's favour
 
 
 @dataclass(frozen=True, slots=True)

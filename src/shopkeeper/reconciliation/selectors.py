@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
+from shopkeeper.disputes.models import Dispute
 from shopkeeper.orders.selectors import get_order
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import LedgerEntry, Payment
@@ -58,7 +59,7 @@ def ledger_facts(intent_id: str, *, in_flight_after: datetime) -> LedgerFacts | 
         release=totals[EntryKind.RELEASE],
         void=totals[EntryKind.VOID],
         refunds=_refunds_on_ledger(entries),
-        disputes=_disputes_on_ledger(entries),
+        disputes=_disputes(payment, entries),
         refund_rows=_refund_rows(payment, in_flight_after),
         flag_reason=(payment.flag_reason or "flagged") if payment.flagged else "",
     )
@@ -76,18 +77,27 @@ def _refunds_on_ledger(entries: list[LedgerEntry]) -> dict[str, int]:
     return dict(net)
 
 
-def _disputes_on_ledger(entries: list[LedgerEntry]) -> tuple[OurDispute, ...]:
-    opened: dict[str, int] = defaultdict(int)
-    closed: dict[str, int] = defaultdict(int)
+def _disputes(payment: Payment, entries: list[LedgerEntry]) -> tuple[OurDispute, ...]:
+    """Our dispute rows with what the ledger holds back and gives back for each."""
+    held: dict[str, int] = defaultdict(int)
+    released: dict[str, int] = defaultdict(int)
     for entry in entries:
         dispute_id = entry.stripe_dispute_id or entry.external_id
         if entry.kind == EntryKind.DISPUTE:
-            opened[dispute_id] += entry.amount_minor
+            held[dispute_id] += entry.amount_minor
         elif entry.kind == EntryKind.DISPUTE_CLOSED:
-            closed[dispute_id] += entry.amount_minor
+            released[dispute_id] += entry.amount_minor
+    statuses = dict(
+        Dispute.objects.filter(payment=payment).values_list("stripe_dispute_id", "status")
+    )
     return tuple(
-        OurDispute(id=dispute_id, opened=opened[dispute_id], closed=closed[dispute_id])
-        for dispute_id in dict.fromkeys([*opened, *closed])
+        OurDispute(
+            id=dispute_id,
+            status=statuses.get(dispute_id, ""),
+            opened=held[dispute_id],
+            released=released[dispute_id],
+        )
+        for dispute_id in dict.fromkeys([*statuses, *held, *released])
     )
 
 

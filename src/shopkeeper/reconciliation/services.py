@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from shopkeeper.disputes.services import record_dispute
 from shopkeeper.errors import PaymentProviderUnavailable
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.gateway import (
@@ -62,9 +63,7 @@ def reconcile(
     """
     gateway = gateway or get_gateway()
     start = _start_of(since)
-    report = Report(
-        fix=fix, since=start.date().isoformat() if start else "", order_number=order_number or ""
-    )
+    report = Report(fix=fix, since=_label(since), order_number=order_number or "")
     here = intents_here(since=start, order_number=order_number)
     try:
         targets = _targets(gateway, here, since=start, whole_account=order_number is None)
@@ -90,6 +89,12 @@ def _start_of(since: date | datetime | None) -> datetime | None:
     return timezone.make_aware(datetime.combine(since, time.min))
 
 
+def _label(since: date | datetime | None) -> str:
+    if isinstance(since, datetime):
+        return timezone.localtime(since).isoformat(sep=" ", timespec="seconds")
+    return since.isoformat() if since is not None else ""
+
+
 def _in_flight() -> timedelta:
     return timedelta(seconds=settings.SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS)
 
@@ -110,23 +115,29 @@ def _targets(
 
 
 def _ours(targets: dict[str, IntentSnapshot | None]) -> list[tuple[str, IntentSnapshot | None]]:
-    """Leave out what Stripe lists for others on the same account (another shop, a test
-    database reset since): PaymentIntents with no payment here whose order is not ours."""
-    known = _existing(Payment.objects.values_list("intent_id", flat=True), "intent_id", targets)
+    """Leave out what Stripe lists for others on the same account: PaymentIntents with no
+    payment here that name no order of ours, or that were created before the order they name
+    (another database on the same test-mode account, reset since, reused the number)."""
+    known = _existing(Payment.objects.all(), "intent_id", targets)
     named = {i.order_number for i in targets.values() if i is not None and i.id not in known}
-    orders = _existing(Order.objects.values_list("number", flat=True), "number", named)
+    placed = _existing(Order.objects.all(), "number", named)
     return [
         (intent_id, listed)
         for intent_id, listed in targets.items()
-        if listed is None or intent_id in known or listed.order_number in orders
+        if listed is None
+        or intent_id in known
+        or (listed.order_number in placed and listed.created >= placed[listed.order_number])
     ]
 
 
-def _existing(values: QuerySet[Any, str], field: str, wanted: Iterable[str]) -> set[str]:
-    """Which of `wanted` exist, asked in chunks (databases cap a query's parameters)."""
-    ordered, found = list(wanted), set[str]()
+def _existing(rows: QuerySet[Any], field: str, wanted: Iterable[str]) -> dict[str, int]:
+    """Which of `wanted` exist, with when each was created (Unix time, a second of clock skew
+    allowed), asked in chunks: databases cap a query's parameters."""
+    ordered, found = list(wanted), dict[str, int]()
     for start in range(0, len(ordered), 500):
-        found.update(values.filter(**{f"{field}__in": ordered[start : start + 500]}))
+        chunk = rows.filter(**{f"{field}__in": ordered[start : start + 500]})
+        for value, created in chunk.values_list(field, "created_at"):
+            found[value] = int(created.timestamp()) - 1
     return found
 
 
@@ -193,16 +204,20 @@ def _apply_fixes(
     stripe: StripeFacts | None,
     gateway: PaymentGateway,
 ) -> list[Difference]:
-    """Record what Stripe proves, the PaymentIntent first (refunds need its capture), then
-    send refunds Stripe never received. Returns the resends still without Stripe's answer."""
+    """Record what Stripe proves, the PaymentIntent first (refunds and disputes need its
+    capture), then send refunds Stripe never received. Returns the resends still without
+    Stripe's answer."""
     if ours is None or stripe is None:
         return []
     if any(difference.fix == Fix.APPLY_INTENT for difference in found):
         apply_intent(proven_intent(ours, stripe), source=SOURCE)
     refunds = {refund.id: refund for refund in stripe.refunds}
+    disputes = {dispute.id: dispute for dispute in stripe.disputes}
     for difference in found:
         if difference.fix == Fix.SETTLE_REFUND and difference.stripe_id in refunds:
             settle_refund(refunds[difference.stripe_id], source=SOURCE)
+        elif difference.fix == Fix.APPLY_DISPUTE and difference.stripe_id in disputes:
+            record_dispute(disputes[difference.stripe_id], source=SOURCE)
     unsent = []
     for difference in found:
         if difference.fix == Fix.RESEND_REFUND and difference.refund_id is not None:

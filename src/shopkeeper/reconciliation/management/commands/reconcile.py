@@ -45,29 +45,30 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="the report as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.run(
+            as_json=options["json"],
+            since=options["since"],
+            order_number=options["order_number"],
+            fix=options["fix"],
+        )
+
+    def run(self, *, as_json: bool, **scope: Any) -> None:
+        """Reconcile, write the report, and leave with the report's exit status."""
         # The bar redraws one line of the terminal and is cleared before the report.
         progress = TerminalProgress(sys.stdout) if self.stdout.isatty() else None
         try:
-            report = reconcile(
-                since=options["since"],
-                order_number=options["order_number"],
-                fix=options["fix"],
-                progress=progress,
-            )
+            report = reconcile(progress=progress, **scope)
         except NotFound as error:
             raise CommandError(error.detail, returncode=EXIT_UNREACHABLE) from None
         finally:
             if progress is not None:
                 progress.finish()
-        self._write(report, as_json=options["json"])
-        if report.exit_code:
-            raise CommandError(_verdict(report), returncode=report.exit_code)
-
-    def _write(self, report: Report, *, as_json: bool) -> None:
         if as_json:
             self.stdout.write(json.dumps(report.as_json(), indent=2))
         else:
             self.stdout.write(report.as_text(), ending="")
+        if report.exit_code:
+            raise CommandError(_verdict(report), returncode=report.exit_code)
 
 
 def _verdict(report: Report) -> str:

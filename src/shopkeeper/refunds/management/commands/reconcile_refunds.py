@@ -1,8 +1,10 @@
-"""`shopkeeper reconcile_refunds [--older-than SECONDS]`: settle refunds left pending.
+"""`shopkeeper reconcile_refunds [--older-than SECONDS] [--json]`: an alias of `reconcile --fix`
+for the payments with a refund still pending (and PaymentIntents created this very moment).
 
-Run it from cron (every few minutes): a refund whose Stripe answer was lost, or that Stripe
-itself keeps pending, is looked up at Stripe and settled; one Stripe never received is sent
-again with its same idempotency key.
+Kept for schedules written before `reconcile` existed; `reconcile` is the one implementation
+(see docs/reconciliation.md). A refund whose Stripe answer was lost is settled from what Stripe
+says; one Stripe never received is sent again with its same idempotency key once it has been
+left alone for --older-than seconds (default SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS).
 """
 
 from __future__ import annotations
@@ -10,20 +12,29 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
+from django.utils import timezone
 
-from shopkeeper.refunds.settlement import reconcile_pending_refunds
+from shopkeeper.reconciliation.management.commands.reconcile import Command as Reconcile
 
 
-class Command(BaseCommand):
-    help = "Ask Stripe about refunds pending longer than --older-than seconds and record it."
+class Command(Reconcile):
+    help = "Alias of `reconcile --fix` for payments with a refund still pending."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--older-than", type=float, default=60.0, help="seconds (60)")
+        parser.add_argument(
+            "--older-than",
+            type=float,
+            default=None,
+            help="seconds a refund Stripe never received is left alone before it is sent again",
+        )
+        parser.add_argument("--json", action="store_true", help="the report as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = reconcile_pending_refunds(older_than=timedelta(seconds=options["older_than"]))
-        self.stdout.write(
-            f"checked {report.checked}, settled {len(report.settled)}, "
-            f"resent {len(report.resent)}, still pending {len(report.still_unknown)}"
+        older_than = options["older_than"]
+        self.run(
+            as_json=options["json"],
+            since=timezone.now(),  # reconcile always adds payments with a refund pending
+            fix=True,
+            in_flight=None if older_than is None else timedelta(seconds=older_than),
         )
