@@ -1,0 +1,200 @@
+"""Failed events are kept, answered 5xx, and handled again: by Stripe's redelivery or by
+`shopkeeper webhooks replay --failed`. Forged or stale deliveries leave only a log line."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from shopkeeper.disputes.models import Dispute
+from shopkeeper.payments import webhooks
+from shopkeeper.payments.gateway import PaymentOutcomeUnknown, use_gateway
+from shopkeeper.payments.models import LedgerEntry, WebhookEvent
+from shopkeeper.refunds.models import Refund
+from tests.fakes import charge_event_payload, dispute_event_payload, sign_payload
+from tests.integration.refund_fixtures import paid_order
+from tests.integration.webhook_fixtures import deliver, deliver_ok
+
+pytestmark = pytest.mark.django_db
+
+
+class StripeDown:
+    """The fake gateway while Stripe does not answer reads of refunds."""
+
+    def __init__(self, gateway) -> None:
+        self._gateway = gateway
+        self.down = True
+
+    def __getattr__(self, name):
+        return getattr(self._gateway, name)
+
+    def list_refunds(self, intent_id):
+        if self.down:
+            raise PaymentOutcomeUnknown("Stripe did not answer the list refunds request")
+        return self._gateway.list_refunds(intent_id)
+
+
+@pytest.fixture
+def stripe_down(fake_gateway):
+    gateway = StripeDown(fake_gateway)
+    with use_gateway(gateway):  # type: ignore[arg-type]
+        yield gateway
+
+
+def webhooks_command(*args: str) -> str:
+    out = io.StringIO()
+    call_command("webhooks", *args, stdout=out)
+    return out.getvalue()
+
+
+def failed_charge_event(fake_gateway, event_id: str, amount: int = 800):
+    """A `charge.refunded` for a dashboard refund, failed because Stripe could not be asked."""
+    order = paid_order(fake_gateway)
+    intent_id = order.payments.get().intent_id
+    fake_gateway.refund_outside(intent_id, amount)
+    (charge,) = fake_gateway.list_charges(intent_id)
+    response = deliver(charge_event_payload(charge, event_id=event_id))
+    assert response.status_code == 500
+    assert WebhookEvent.objects.get(event_id=event_id).status == "failed"
+    return order
+
+
+def test_given_failed_event_when_replayed_after_stripe_is_back_then_processed(
+    fake_gateway, stripe_down
+):
+    order = failed_charge_event(fake_gateway, "evt_failed_1")
+    stripe_down.down = False
+
+    out = webhooks_command("replay", "--failed")
+
+    assert "replayed 1 failed event(s): 1 processed, 0 still failing" in out
+    event = WebhookEvent.objects.get(event_id="evt_failed_1")
+    assert (event.status, event.error) == ("processed", "")
+    assert Refund.objects.get(order=order).status == "succeeded"
+    assert LedgerEntry.objects.filter(order=order, kind="refund").count() == 1
+    # Stripe's own redelivery afterwards is a duplicate.
+    (charge,) = fake_gateway.list_charges(order.payments.get().intent_id)
+    assert deliver_ok(charge_event_payload(charge, event_id="evt_failed_1")) == "duplicate"
+    assert webhooks_command("replay", "--failed").endswith("0 processed, 0 still failing\n")
+
+
+def test_given_event_still_failing_when_replayed_then_exit_code_1_and_error_kept(
+    fake_gateway, stripe_down
+):
+    failed_charge_event(fake_gateway, "evt_failed_2")
+    WebhookEvent.objects.filter(event_id="evt_failed_2").update(error="old")
+
+    with pytest.raises(CommandError, match="1 event\\(s\\) still failing") as raised:
+        webhooks_command("replay", "--failed")
+
+    assert raised.value.returncode == 1
+    event = WebhookEvent.objects.get(event_id="evt_failed_2")
+    assert event.status == "failed" and "PaymentOutcomeUnknown" in event.error
+    assert not Refund.objects.exists()
+
+
+def test_given_several_failed_when_one_is_named_then_only_that_one_is_replayed(
+    fake_gateway, stripe_down
+):
+    failed_charge_event(fake_gateway, "evt_a")
+    failed_charge_event(fake_gateway, "evt_b")
+    stripe_down.down = False
+
+    out = webhooks_command("replay", "evt_b")
+
+    assert "1 processed, 0 still failing" in out
+    statuses = dict(WebhookEvent.objects.values_list("event_id", "status"))
+    assert statuses == {"evt_a": "failed", "evt_b": "processed"}
+
+
+def test_given_replay_without_events_or_flag_then_refused(fake_gateway):
+    with pytest.raises(CommandError, match="--failed"):
+        webhooks_command("replay")
+
+
+def test_given_replay_of_an_event_not_stored_as_failed_then_refused(fake_gateway):
+    with pytest.raises(CommandError, match="not stored as failed: evt_nowhere"):
+        webhooks_command("replay", "evt_nowhere")
+
+
+def test_given_failed_dispute_event_when_replayed_then_recorded_once(fake_gateway, monkeypatch):
+    order = paid_order(fake_gateway)
+    dispute = fake_gateway.dispute(order.payments.get().intent_id, 2500)
+    payload = dispute_event_payload(dispute, "charge.dispute.created", "evt_dispute_failed")
+    real = webhooks.HANDLERS["charge.dispute.created"]
+
+    def broken(event):
+        real(event)  # its effects roll back with the event row
+        raise RuntimeError("database went away")
+
+    monkeypatch.setitem(webhooks.HANDLERS, "charge.dispute.created", broken)
+    assert deliver(payload).status_code == 500
+    assert not Dispute.objects.exists() and not LedgerEntry.objects.filter(kind="dispute")
+    monkeypatch.setitem(webhooks.HANDLERS, "charge.dispute.created", real)
+
+    webhooks_command("replay", "--failed")
+    webhooks_command("replay", "--failed")
+
+    assert LedgerEntry.objects.filter(kind="dispute").count() == 1
+    assert Dispute.objects.get().outcome == "open"
+    assert deliver_ok(payload) == "duplicate"
+
+
+def test_given_stored_events_when_listed_then_failed_filter_shows_only_failures(
+    fake_gateway, stripe_down
+):
+    failed_charge_event(fake_gateway, "evt_listed_failed")
+    order = paid_order(fake_gateway)
+    deliver_ok(
+        dispute_event_payload(
+            fake_gateway.dispute(order.payments.get().intent_id, 100),
+            "charge.dispute.created",
+            "evt_listed_ok",
+        )
+    )
+
+    everything = webhooks_command("list")
+    failures = webhooks_command("list", "--failed")
+
+    assert "evt_listed_ok" in everything and "evt_listed_failed" in everything
+    assert "evt_listed_ok" not in failures
+    (line,) = failures.splitlines()
+    assert "failed" in line and "charge.refunded" in line and "PaymentOutcomeUnknown" in line
+
+
+@pytest.mark.parametrize("case", ["wrong secret", "stale", "missing"])
+def test_given_forged_or_stale_signature_then_400_and_only_a_log_line(fake_gateway, caplog, case):
+    order = paid_order(fake_gateway)
+    payload = dispute_event_payload(
+        fake_gateway.dispute(order.payments.get().intent_id, 2500), "charge.dispute.created"
+    )
+    signature = {
+        "wrong secret": sign_payload(payload, secret="whsec_forger"),
+        "stale": sign_payload(payload, timestamp=int(time.time()) - 301),
+        "missing": "",
+    }[case]
+
+    with caplog.at_level(logging.WARNING, logger="shopkeeper.payments.webhooks"):
+        response = deliver(payload, signature)
+
+    assert response.status_code == 400 and response.json()["code"] == "invalid_signature"
+    assert not WebhookEvent.objects.exists()
+    assert not Dispute.objects.exists() and not LedgerEntry.objects.filter(kind="dispute")
+    (record,) = [r for r in caplog.records if r.name == "shopkeeper.payments.webhooks"]
+    assert "Rejected a Stripe webhook" in record.getMessage()
+
+
+def test_given_signature_just_inside_the_tolerance_then_accepted(fake_gateway):
+    order = paid_order(fake_gateway)
+    payload = dispute_event_payload(
+        fake_gateway.dispute(order.payments.get().intent_id, 2500), "charge.dispute.created"
+    )
+
+    response = deliver(payload, sign_payload(payload, timestamp=int(time.time()) - 290))
+
+    assert response.status_code == 200
+    assert Dispute.objects.count() == 1
