@@ -317,3 +317,30 @@ def test_given_signed_payload_that_is_no_event_when_delivered_then_400_and_nothi
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_signature"
     assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("event_type", "stale_status"),
+    [
+        ("payment_intent.canceled", "canceled"),
+        ("payment_intent.amount_capturable_updated", "requires_capture"),
+        ("payment_intent.payment_failed", "requires_payment_method"),
+    ],
+)
+def test_given_paid_when_late_events_of_any_earlier_kind_arrive_then_nothing_changes(
+    stripe_client, placed, fake_gateway, event_type, stale_status
+):
+    """Out of order: an older or contradicting snapshot never overwrites what Stripe settled."""
+    succeeded = fake_gateway.pay(placed.payment.intent_id)
+    deliver(stripe_client, intent_event_payload(succeeded, "payment_intent.succeeded"))
+    audit_count, payment_before = AuditEntry.objects.count(), Payment.objects.values().get()
+    stale = replace(succeeded, status=stale_status, amount_received=0, last_error="late")
+
+    response = deliver(stripe_client, intent_event_payload(stale, event_type, "evt_late"))
+
+    assert response.status_code == 200 and response.json()["status"] == "processed"
+    order = order_of(placed)
+    assert (order.status, order.payment_status) == ("processing", "paid")
+    assert Payment.objects.values().get() == payment_before
+    assert ledger() == [("authorization", 2600), ("capture", 2600)]
+    assert AuditEntry.objects.count() == audit_count

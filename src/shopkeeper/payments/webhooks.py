@@ -82,7 +82,7 @@ def process_event(event: GatewayEvent) -> WebhookEvent.Status | None:
 
     An event stored as failed is handled again (a redelivery or a replay).
     """
-    stored = WebhookEvent.objects.filter(event_id=event.id).first()
+    stored = WebhookEvent.objects.filter(event_id=event.id).only("pk", "status").first()
     if stored is not None and stored.status != WebhookEvent.Status.FAILED:
         return None
     handler = HANDLERS.get(event.type)
