@@ -312,6 +312,20 @@ def test_given_second_stripe_refund_with_our_key_then_a_duplicate_for_a_person()
     assert found(ours, stripe) == [(Kind.REFUND_MISSING_HERE, "re_2", Fix.NONE)]
 
 
+def test_given_two_stripe_refunds_under_the_key_of_a_refund_in_doubt_then_the_first_is_ours() -> (
+    None
+):
+    ours = paid(refund_rows=(row(1, "pending", 700),))
+    stripe = at_stripe(
+        refund("re_late", 700, metadata={"refund_key": KEY}, created=200),
+        refund("re_first", 700, metadata={"refund_key": KEY}, created=100),
+    )
+    assert found(ours, stripe) == [
+        (Kind.REFUND_IN_DOUBT, "re_first", Fix.SETTLE_REFUND),
+        (Kind.REFUND_MISSING_HERE, "re_late", Fix.NONE),
+    ]
+
+
 # --- Disputes -------------------------------------------------------------------------------
 
 

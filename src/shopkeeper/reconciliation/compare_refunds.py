@@ -41,11 +41,15 @@ def refund_differences(
 ) -> list[Difference]:
     differences: list[Difference] = []
     matched: set[int] = set()
-    for refund in stripe.refunds:
+    # Oldest first, so that of two refunds carrying one key the first made is ours.
+    for refund in sorted(stripe.refunds, key=lambda refund: (refund.created, refund.id)):
         if refund.id in remainders:
             continue
         row = _row_for(refund, ours.refund_rows)
-        if row is None or (row.stripe_refund_id and row.stripe_refund_id != refund.id):
+        twin = row is not None and (
+            row.id in matched or row.stripe_refund_id not in ("", refund.id)
+        )
+        if row is None or twin:
             differences.extend(_unknown_refund(ours, refund, row))
             continue
         matched.add(row.id)
@@ -75,7 +79,7 @@ def _unknown_refund(
     has another Stripe refund is a duplicate made at Stripe: a person must look."""
     if refund.status not in LIVE_REFUND:
         return []  # failed or canceled: no money moved, nothing to record
-    mine = "none" if twin is None else f"duplicate of refund {twin.id} ({twin.stripe_refund_id})"
+    mine = "none" if twin is None else f"a second refund under the key of refund {twin.id}"
     fix = Fix.SETTLE_REFUND if twin is None else Fix.NONE
     shown = _refund_shown(refund)
     return [_diff(ours, Kind.REFUND_MISSING_HERE, mine, shown, fix=fix, stripe_id=refund.id)]
