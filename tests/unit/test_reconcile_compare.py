@@ -5,6 +5,7 @@ the services keep them always agree with Stripe, while any lost fact is found.""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -477,3 +478,14 @@ def test_progress_bar_fills_in_proportion() -> None:
     assert bar(2, 4, width=8) == "[####    ] 2/4"
     assert bar(4, 4, width=8) == "[########] 4/4"
     assert bar(0, 0, width=4) == "[####] 0/0"
+
+
+def test_docs_table_names_every_kind_of_difference() -> None:
+    docs = Path(__file__).parents[2] / "docs" / "reconciliation.md"
+    rows = {
+        line.split("|")[1].strip(" `")
+        for line in docs.read_text().splitlines()
+        if line.startswith("| `")
+    }
+    assert {str(kind) for kind in Kind} <= rows
+    assert {str(fix) for fix in Fix} <= set(docs.read_text().replace("`", " ").split())
