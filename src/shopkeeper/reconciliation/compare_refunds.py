@@ -86,47 +86,31 @@ def _unknown_refund(
 
 
 def _matched_refund(ours: LedgerFacts, row: OurRefund, refund: RefundSnapshot) -> list[Difference]:
+    """One of our refunds and Stripe's: its status, its amount, and what the ledger holds."""
     target = refund_status_for_stripe(refund.status)
+
+    def about(kind: Kind, mine: str, theirs: str, fix: Fix = Fix.NONE) -> Difference:
+        return _diff(ours, kind, mine, theirs, fix=fix, stripe_id=refund.id, refund_id=row.id)
+
     if not row.stripe_refund_id and row.status == RefundStatus.PENDING:
         mine = f"refund {row.id} pending, Stripe's answer lost"
-        return [
-            _diff(
-                ours,
-                Kind.REFUND_IN_DOUBT,
-                mine,
-                _refund_shown(refund),
-                fix=Fix.SETTLE_REFUND,
-                stripe_id=refund.id,
-                refund_id=row.id,
-            )
-        ]
+        return [about(Kind.REFUND_IN_DOUBT, mine, _refund_shown(refund), Fix.SETTLE_REFUND)]
     differences = []
     if row.status != target:
         fix = Fix.SETTLE_REFUND if can_move_refund(row.status, target) else Fix.NONE
         mine = f"refund {row.id} {row.status}"
-        differences.append(
-            _diff(
-                ours,
-                Kind.REFUND_STATUS,
-                mine,
-                refund.status,
-                fix=fix,
-                stripe_id=refund.id,
-                refund_id=row.id,
-            )
-        )
+        differences.append(about(Kind.REFUND_STATUS, mine, refund.status, fix))
     if row.amount != refund.amount:
-        shown = (money_text(row.amount, ours.currency), money_text(refund.amount, refund.currency))
-        differences.append(
-            _diff(ours, Kind.REFUND_AMOUNT, *shown, stripe_id=refund.id, refund_id=row.id)
+        amounts = (
+            money_text(row.amount, ours.currency),
+            money_text(refund.amount, refund.currency),
         )
+        differences.append(about(Kind.REFUND_AMOUNT, *amounts))
     on_ledger = ours.refunds.get(refund.id, 0)
     proven = refund.amount if target == RefundStatus.SUCCEEDED else 0
     if row.status == target and on_ledger != proven:
-        shown = (money_text(on_ledger, ours.currency), money_text(proven, refund.currency))
-        differences.append(
-            _diff(ours, Kind.REFUND_LEDGER, *shown, stripe_id=refund.id, refund_id=row.id)
-        )
+        held = (money_text(on_ledger, ours.currency), money_text(proven, refund.currency))
+        differences.append(about(Kind.REFUND_LEDGER, *held))
     return differences
 
 
