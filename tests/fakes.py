@@ -255,8 +255,17 @@ class FakeGateway:
     def refund_outside(
         self, intent_id: str, amount: int, status: str = "succeeded"
     ) -> RefundSnapshot:
-        """A refund made in the Stripe Dashboard: none of our metadata."""
+        """A refund made in the Stripe Dashboard: none of our metadata, Stripe's money rules."""
         intent = self.intents[intent_id]
+        already = sum(
+            r.amount
+            for r in self.refunds.values()
+            if r.payment_intent_id == intent_id and r.status in ("pending", "succeeded")
+        )
+        if amount + already > intent.amount_received:
+            raise PaymentRequestInvalid(
+                "Refund amount exceeds the charge", stripe_code="amount_too_large"
+            )
         refund = RefundSnapshot(
             id=self._next_id("re"),
             status=status,
