@@ -1,5 +1,6 @@
 """The fault matrix: each Stripe fault during a refund, and what our retries and reconciliation
-make of it. Whatever the fault, Stripe ends with exactly one refund and our ledger equals it.
+(`reconcile --fix`) make of it. Whatever the fault, Stripe ends with exactly one refund and our
+ledger equals it.
 
 The refund goes to localstripe through the fault proxy (tests/faults/proxy.py), which plays
 Stripe's idempotency layer. SDK retries are off (`max_network_retries=0`) so that our own retry
@@ -12,6 +13,8 @@ fault          | at Stripe | one fault (retry) | whole request     | after recon
 dropped answer | yes       | succeeded, replay  | pending, 1 there  | found by key: succeeded
 delayed answer | yes       | succeeded, replay  | pending, 1 there  | found by key: succeeded
 refused        | no        | -                  | pending, none     | resent once: succeeded
+
+Reconciliation while Stripe is still unreachable says so (exit status 2) and changes nothing.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.stripe_gateway import StripeGateway
+from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
-from shopkeeper.refunds.settlement import reconcile_pending_refunds
 from tests.faults.proxy import Fault, StripeFaultProxy
 from tests.integration.refund_fixtures import Api, paid_order, staff, token_for
 
@@ -79,8 +82,10 @@ def manager():
     return staff("manager")
 
 
-def reconcile(gateway: StripeGateway) -> None:
-    reconcile_pending_refunds(older_than=timedelta(0), gateway=gateway)
+def reconcile_fix(gateway: StripeGateway, order: Order) -> None:
+    """`shopkeeper reconcile --fix --order N`, with no grace for refunds just sent."""
+    report = reconcile(order_number=order.number, fix=True, gateway=gateway, in_flight=timedelta(0))
+    assert (report.remaining, report.unreachable) == ([], []), report.as_text()
 
 
 def refunds_at_stripe(localstripe_gateway, order: Order) -> list:
@@ -156,8 +161,8 @@ def test_given_stripe_faulty_for_the_whole_request_then_pending_and_reconcile_ma
     assert len(made) == (1 if MADE_AT_STRIPE[fault] else 0)
 
     proxy.clear_faults()  # Stripe is well again
-    reconcile(gateway)
-    reconcile(gateway)  # idempotent
+    reconcile_fix(gateway, order)
+    reconcile_fix(gateway, order)  # idempotent
 
     refund.refresh_from_db()
     (at_stripe,) = refunds_at_stripe(localstripe_gateway, order)
@@ -183,8 +188,31 @@ def test_given_api_refund_while_answers_are_lost_then_201_pending_and_reconcile_
     assert len(refunds_at_stripe(localstripe_gateway, order)) == 1
 
     proxy.clear_faults()
-    reconcile(gateway)
+    reconcile_fix(gateway, order)
 
     (at_stripe,) = refunds_at_stripe(localstripe_gateway, order)
     assert Refund.objects.get(order=order).stripe_refund_id == at_stripe.id
+    assert_ledger_equals_stripe(localstripe_gateway, order)
+
+
+def test_given_stripe_still_down_when_reconciling_then_it_says_so_and_changes_nothing(
+    proxy, gateway, order, manager, localstripe_gateway
+):
+    with proxy.refusing():
+        refund = request_refund(
+            order_number=order.number, actor=manager, amount="6.00", reason="other", gateway=gateway
+        )
+        report = reconcile(
+            order_number=order.number, fix=True, gateway=gateway, in_flight=timedelta(0)
+        )
+
+    assert report.unreachable and report.exit_code == 2
+    refund.refresh_from_db()
+    assert refund.status == "pending"
+    assert refunds_at_stripe(localstripe_gateway, order) == []
+
+    reconcile_fix(gateway, order)  # Stripe is back
+
+    (at_stripe,) = refunds_at_stripe(localstripe_gateway, order)
+    assert Refund.objects.get(pk=refund.pk).stripe_refund_id == at_stripe.id
     assert_ledger_equals_stripe(localstripe_gateway, order)
