@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.failpoints import FailpointTriggered
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import LedgerEntry
+from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
 from tests.integration.refund_fixtures import paid_order, staff, token_for
@@ -70,10 +72,6 @@ def test_given_failpoint_raising_after_stripe_refunded_then_pending_until_reconc
     settings, localstripe_gateway
 ):
     """In one process: the same gap, with an exception in place of the kill."""
-    from datetime import timedelta
-
-    from shopkeeper.refunds.settlement import reconcile_pending_refunds
-
     order = paid_order(localstripe_gateway)
     settings.SHOPKEEPER_FAILPOINTS = {"refund.after_stripe": "raise"}
     with pytest.raises(FailpointTriggered):
@@ -85,8 +83,9 @@ def test_given_failpoint_raising_after_stripe_refunded_then_pending_until_reconc
     refund = Refund.objects.get(order=order)
     assert (refund.status, refund.stripe_refund_id, ledger_refunds(order)) == ("pending", None, {})
 
-    reconcile_pending_refunds(older_than=timedelta(0))
+    report = reconcile(order_number=order.number, fix=True, in_flight=timedelta(0))
 
+    assert report.exit_code == 0, report.as_text()
     refund.refresh_from_db()
     assert (refund.status, refund.stripe_refund_id) == ("succeeded", made.id)
     assert refunds_at_stripe(localstripe_gateway, order) == [made]
@@ -100,7 +99,10 @@ def test_given_server_killed_after_stripe_refunded_when_restarted_and_reconciled
     order = paid_order(localstripe_gateway)  # 25.00 USD, paid at localstripe, committed
     token = token_for(staff("owner"))
     env = shopkeeper_env(
-        tmp_path, STRIPE_API_BASE=localstripe_url, SHOPKEEPER_REFUND_RETRY_DELAYS="0.05"
+        tmp_path,
+        STRIPE_API_BASE=localstripe_url,
+        SHOPKEEPER_REFUND_RETRY_DELAYS="0.05",
+        SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS="0",
     )
     refunds_path = f"/api/admin/orders/{order.number}/refunds"
     order_path = f"/api/admin/orders/{order.number}"
@@ -125,8 +127,9 @@ def test_given_server_killed_after_stripe_refunded_when_restarted_and_reconciled
         status, before = call(server.url, "GET", order_path, token)
         assert status == 200 and [r["status"] for r in before["refunds"]] == ["pending"]
 
-        reconciled = run_shopkeeper("reconcile_refunds", "--older-than", "0", env=env)
-        assert reconciled.returncode == 0, reconciled.stderr
+        reconciled = run_shopkeeper("reconcile", "--fix", "--order", order.number, env=env)
+        assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+        assert "1 fixed, 0 remaining" in reconciled.stdout, reconciled.stdout
 
         status, after = call(server.url, "GET", order_path, token)
     assert [r["status"] for r in after["refunds"]] == ["succeeded"]
