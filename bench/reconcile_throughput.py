@@ -61,9 +61,9 @@ def timed_run(gateway: Any, requests: list[str], *, fix: bool) -> dict[str, obje
 
 
 def run(orders: int, dashboard: float, url: str) -> dict[str, object]:
-    import stripe
     from django.db import connection
 
+    import stripe
     from shopkeeper.payments.models import Payment
 
     gateway, requests = counted_gateway(url)
