@@ -150,6 +150,11 @@ def _reconcile_intent(
     fix: bool,
     in_flight_after: datetime,
 ) -> None:
+    """Compare one PaymentIntent and, with `fix`, fix it and compare again.
+
+    Our side is read before Stripe's: news landing in between then shows as something Stripe
+    has and we lack (settled idempotently by a fix), never as money we hold that Stripe lacks.
+    """
     report.checked += 1
     ours = ledger_facts(intent_id, in_flight_after=in_flight_after)
     try:
