@@ -81,6 +81,7 @@ def test_given_paid_order_when_dispute_created_then_disputed_amount_held_and_aud
     assert (audit.actor_email, audit.target_id) == ("Stripe", order.number)
     assert audit.details["dispute"] == dispute.id and audit.details["amount"] == "25.00 USD"
     assert (audit.before["disputed_minor"], audit.after["disputed_minor"]) == (0, 2500)
+    assert audit.after["dispute_status"] == "needs_response"
 
 
 def test_given_open_dispute_when_refund_requested_then_refused_and_nothing_sent(
@@ -130,7 +131,7 @@ def test_given_open_dispute_when_won_then_released_and_refundable_again(fake_gat
     assert (listed["status"], listed["outcome"]) == ("won", "released")
     assert listed["closed_at"] is not None
     audit = AuditEntry.objects.get(action="order.dispute.won")
-    assert audit.actor_email == "Stripe" and audit.before["status"] == "needs_response"
+    assert audit.actor_email == "Stripe" and audit.before["dispute_status"] == "needs_response"
 
 
 def test_given_open_dispute_when_lost_then_the_money_stays_gone_and_unrefundable(

@@ -248,3 +248,39 @@ def test_given_charge_of_no_payment_here_then_200_and_stripe_not_asked(
     assert deliver_ok(charge_event_payload(stranger)) == "processed"
 
     assert counting.listed == [] and not Refund.objects.exists()
+
+
+def test_given_success_later_failed_unheard_when_freed_money_refunded_again_then_within_captured(
+    fake_gateway, order, counting
+):
+    """News overtakes news: the dashboard refund of money a failed refund freed arrives before
+    that failure. Read with Stripe's current list, the ledger never exceeds what was captured."""
+    ours = request_refund(order_number=order.number, actor=staff("manager"), reason="other")
+    assert refunded_minor(order) == 2500
+    fake_gateway.settle_refund(ours.stripe_refund_id, "failed", "expired_or_canceled_card")
+    again = fake_gateway.refund_outside(intent_of(order), 2500)
+
+    deliver_ok(refund_event_payload(again, "refund.created"))
+
+    assert counting.listed == [intent_of(order)]
+    ours.refresh_from_db()
+    assert ours.status == "failed"
+    assert refunded_minor(order) == 2500  # the failed one reversed, the dashboard one counted
+    kinds = sorted(LedgerEntry.objects.filter(order=order).values_list("kind", "amount_minor"))
+    assert ("refund_reversal", 2500) in kinds
+    assert fresh(order).payment_status == "refunded"
+
+
+def test_given_refund_news_when_stripe_cannot_list_refunds_then_500_and_retried_later(
+    fake_gateway, order, counting
+):
+    outside = fake_gateway.refund_outside(intent_of(order), 900)
+    counting.unavailable = True
+    payload = refund_event_payload(outside, "refund.created", "evt_refund_unlisted")
+
+    assert deliver(payload).status_code == 500
+    assert not Refund.objects.exists()
+
+    counting.unavailable = False
+    assert deliver_ok(payload) == "processed"
+    assert refunded_minor(order) == 900

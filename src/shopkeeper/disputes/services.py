@@ -119,7 +119,7 @@ def _open(order: Order, payment: Payment, snapshot: DisputeSnapshot, source: str
 
 
 def _move(order: Order, dispute: Dispute, reported: DisputeStatus, source: str) -> None:
-    before = {"status": dispute.status, **_money_state(order)}
+    before = {"dispute_status": dispute.status, **_money_state(order)}
     outcome = outcome_of(reported)
     dispute.status, dispute.outcome = reported, outcome
     dispute.updated_at = timezone.now()
@@ -157,7 +157,7 @@ def _audit(order: Order, dispute: Dispute, action: str, *, before: Any, **detail
         action=action,
         actor_label=STRIPE,
         before=before,
-        after={"status": dispute.status, **_money_state(order)},
+        after={"dispute_status": dispute.status, **_money_state(order)},
         details={
             "dispute": dispute.stripe_dispute_id,
             "amount": str(dispute.money),

@@ -99,9 +99,10 @@ class GatewayEvent:
     refund: RefundSnapshot | None = None
     charge: ChargeSnapshot | None = None
     dispute: DisputeSnapshot | None = None
-    # A charge's refunds, when the payload lists them all (API versions before 2022-11-15, or an
-    # endpoint that expands them); None when Stripe must be asked.
-    charge_refunds: tuple[RefundSnapshot, ...] | None = None
+    # Every refund of the event's charge or payment: listed by a charge payload (API versions
+    # before 2022-11-15, or an endpoint that expands them), or read from Stripe before the
+    # event's transaction. None when not known yet.
+    refunds: tuple[RefundSnapshot, ...] | None = None
 
 
 class PaymentDeclined(DomainError):

@@ -425,5 +425,5 @@ class StripeGateway:
             refund=refund_snapshot(obj) if kind == "refund" else None,
             charge=charge_snapshot(obj) if kind == "charge" else None,
             dispute=dispute_snapshot(obj) if kind == "dispute" else None,
-            charge_refunds=_listed_refunds(obj) if kind == "charge" else None,
+            refunds=_listed_refunds(obj) if kind == "charge" else None,
         )

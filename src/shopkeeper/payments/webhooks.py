@@ -8,7 +8,9 @@ Types we do not handle are stored as ignored and answered 200.
 
 Stripe delivers at least once and in any order; every handler applies only forward moves
 (payments: `services.is_stale`; refunds: the refund transition table; disputes: the dispute
-rules), so late news never overwrites newer state.
+rules), so late news never overwrites newer state. Refund news is applied together with
+Stripe's current list of the payment's refunds, read before the transaction, so news about one
+refund overtaking news about another cannot make the ledger disagree with Stripe.
 """
 
 from __future__ import annotations
@@ -30,11 +32,7 @@ from shopkeeper.payments.gateway import GatewayEvent, PaymentGateway, get_gatewa
 from shopkeeper.payments.models import WebhookEvent
 from shopkeeper.payments.services import apply_intent
 from shopkeeper.problems import problem, problem_for
-from shopkeeper.refunds.settlement import (
-    settle_charge_refunds,
-    settle_refund_event,
-    with_charge_refunds,
-)
+from shopkeeper.refunds.settlement import settle_refund_news, with_refunds_from_stripe
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +57,11 @@ HANDLERS: dict[str, Handler] = {
     "payment_intent.payment_failed": _apply_intent_event,
     "payment_intent.canceled": _apply_intent_event,
     # Refund news (ours or made in the Stripe dashboard): refunds.settlement records it.
-    "refund.created": settle_refund_event,
-    "refund.updated": settle_refund_event,
-    "refund.failed": settle_refund_event,
-    "charge.refund.updated": settle_refund_event,
-    "charge.refunded": settle_charge_refunds,
+    "refund.created": settle_refund_news,
+    "refund.updated": settle_refund_news,
+    "refund.failed": settle_refund_news,
+    "charge.refund.updated": settle_refund_news,
+    "charge.refunded": settle_refund_news,
     # Chargebacks: the disputed money is held back while open, released if won, gone if lost.
     "charge.dispute.created": _record_dispute_event,
     "charge.dispute.updated": _record_dispute_event,
@@ -71,9 +69,11 @@ HANDLERS: dict[str, Handler] = {
 }
 
 # What an event needs read from Stripe before its transaction (Stripe is never called while
-# rows are locked): a charge's refunds, which Stripe's payloads no longer list.
+# rows are locked): refund news is applied with Stripe's current list of the payment's refunds.
 PREPARE: dict[str, Callable[[GatewayEvent], GatewayEvent]] = {
-    "charge.refunded": with_charge_refunds,
+    event_type: with_refunds_from_stripe
+    for event_type, handler in HANDLERS.items()
+    if handler is settle_refund_news
 }
 
 

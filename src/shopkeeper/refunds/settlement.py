@@ -21,54 +21,78 @@ from shopkeeper.payments.gateway import GatewayEvent, PaymentGateway, RefundSnap
 from shopkeeper.payments.models import Payment
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.outcomes import apply_snapshot, audit_refund
-from shopkeeper.refunds.rules import REASONS, RefundStatus
+from shopkeeper.refunds.rules import REASONS, RefundStatus, refund_status_for_stripe
 from shopkeeper.refunds.services import STRIPE, execute_refund, lock_refund
 
 logger = logging.getLogger(__name__)
 
 
-def settle_refund_event(event: GatewayEvent) -> None:
-    """Webhook handler for `refund.created`, `refund.updated`, `refund.failed` and kin."""
-    if event.refund is None:
-        raise ValueError(f"{event.type} carries no refund")
-    settle_refund(event.refund, source="webhook")
+def with_refunds_from_stripe(
+    event: GatewayEvent, gateway: PaymentGateway | None = None
+) -> GatewayEvent:
+    """A refund or charge event with Stripe's current view of every refund of its payment.
 
-
-def with_charge_refunds(event: GatewayEvent, gateway: PaymentGateway | None = None) -> GatewayEvent:
-    """A charge event with the charge's refunds, asked of Stripe when the payload omits them.
-
-    Stripe stopped listing a charge's refunds in its payload in API version 2022-11-15. Call
-    it before the event's transaction: Stripe is never called while rows are locked.
+    Refund news overtakes other refund news: the success of a refund can arrive before the
+    failure of an earlier one that made room for it, and applied alone it would record more
+    refunded than captured. Settled together with Stripe's current list, it cannot. A charge
+    payload listing all its refunds is such a view already (Stripe stopped listing them in API
+    2022-11-15). Call it before the event's transaction: Stripe is never called under locks.
     """
-    charge = event.charge
-    if charge is None or event.charge_refunds is not None:
+    if event.refunds is not None or (event.refund is None and event.charge is None):
         return event
-    payments = Payment.objects.filter(intent_id=charge.payment_intent_id)
-    if not charge.payment_intent_id:
-        payments = Payment.objects.filter(charge_id=charge.id)
-    intent_id = payments.values_list("intent_id", flat=True).first()
-    if intent_id is None:
-        return replace(event, charge_refunds=())  # not one of our payments: nothing to ask
-    refunds = (gateway or get_gateway()).list_refunds(intent_id)
-    mine = tuple(r for r in refunds if r.charge_id in ("", charge.id))
-    return replace(event, charge_refunds=mine)
+    payment = _payment_of_event(event)
+    if payment is None:
+        return replace(event, refunds=())  # not one of our payments: nothing to ask
+    listed = (gateway or get_gateway()).list_refunds(payment.intent_id)
+    charge_id = event.charge.id if event.charge is not None else ""
+    return replace(
+        event, refunds=tuple(r for r in listed if not charge_id or r.charge_id in ("", charge_id))
+    )
 
 
-def settle_charge_refunds(event: GatewayEvent) -> None:
-    """Webhook handler for `charge.refunded`: each refund of the charge is settled, and one made
-    outside Shopkeeper is recorded (see `with_charge_refunds`, which runs first)."""
-    charge = event.charge
-    if charge is None or event.charge_refunds is None:
-        raise ValueError(f"{event.type} carries no charge with its refunds")
-    for snapshot in event.charge_refunds:
-        settle_refund(
-            replace(
-                snapshot,
-                payment_intent_id=snapshot.payment_intent_id or charge.payment_intent_id,
-                charge_id=snapshot.charge_id or charge.id,
-            ),
-            source="webhook",
-        )
+def _payment_of_event(event: GatewayEvent) -> Payment | None:
+    if event.charge is not None:
+        return _payment_for(event.charge.payment_intent_id, event.charge.id)
+    assert event.refund is not None
+    refund = _matching_refund(event.refund)
+    if refund is not None:
+        return refund.payment
+    return _payment_for(event.refund.payment_intent_id, event.refund.charge_id)
+
+
+def settle_refund_news(event: GatewayEvent) -> None:
+    """Webhook handler for `refund.*`, `charge.refund.updated` and `charge.refunded`.
+
+    The event's own refund is settled, and so is every refund in Stripe's list (see
+    `with_refunds_from_stripe`, which runs first) whose status is news to us. Refunds made
+    outside Shopkeeper are recorded.
+    """
+    if event.refunds is None or (event.refund is None and event.charge is None):
+        raise ValueError(f"{event.type} carries no refund, or its refunds were not read")
+    news: dict[str, RefundSnapshot] = {}
+    if event.refund is not None:
+        news[event.refund.id] = event.refund
+    for listed in event.refunds:
+        if listed.id == getattr(event.refund, "id", None) or _is_news(listed):
+            news[listed.id] = _in_charge(listed, event)  # Stripe's list is the newer view
+    for snapshot in news.values():
+        settle_refund(snapshot, source="webhook")
+
+
+def _is_news(snapshot: RefundSnapshot) -> bool:
+    known = Refund.objects.filter(stripe_refund_id=snapshot.id).values_list("status", flat=True)
+    return known.first() != refund_status_for_stripe(snapshot.status)
+
+
+def _in_charge(snapshot: RefundSnapshot, event: GatewayEvent) -> RefundSnapshot:
+    """A refund listed in a charge may name neither its charge nor its PaymentIntent."""
+    if event.charge is None:
+        return snapshot
+    return replace(
+        snapshot,
+        payment_intent_id=snapshot.payment_intent_id or event.charge.payment_intent_id,
+        charge_id=snapshot.charge_id or event.charge.id,
+    )
 
 
 def settle_refund(snapshot: RefundSnapshot, *, source: str) -> Refund | None:
@@ -100,16 +124,16 @@ def _matching_refund(snapshot: RefundSnapshot) -> Refund | None:
     return refund
 
 
-def _payment_for(snapshot: RefundSnapshot) -> Payment | None:
-    if snapshot.payment_intent_id:
-        return Payment.objects.filter(intent_id=snapshot.payment_intent_id).first()
-    if snapshot.charge_id:
-        return Payment.objects.filter(charge_id=snapshot.charge_id).first()
+def _payment_for(intent_id: str, charge_id: str) -> Payment | None:
+    if intent_id:
+        return Payment.objects.filter(intent_id=intent_id).first()
+    if charge_id:
+        return Payment.objects.filter(charge_id=charge_id).first()
     return None
 
 
 def _record_external_refund(snapshot: RefundSnapshot, *, source: str) -> Refund | None:
-    payment = _payment_for(snapshot)
+    payment = _payment_for(snapshot.payment_intent_id, snapshot.charge_id)
     if payment is None or not snapshot.id or snapshot.amount <= 0:
         logger.info("Refund %s belongs to no payment here; ignored", snapshot.id)
         return None
