@@ -14,6 +14,7 @@ from shopkeeper.disputes.rules import (
     DisputeStatus,
     dispute_status,
     is_newer,
+    opening_status,
     outcome_of,
 )
 
@@ -94,3 +95,22 @@ def test_given_an_unknown_stripe_status_then_refused():
     assert dispute_status("won") == DisputeStatus.WON
     with pytest.raises(ValueError, match="unknown Stripe dispute status"):
         dispute_status("charge_refunded")
+
+
+@pytest.mark.parametrize(
+    ("first_heard", "opened_as"),
+    [
+        ("needs_response", "needs_response"),
+        ("warning_under_review", "warning_under_review"),
+        ("won", "needs_response"),
+        ("lost", "needs_response"),
+        ("prevented", "needs_response"),
+        ("warning_closed", "warning_needs_response"),
+    ],
+)
+def test_given_a_dispute_first_heard_of_then_it_opens_where_it_must_have_started(
+    first_heard, opened_as
+):
+    assert opening_status(first_heard) == opened_as
+    assert opening_status(first_heard) in OPEN_STATUSES
+    assert first_heard == opened_as or is_newer(opened_as, first_heard)

@@ -78,3 +78,15 @@ def is_newer(current: DisputeStatus | str, reported: DisputeStatus | str) -> boo
     if current in FINAL_STATUSES or current == reported:
         return False
     return _PROGRESS[reported] > _PROGRESS[current]
+
+
+def opening_status(reported: DisputeStatus | str) -> DisputeStatus:
+    """The open status of a dispute first heard of as `reported`: itself when open; for a
+    dispute first heard of when it closed, where it must have started (an inquiry for
+    `warning_closed`, a chargeback otherwise)."""
+    reported = DisputeStatus(reported)
+    if reported in OPEN_STATUSES:
+        return reported
+    if reported == DisputeStatus.WARNING_CLOSED:
+        return DisputeStatus.WARNING_NEEDS_RESPONSE
+    return DisputeStatus.NEEDS_RESPONSE

@@ -18,11 +18,11 @@ from django.utils import timezone
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.disputes.models import Dispute
 from shopkeeper.disputes.rules import (
-    OPEN_STATUSES,
     DisputeOutcome,
     DisputeStatus,
     dispute_status,
     is_newer,
+    opening_status,
     outcome_of,
 )
 from shopkeeper.orders.models import Order
@@ -81,16 +81,12 @@ def _open(order: Order, payment: Payment, snapshot: DisputeSnapshot, source: str
     (a dispute first heard of when it closed still shows that it opened).
     """
     before = _money_state(order)
-    first = dispute_status(snapshot.status)
-    if first not in OPEN_STATUSES:
-        inquiry = first == DisputeStatus.WARNING_CLOSED
-        first = DisputeStatus.WARNING_NEEDS_RESPONSE if inquiry else DisputeStatus.NEEDS_RESPONSE
     dispute = Dispute.objects.create(
         order=order,
         payment=payment,
         stripe_dispute_id=snapshot.id,
         stripe_charge_id=snapshot.charge_id or payment.charge_id,
-        status=first,
+        status=opening_status(snapshot.status),
         outcome=DisputeOutcome.OPEN,
         amount_minor=snapshot.amount,
         currency=payment.currency,
