@@ -15,6 +15,7 @@ import pytest
 
 from shopkeeper.accounts.models import User
 from shopkeeper.audit.models import AuditEntry
+from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.disputes.models import Dispute
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.selectors import order_detail, order_events
@@ -23,7 +24,7 @@ from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import RefundExceedsRefundable
 from shopkeeper.refunds.services import request_refund
 from tests.fakes import dispute_event_payload
-from tests.integration.refund_fixtures import Api, paid_order, staff, token_for
+from tests.integration.refund_fixtures import ADDRESS, Api, paid_order, staff, stocked, token_for
 from tests.integration.webhook_fixtures import deliver_ok
 
 pytestmark = pytest.mark.django_db
@@ -290,3 +291,22 @@ def test_given_order_api_then_disputes_are_shown_to_staff(fake_gateway, order):
         "needs_response",
         "open",
     )
+
+
+def test_given_dispute_news_overtakes_the_payments_own_then_payment_recorded_first(
+    fake_gateway,
+):
+    stocked("MUG", price="10.00")
+    placed = place_order(
+        email="ada@example.com", items=[BasketItem("MUG", 2)], shipping_address=ADDRESS
+    )
+    fake_gateway.pay(placed.payment.intent_id)  # its own webhook has not arrived yet
+    dispute = fake_gateway.dispute(placed.payment.intent_id, 2500)
+
+    deliver_ok(dispute_event_payload(dispute, CREATED))
+
+    order = Order.objects.get(pk=placed.order.pk)
+    assert order.payment_status == "paid"
+    rows = sorted(LedgerEntry.objects.filter(order=order).values_list("kind", "amount_minor"))
+    assert rows == [("authorization", 2500), ("capture", 2500), ("dispute", 2500)]
+    assert detail(order)["refundable_minor"] == 0

@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 
 from shopkeeper.audit.models import AuditEntry
+from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.selectors import order_detail, order_events
 from shopkeeper.payments.gateway import PaymentOutcomeUnknown
@@ -21,7 +22,7 @@ from shopkeeper.payments.models import LedgerEntry, WebhookEvent
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
 from tests.fakes import charge_event_payload, refund_event_payload
-from tests.integration.refund_fixtures import paid_order, refunded_minor, staff
+from tests.integration.refund_fixtures import ADDRESS, paid_order, refunded_minor, staff, stocked
 from tests.integration.webhook_fixtures import deliver, deliver_ok
 
 pytestmark = pytest.mark.django_db
@@ -284,3 +285,28 @@ def test_given_refund_news_when_stripe_cannot_list_refunds_then_500_and_retried_
     counting.unavailable = False
     assert deliver_ok(payload) == "processed"
     assert refunded_minor(order) == 900
+
+
+def placed_and_paid_at_stripe_only(fake_gateway):
+    """Paid at Stripe; the payment's own webhook has not arrived yet."""
+    stocked("MUG", price="10.00")
+    placed = place_order(
+        email="ada@example.com", items=[BasketItem("MUG", 2)], shipping_address=ADDRESS
+    )
+    fake_gateway.pay(placed.payment.intent_id)
+    assert placed.order.payment_status == "pending"
+    return placed.order
+
+
+def test_given_refund_news_overtakes_the_payments_own_then_payment_recorded_first(
+    fake_gateway,
+):
+    order = placed_and_paid_at_stripe_only(fake_gateway)
+    outside = fake_gateway.refund_outside(intent_of(order), 420)
+
+    deliver_ok(refund_event_payload(outside, "refund.created"))
+
+    kinds = sorted(LedgerEntry.objects.filter(order=order).values_list("kind", "amount_minor"))
+    assert kinds == [("authorization", 2500), ("capture", 2500), ("refund", 420)]
+    assert fresh(order).payment_status == "partially_refunded"
+    assert order_detail(fresh(order))["refundable_minor"] == 2080

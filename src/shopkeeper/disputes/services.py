@@ -26,11 +26,21 @@ from shopkeeper.disputes.rules import (
     outcome_of,
 )
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import DisputeSnapshot
+from shopkeeper.payments.gateway import (
+    DisputeSnapshot,
+    GatewayEvent,
+    PaymentGateway,
+    get_gateway,
+)
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import order_balance
-from shopkeeper.payments.services import STRIPE, add_ledger_entry
+from shopkeeper.payments.services import (
+    STRIPE,
+    add_ledger_entry,
+    apply_intent,
+    with_intent_from_stripe,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +51,26 @@ _ACTIONS = {
     DisputeStatus.WARNING_CLOSED: "order.dispute.closed",
     DisputeStatus.PREVENTED: "order.dispute.closed",
 }
+
+
+def with_intent_for_dispute(
+    event: GatewayEvent, gateway: PaymentGateway | None = None
+) -> GatewayEvent:
+    """A dispute event that overtook its payment's own news also carries the PaymentIntent
+    (see `payments.services.with_intent_from_stripe`). Call before the event's transaction."""
+    payment = _payment_for(event.dispute) if event.dispute is not None else None
+    if payment is None:
+        return event
+    return with_intent_from_stripe(event, payment, gateway or get_gateway())
+
+
+def record_dispute_event(event: GatewayEvent) -> None:
+    """Webhook handler for `charge.dispute.created`, `.updated` and `.closed`."""
+    if event.dispute is None:
+        raise ValueError(f"{event.type} carries no dispute")
+    if event.intent is not None:
+        apply_intent(event.intent, source="webhook")
+    record_dispute(event.dispute, source="webhook")
 
 
 def record_dispute(snapshot: DisputeSnapshot, *, source: str) -> Dispute | None:

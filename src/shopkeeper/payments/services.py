@@ -8,6 +8,7 @@ forward: a stale or replayed snapshot changes nothing.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -22,7 +23,12 @@ from shopkeeper.orders.states import (
     can_move_order,
     can_move_payment,
 )
-from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, get_gateway
+from shopkeeper.payments.gateway import (
+    GatewayEvent,
+    IntentSnapshot,
+    PaymentGateway,
+    get_gateway,
+)
 from shopkeeper.payments.ledger import EntryKind, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import order_balance, payment_balance
@@ -295,6 +301,19 @@ def sync_from_stripe(
     intent = (gateway or get_gateway()).retrieve_payment_intent(intent_id)
     order = apply_intent(intent, source=source)
     return order if order is not None else payment.order
+
+
+def with_intent_from_stripe(
+    event: GatewayEvent, payment: Payment, gateway: PaymentGateway
+) -> GatewayEvent:
+    """`event` with its payment's PaymentIntent as Stripe has it now, when we have not seen it
+    take the money yet: news of money going back (a refund, a dispute) overtook the payment's
+    own webhook. Its handler applies the PaymentIntent first, so what went back never exceeds
+    what we recorded as taken. Call it before the event's transaction (no Stripe under locks).
+    """
+    if payment.intent_status == "succeeded" or payment.flagged or event.intent is not None:
+        return event
+    return replace(event, intent=gateway.retrieve_payment_intent(payment.intent_id))
 
 
 def _refresh_payment(payment: Payment, intent: IntentSnapshot) -> None:

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from shopkeeper.disputes.services import record_dispute
+from shopkeeper.disputes.services import record_dispute_event, with_intent_for_dispute
 from shopkeeper.errors import DomainError
 from shopkeeper.payments.gateway import GatewayEvent, PaymentGateway, get_gateway
 from shopkeeper.payments.models import WebhookEvent
@@ -45,12 +45,6 @@ def _apply_intent_event(event: GatewayEvent) -> None:
     apply_intent(event.intent, source="webhook")
 
 
-def _record_dispute_event(event: GatewayEvent) -> None:
-    if event.dispute is None:
-        raise ValueError(f"{event.type} carries no dispute")
-    record_dispute(event.dispute, source="webhook")
-
-
 HANDLERS: dict[str, Handler] = {
     "payment_intent.succeeded": _apply_intent_event,
     "payment_intent.amount_capturable_updated": _apply_intent_event,
@@ -63,18 +57,19 @@ HANDLERS: dict[str, Handler] = {
     "charge.refund.updated": settle_refund_news,
     "charge.refunded": settle_refund_news,
     # Chargebacks: the disputed money is held back while open, released if won, gone if lost.
-    "charge.dispute.created": _record_dispute_event,
-    "charge.dispute.updated": _record_dispute_event,
-    "charge.dispute.closed": _record_dispute_event,
+    "charge.dispute.created": record_dispute_event,
+    "charge.dispute.updated": record_dispute_event,
+    "charge.dispute.closed": record_dispute_event,
 }
 
 # What an event needs read from Stripe before its transaction (Stripe is never called while
-# rows are locked): refund news is applied with Stripe's current list of the payment's refunds.
-PREPARE: dict[str, Callable[[GatewayEvent], GatewayEvent]] = {
-    event_type: with_refunds_from_stripe
-    for event_type, handler in HANDLERS.items()
-    if handler is settle_refund_news
+# rows are locked): refund news is applied with Stripe's current list of the payment's refunds,
+# and news of money going back that overtook the payment's own news brings the PaymentIntent.
+_READS: dict[Handler, Callable[[GatewayEvent], GatewayEvent]] = {
+    settle_refund_news: with_refunds_from_stripe,
+    record_dispute_event: with_intent_for_dispute,
 }
+PREPARE = {kind: _READS[handler] for kind, handler in HANDLERS.items() if handler in _READS}
 
 
 def process_event(event: GatewayEvent) -> WebhookEvent.Status | None:

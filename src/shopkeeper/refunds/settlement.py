@@ -19,6 +19,7 @@ from shopkeeper.errors import PaymentProviderUnavailable
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.gateway import GatewayEvent, PaymentGateway, RefundSnapshot, get_gateway
 from shopkeeper.payments.models import Payment
+from shopkeeper.payments.services import apply_intent, with_intent_from_stripe
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.outcomes import apply_snapshot, audit_refund
 from shopkeeper.refunds.rules import REASONS, RefundStatus, refund_status_for_stripe
@@ -36,14 +37,19 @@ def with_refunds_from_stripe(
     failure of an earlier one that made room for it, and applied alone it would record more
     refunded than captured. Settled together with Stripe's current list, it cannot. A charge
     payload listing all its refunds is such a view already (Stripe stopped listing them in API
-    2022-11-15). Call it before the event's transaction: Stripe is never called under locks.
+    2022-11-15). It may overtake the payment's own news too: then the PaymentIntent is read as
+    well. Call it before the event's transaction: Stripe is never called under locks.
     """
-    if event.refunds is not None or (event.refund is None and event.charge is None):
+    if event.refund is None and event.charge is None:
         return event
     payment = _payment_of_event(event)
-    if payment is None:
-        return replace(event, refunds=())  # not one of our payments: nothing to ask
-    listed = (gateway or get_gateway()).list_refunds(payment.intent_id)
+    if payment is None:  # not one of our payments: nothing to ask
+        return event if event.refunds is not None else replace(event, refunds=())
+    gateway = gateway or get_gateway()
+    event = with_intent_from_stripe(event, payment, gateway)
+    if event.refunds is not None:
+        return event
+    listed = gateway.list_refunds(payment.intent_id)
     charge_id = event.charge.id if event.charge is not None else ""
     return replace(
         event, refunds=tuple(r for r in listed if not charge_id or r.charge_id in ("", charge_id))
@@ -63,12 +69,14 @@ def _payment_of_event(event: GatewayEvent) -> Payment | None:
 def settle_refund_news(event: GatewayEvent) -> None:
     """Webhook handler for `refund.*`, `charge.refund.updated` and `charge.refunded`.
 
-    The event's own refund is settled, and so is every refund in Stripe's list (see
-    `with_refunds_from_stripe`, which runs first) whose status is news to us. Refunds made
-    outside Shopkeeper are recorded.
+    The payment's news comes first when the event overtook it; then the event's own refund is
+    settled, and so is every refund in Stripe's list (see `with_refunds_from_stripe`, which
+    runs first) whose status is news to us. Refunds made outside Shopkeeper are recorded.
     """
     if event.refunds is None or (event.refund is None and event.charge is None):
         raise ValueError(f"{event.type} carries no refund, or its refunds were not read")
+    if event.intent is not None:
+        apply_intent(event.intent, source="webhook")
     news: dict[str, RefundSnapshot] = {}
     if event.refund is not None:
         news[event.refund.id] = event.refund
