@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from dataclasses import replace
 
 from django.db import transaction
-from django.utils import timezone
 
-from shopkeeper.errors import PaymentProviderUnavailable
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.gateway import GatewayEvent, PaymentGateway, RefundSnapshot, get_gateway
 from shopkeeper.payments.models import Payment
@@ -23,7 +20,7 @@ from shopkeeper.payments.services import apply_intent, with_intent_from_stripe
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.outcomes import apply_snapshot, audit_refund
 from shopkeeper.refunds.rules import REASONS, RefundStatus, refund_status_for_stripe
-from shopkeeper.refunds.services import STRIPE, execute_refund, lock_refund
+from shopkeeper.refunds.services import STRIPE, lock_refund
 
 logger = logging.getLogger(__name__)
 
@@ -169,53 +166,3 @@ def _record_external_refund(snapshot: RefundSnapshot, *, source: str) -> Refund 
             order=order, refund=refund, snapshot=snapshot, source=source, actor_label=STRIPE
         )
     return refund
-
-
-@dataclass
-class ReconcileReport:
-    checked: int = 0
-    settled: list[int] = field(default_factory=list)
-    resent: list[int] = field(default_factory=list)
-    still_unknown: list[int] = field(default_factory=list)
-
-
-def reconcile_pending_refunds(
-    *, older_than: timedelta = timedelta(minutes=1), gateway: PaymentGateway | None = None
-) -> ReconcileReport:
-    """Ask Stripe about refunds pending longer than `older_than` and record what it says.
-
-    A refund Stripe knows is settled from its snapshot; one Stripe never received (no answer
-    ever came, and no refund carries its key) is sent again with its same idempotency key.
-    """
-    gateway = gateway or get_gateway()
-    report = ReconcileReport()
-    stale = Refund.objects.filter(
-        status=RefundStatus.PENDING, updated_at__lt=timezone.now() - older_than
-    ).select_related("payment")
-    for refund in stale.order_by("id"):
-        report.checked += 1
-        try:
-            snapshot = _find_at_stripe(refund, gateway)
-            if snapshot is None:
-                execute_refund(refund_id=refund.pk, gateway=gateway)
-                report.resent.append(refund.pk)
-            else:
-                settle_refund(snapshot, source="reconciliation")
-        except PaymentProviderUnavailable as error:
-            logger.warning("Refund %s: Stripe unavailable (%s)", refund.pk, error.detail)
-            report.still_unknown.append(refund.pk)
-            continue
-        if Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).exists():
-            report.still_unknown.append(refund.pk)
-        else:
-            report.settled.append(refund.pk)
-    return report
-
-
-def _find_at_stripe(refund: Refund, gateway: PaymentGateway) -> RefundSnapshot | None:
-    if refund.stripe_refund_id:
-        return gateway.retrieve_refund(refund.stripe_refund_id)
-    for snapshot in gateway.list_refunds(refund.payment.intent_id):
-        if snapshot.metadata.get("refund_key") == str(refund.key):
-            return snapshot
-    return None
