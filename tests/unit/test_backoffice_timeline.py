@@ -62,3 +62,11 @@ def test_given_events_oldest_first_then_the_timeline_shows_newest_first():
         {"at": AT, "type": "payment.paid", "details": {}},
     ]
     assert [e["title"] for e in timeline(events)] == ["Payment received", "Order placed"]
+
+
+def test_given_dispute_news_then_staff_read_whether_the_money_is_gone():
+    lost = describe({"at": AT, "type": "order.dispute.lost", "actor": "Stripe", "details": {}})
+    won = describe({"at": AT, "type": "order.dispute.won", "actor": "Stripe", "details": {}})
+
+    assert (lost["title"], lost["tone"]) == ("Dispute lost, the disputed money is gone", "bad")
+    assert (won["title"], won["tone"]) == ("Dispute won, money back with the shop", "good")

@@ -32,6 +32,11 @@ AUDIT_TITLES = {
     "payment.partially_refunded": "Payment partially refunded",
     "payment.refunded": "Payment refunded in full",
     "payment.flagged": "Payment flagged for review",
+    "payment.duplicate": "Paid twice: a second payment needs a refund",
+    "order.dispute.created": "Customer disputed the payment",
+    "order.dispute.won": "Dispute won, money back with the shop",
+    "order.dispute.lost": "Dispute lost, the disputed money is gone",
+    "order.dispute.closed": "Dispute closed",
 }
 # Keys of an event's details worth a line under its title, in this order.
 DETAIL_KEYS = ("reason", "note", "error", "failure_message", "attention")
@@ -49,6 +54,10 @@ TONES = {
     "ledger.dispute": "bad",
     "payment.failed": "bad",
     "payment.flagged": "bad",
+    "payment.duplicate": "bad",
+    "order.dispute.created": "bad",
+    "order.dispute.lost": "bad",
+    "order.dispute.won": "good",
     "order.cancelled": "ended",
 }
 
