@@ -1,0 +1,135 @@
+"""Schemathesis over /api/openapi.json: every operation, valid and invalid input, as the owner.
+
+The schema is read from the running app (Django's WSGI application, in process, inside the
+test's transaction); cases are generated from it, both conforming (positive) and violating it
+(negative). For every case: no 5xx, and every error is problem+json with a `code`. Path
+parameters are the real ones (an order's number, a refund's id) half of the time, so the
+operations reach their rules, not only their 404.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from django.core import signals
+from django.db import close_old_connections
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import negative_data_rejection, response_schema_conformance
+
+from shopkeeper.refunds.services import request_refund
+from shopkeeper.wsgi import application
+from tests.integration.refund_fixtures import paid_order, staff, token_for
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLES_PER_OPERATION = 30
+CASES: Counter[str] = Counter()
+# Schemathesis' own checks besides ours: 2xx bodies match the schema; invalid input is refused.
+SCHEMA_CHECKS = [response_schema_conformance, negative_data_rejection]
+
+
+@pytest.fixture
+def wsgi_app() -> Iterator[Any]:
+    """The WSGI app, keeping the test's connection open across requests (as Django's test
+    client does): a finished request would otherwise close it mid-transaction."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield application
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def owner_token() -> str:
+    return token_for(staff("owner"))
+
+
+@pytest.fixture
+def real_values(fake_gateway, settings) -> dict[str, list[Any]]:
+    """Path parameter values that name real rows: a paid order, and refunds in each state."""
+    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
+    order = paid_order(fake_gateway, items={"MUG": 5})  # 55.00 USD
+    support = staff("support", "support@shop.example")
+    done = request_refund(order_number=order.number, actor=support, amount="1.00", reason="other")
+    waiting = request_refund(  # above support's limit: awaits approval
+        order_number=order.number, actor=support, amount="50.00", reason="duplicate"
+    )
+    return {"number": [order.number], "refund_id": [done.pk, waiting.pk]}
+
+
+def problems_in(response: Any) -> list[str]:
+    """What is wrong with an answer: a server error, or an error that is not problem+json."""
+    found = []
+    if response.status_code >= 500:
+        found.append(f"server error {response.status_code}")
+    if response.status_code >= 400:
+        content_type = response.headers.get("Content-Type") or response.headers.get("content-type")
+        content_type = content_type[0] if isinstance(content_type, list) else content_type
+        if not (content_type or "").startswith("application/problem+json"):
+            found.append(f"error {response.status_code} as {content_type!r}")
+        else:
+            body = json.loads(response.content)
+            if not body.get("code") or body.get("status") not in (None, response.status_code):
+                found.append(f"problem without code/status: {body}")
+    return found
+
+
+def exercise(operation: Any, token: str, real: dict[str, list[Any]]) -> list[str]:
+    """Run one operation's cases; the failures found, one line each."""
+    failures: list[str] = []
+    cases = st.one_of(
+        operation.as_strategy(GenerationMode.POSITIVE),
+        operation.as_strategy(GenerationMode.NEGATIVE),
+    )
+
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=cases, use_real=st.booleans(), data=st.data())
+    def run(case: Any, use_real: bool, data: st.DataObject) -> None:
+        CASES[operation.label] += 1
+        if use_real:
+            for name in list(case.path_parameters or {}):
+                if name in real:
+                    case.path_parameters[name] = data.draw(st.sampled_from(real[name]))
+        case.cookies = {}
+        response = case.call(headers={"Authorization": f"Bearer {token}"})
+        found = problems_in(response)
+        try:
+            case.validate_response(response, checks=SCHEMA_CHECKS)
+        except Exception as error:  # schemathesis' FailureGroup, one line per failed check
+            found += [line for line in str(error).splitlines() if line.strip()][:3]
+        for problem in found:
+            failures.append(f"{case.method} {case.formatted_path}: {problem}")
+
+    run()
+    return failures
+
+
+def test_every_api_operation_answers_without_5xx_and_every_error_is_problem_json(
+    wsgi_app, owner_token, real_values, capsys
+):
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", wsgi_app)
+    CASES.clear()
+    failures = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    for operation in operations:
+        failures += exercise(operation, owner_token, real_values)
+
+    with capsys.disabled():
+        print(f"\nschemathesis: {sum(CASES.values())} cases over {len(CASES)} operations")
+    assert len(operations) >= 13
+    assert set(CASES) == {operation.label for operation in operations}
+    assert sorted(set(failures)) == []
