@@ -188,15 +188,7 @@ class FakeGateway:
     ) -> RefundSnapshot:
         def make() -> RefundSnapshot:
             intent = self.intents[intent_id]
-            already = sum(
-                r.amount
-                for r in self.refunds.values()
-                if r.payment_intent_id == intent_id and r.status in ("pending", "succeeded")
-            )
-            if amount.minor + already > intent.amount_received:
-                raise PaymentRequestInvalid(
-                    "Refund amount exceeds the charge", stripe_code="amount_too_large"
-                )
+            self._ensure_refundable(intent_id, amount.minor)
             refund = RefundSnapshot(
                 id=self._next_id("re"),
                 status=self.refund_status,
@@ -211,6 +203,22 @@ class FakeGateway:
             return refund
 
         return self._idempotent("create_refund", idempotency_key, make)
+
+    def _ensure_refundable(self, intent_id: str, amount: int) -> None:
+        """Stripe's money rule: refunds and disputes (unless won) stay within what was paid."""
+        refunded = sum(
+            r.amount
+            for r in self.refunds.values()
+            if r.payment_intent_id == intent_id and r.status in ("pending", "succeeded")
+        )
+        disputed = sum(
+            d.amount
+            for d in self.disputes.values()
+            if d.payment_intent_id == intent_id and d.status != "won"
+        )
+        if amount + refunded + disputed > self.intents[intent_id].amount_received:
+            code = "charge_disputed" if disputed else "amount_too_large"
+            raise PaymentRequestInvalid("Refund amount exceeds the charge", stripe_code=code)
 
     def retrieve_refund(self, refund_id: str) -> RefundSnapshot:
         return self.refunds[refund_id]
@@ -257,15 +265,7 @@ class FakeGateway:
     ) -> RefundSnapshot:
         """A refund made in the Stripe Dashboard: none of our metadata, Stripe's money rules."""
         intent = self.intents[intent_id]
-        already = sum(
-            r.amount
-            for r in self.refunds.values()
-            if r.payment_intent_id == intent_id and r.status in ("pending", "succeeded")
-        )
-        if amount + already > intent.amount_received:
-            raise PaymentRequestInvalid(
-                "Refund amount exceeds the charge", stripe_code="amount_too_large"
-            )
+        self._ensure_refundable(intent_id, amount)
         refund = RefundSnapshot(
             id=self._next_id("re"),
             status=status,
