@@ -1,0 +1,94 @@
+"""Pieces of the money-domain state machine (test_money_model.py): amounts staff type, a Stripe
+whose answers get lost, and the checks of recorded moves against the state tables."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from hypothesis import strategies as st
+
+from shopkeeper.audit.models import AuditEntry
+from shopkeeper.orders.models import Order
+from shopkeeper.orders.states import can_move_order, can_move_payment
+from shopkeeper.payments.gateway import PaymentOutcomeUnknown, RefundSnapshot
+from shopkeeper.refunds.rules import can_move_refund
+from tests.fakes import FakeGateway
+
+
+def decimal_string(minor: int) -> str:
+    sign = "-" if minor < 0 else ""
+    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
+
+
+# Amounts staff type: none (everything), plausible ones, and nonsense that must be refused.
+AMOUNTS = st.one_of(
+    st.none(),
+    st.integers(min_value=-500, max_value=4000).map(decimal_string),
+    st.sampled_from(["0", "0.00", "abc", "1.234", "", "1e3", "NaN", "-0.01", "99999999.99"]),
+)
+
+
+def reachable(table: Mapping[Any, frozenset[Any]], start: str, end: str) -> bool:
+    """Whether `end` can follow `start` through any number of moves of `table`."""
+    status: type[StrEnum] = type(next(iter(table)))
+    seen, queue = {status(start)}, deque([status(start)])
+    while queue:
+        current = queue.popleft()
+        if current == end:
+            return True
+        for following in table[current] - seen:
+            seen.add(following)
+            queue.append(following)
+    return False
+
+
+def assert_audited_move_allowed(entry: AuditEntry) -> None:
+    """A recorded before/after pair is one move of the order, payment or refund table."""
+    before, after = entry.before, entry.after
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return
+    if "payment_status" in before and "payment_status" in after:
+        move = (before["payment_status"], after["payment_status"])
+        assert can_move_payment(*move), (entry.action, move)
+    if "status" in before and "status" in after:
+        move = (before["status"], after["status"])
+        if entry.action.startswith("order.refund."):
+            assert can_move_refund(*move), (entry.action, move)
+        elif entry.action.startswith(("order.", "payment.")):
+            assert can_move_order(*move), (entry.action, move)
+
+
+class LostAnswers:
+    """Stripe makes the refund (`made`) or never hears of it, and every answer is lost."""
+
+    def __init__(self, gateway: FakeGateway, *, made: bool) -> None:
+        self._gateway, self._made = gateway, made
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._gateway, name)
+
+    def create_refund(self, **kwargs: Any) -> RefundSnapshot:
+        if self._made:
+            self._gateway.create_refund(**kwargs)
+        raise PaymentOutcomeUnknown("the answer was lost")
+
+
+def intents_of(gateway: FakeGateway, order: Order) -> list[Any]:
+    return [gateway.intents[p.intent_id] for p in order.payments.all()]
+
+
+def refunds_at_stripe(gateway: FakeGateway, order: Order) -> list[RefundSnapshot]:
+    return [r for intent in intents_of(gateway, order) for r in gateway.list_refunds(intent.id)]
+
+
+def held_by_disputes(gateway: FakeGateway, order: Order) -> int:
+    """What Stripe's disputes hold back: open ones, and lost ones for good."""
+    return sum(
+        d.amount
+        for intent in intents_of(gateway, order)
+        for d in gateway.list_disputes(intent.id)
+        if d.status != "won"
+    )
