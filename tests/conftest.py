@@ -24,6 +24,7 @@ from django.db import connection
 
 from shopkeeper.payments.gateway import use_gateway
 from tests.fakes import FakeGateway
+from tests.secret_watch import SecretWatch
 
 CHROMIUM = Path(os.environ.get("SHOPKEEPER_CHROMIUM", "/usr/bin/chromium"))
 
@@ -61,6 +62,15 @@ def _only_postgres(config: pytest.Config) -> bool:
     return "postgres" in (config.getoption("-m") or "") and "not postgres" not in (
         config.getoption("-m") or ""
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stripe_secret_never_shown() -> Iterator[SecretWatch]:
+    """Every log record and every response of the session is searched for a Stripe secret key;
+    any sighting fails the run at its end (tests/secret_watch.py)."""
+    with SecretWatch().watching() as watch:
+        yield watch
+    assert not watch.sightings, "Stripe secret key shown:\n" + "\n".join(watch.sightings[:20])
 
 
 @pytest.fixture(autouse=True)

@@ -28,6 +28,7 @@ from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
 from tests.integration.refund_fixtures import paid_order, staff, token_for
 from tests.integration.server_process import ServerProcess, run_shopkeeper, shopkeeper_env
+from tests.secret_watch import SECRET_KEY_SHAPE
 
 pytestmark = pytest.mark.localstripe
 KILLED = "Failpoint refund.after_stripe: killing process"
@@ -149,3 +150,5 @@ def test_given_server_killed_after_stripe_refunded_when_restarted_and_reconciled
     assert settled.details["source"] == "reconciliation"
     verified = run_shopkeeper("audit", "verify", env=env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    logged = (tmp_path / "server.log").read_text(errors="replace") + reconciled.stdout
+    assert not SECRET_KEY_SHAPE.search(logged)  # the servers' and reconcile's output too
