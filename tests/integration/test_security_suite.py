@@ -63,7 +63,7 @@ def test_every_back_office_page_but_sign_in_and_out_is_guarded_by_a_permission()
 
 @pytest.mark.parametrize("role", [*ROLES, "unknown"])
 @pytest.mark.parametrize(("name", "template", "permission"), GUARDED_PAGES)
-def test_back_office_page_by_role_follows_the_permission_table(
+def test_given_a_role_when_opening_a_back_office_page_then_the_permission_table_decides(
     fake_gateway, settings, role, name, template, permission
 ):
     order = place(fake_gateway, settings, capture="manual", pay=True)
@@ -83,7 +83,7 @@ def test_back_office_page_by_role_follows_the_permission_table(
 
 
 @pytest.mark.parametrize(("name", "template", "permission"), GUARDED_PAGES)
-def test_back_office_page_without_a_session_sends_to_sign_in(
+def test_given_no_session_when_opening_a_back_office_page_then_sent_to_sign_in(
     fake_gateway, settings, name, template, permission
 ):
     order = place(fake_gateway, settings)
@@ -103,7 +103,7 @@ def body_for(path: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("token", ["none", "wrong"])
 @pytest.mark.parametrize(("method", "path"), STATE_CHANGING)
-def test_owner_cookie_session_without_a_valid_csrf_token_changes_nothing(
+def test_given_owner_session_without_valid_csrf_token_when_posting_then_403_nothing_changes(
     fake_gateway, settings, method, path, token
 ):
     order = place(fake_gateway, settings, capture="manual", pay=True)
@@ -134,7 +134,7 @@ def test_owner_cookie_session_without_a_valid_csrf_token_changes_nothing(
         ("/checkout", {"email": "ada@example.com"}),
     ],
 )
-def test_forms_posted_without_a_csrf_token_are_refused(fake_gateway, settings, path, form):
+def test_given_no_csrf_token_when_posting_a_form_then_refused(fake_gateway, settings, path, form):
     place(fake_gateway, settings)  # a product to name
     client = Client(enforce_csrf_checks=True)
     client.force_login(make_staff("owner"))
@@ -169,7 +169,9 @@ def shopper_with_order(fake_gateway: Any, settings: Any, email: str) -> tuple[Cl
     return client, order
 
 
-def test_a_customer_cannot_reach_another_customers_order_anywhere(fake_gateway, settings):
+def test_given_two_customers_when_one_opens_the_others_order_anywhere_then_404_or_sign_in(
+    fake_gateway, settings
+):
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # offline mode: the confirm endpoint exists
     alice, alices = shopper_with_order(fake_gateway, settings, "alice@example.com")
     bob, bobs = shopper_with_order(fake_gateway, settings, "bob@example.com")
@@ -248,7 +250,7 @@ def books() -> tuple[Any, ...]:
 
 @pytest.mark.parametrize("news", ["payment", "refund"])
 @pytest.mark.parametrize("forgery", list(FORGERIES))
-def test_forged_or_stale_money_news_is_refused_stored_nowhere_and_logged(
+def test_given_forged_or_stale_money_news_when_delivered_then_400_nothing_stored_a_log_line(
     money_news, caplog, news, forgery
 ):
     payload = money_news[news]
@@ -262,7 +264,9 @@ def test_forged_or_stale_money_news_is_refused_stored_nowhere_and_logged(
     assert [r.getMessage() for r in caplog.records if "Rejected a Stripe webhook" in r.getMessage()]
 
 
-def test_a_delivery_replayed_within_tolerance_is_a_duplicate_and_after_it_is_refused(money_news):
+def test_given_a_captured_delivery_when_replayed_then_duplicate_within_tolerance_400_after(
+    money_news,
+):
     payload = money_news["refund"]
     signature = sign_payload(payload, timestamp=int(time.time()) - 200)
     assert post_webhook(payload, signature).json()["status"] == "processed"
@@ -277,7 +281,9 @@ def test_a_delivery_replayed_within_tolerance_is_a_duplicate_and_after_it_is_ref
     assert books() == after_first
 
 
-def test_a_replayed_event_id_with_other_contents_changes_nothing(money_news, fake_gateway):
+def test_given_a_known_event_id_with_other_contents_when_delivered_then_nothing_changes(
+    money_news, fake_gateway
+):
     """A second body under a known event id (signed: Stripe's own) is still the same event."""
     assert post_webhook(money_news["refund"], sign_payload(money_news["refund"])).status_code == 200
     after_first = books()
@@ -310,14 +316,14 @@ def sign_in(email: str, password: str, ip: str = "10.0.0.1") -> tuple[int, str, 
     return response.status_code, errors, "_auth_user_id" in client.session
 
 
-def test_an_unknown_email_and_a_wrong_password_get_the_same_answer(throttled):
+def test_given_an_unknown_email_or_a_wrong_password_when_signing_in_then_the_same_answer(throttled):
     unknown = sign_in("nobody@example.com", "wrong")
     wrong = sign_in(throttled.email, "wrong", ip="10.0.0.2")
     assert unknown == wrong and not unknown[2]
     assert "correct email" in unknown[1].lower() or "correct e-mail" in unknown[1].lower()
 
 
-def test_the_login_page_throttles_unknown_and_known_emails_alike_per_address(throttled):
+def test_given_failures_from_one_address_then_known_and_unknown_emails_are_locked_alike(throttled):
     for email in ("nobody@example.com", throttled.email):
         for _ in range(3):
             sign_in(email, "wrong")
@@ -332,7 +338,7 @@ def test_the_login_page_throttles_unknown_and_known_emails_alike_per_address(thr
 # --- the secret-key watch itself --------------------------------------------------------
 
 
-def test_the_secret_watch_sees_a_key_in_a_log_record_and_in_a_response(settings):
+def test_given_a_key_in_a_log_record_or_a_response_then_the_secret_watch_sees_it(settings):
     settings.STRIPE_SECRET_KEY = "sk_test_51WatchMeIfYouCan"
     with SecretWatch().watching() as watch:
         # Handed to this watch alone: through the root logger the session's watch would see it.
