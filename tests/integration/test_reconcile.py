@@ -21,9 +21,9 @@ from shopkeeper.reconciliation.facts import Kind
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
+from tests.fakes import AlwaysLost
 from tests.integration.orders_admin_fixtures import place
 from tests.integration.refund_fixtures import paid_order, refunded_minor, staff
-from tests.integration.test_refund_webhooks import AlwaysLost
 
 pytestmark = pytest.mark.django_db
 

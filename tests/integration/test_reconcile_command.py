@@ -14,8 +14,8 @@ from shopkeeper.payments.gateway import PaymentOutcomeUnknown
 from shopkeeper.payments.models import Payment
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
+from tests.fakes import AlwaysLost
 from tests.integration.refund_fixtures import paid_order, staff
-from tests.integration.test_refund_webhooks import AlwaysLost
 
 pytestmark = pytest.mark.django_db
 

@@ -10,11 +10,11 @@ from django.test import Client
 
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.selectors import order_detail
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown, RefundSnapshot
+from shopkeeper.payments.gateway import RefundSnapshot
 from shopkeeper.payments.models import LedgerEntry, WebhookEvent
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
-from tests.fakes import refund_event_payload, sign_payload
+from tests.fakes import AlwaysLost, refund_event_payload, sign_payload
 from tests.integration.refund_fixtures import paid_order, refunded_minor, staff
 
 pytestmark = pytest.mark.django_db
@@ -184,20 +184,6 @@ def test_given_refund_of_unknown_payment_then_ignored_with_200(fake_gateway):
     response = deliver(stranger)
     assert response.status_code == 200
     assert not Refund.objects.exists() and not LedgerEntry.objects.exists()
-
-
-class AlwaysLost:
-    """Stripe makes the refund but every answer is lost on the way back."""
-
-    def __init__(self, gateway) -> None:
-        self._gateway = gateway
-
-    def __getattr__(self, name):
-        return getattr(self._gateway, name)
-
-    def create_refund(self, **kwargs):
-        self._gateway.create_refund(**kwargs)
-        raise PaymentOutcomeUnknown("read timed out")
 
 
 class WebhookFirst:

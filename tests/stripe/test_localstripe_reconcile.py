@@ -30,8 +30,8 @@ from shopkeeper.payments.services import sync_from_stripe
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
+from tests.fakes import AlwaysLost
 from tests.integration.refund_fixtures import ADDRESS, paid_order, staff
-from tests.integration.test_refund_webhooks import AlwaysLost
 
 pytestmark = [pytest.mark.localstripe, pytest.mark.django_db]
 
