@@ -193,12 +193,20 @@ SHOPKEEPER_SHIPPING_FEES: dict[str, str] = {
     },
 }
 
-# Largest refund each role may make without a second person's approval, per currency (decimal
-# strings). Roles not listed have no limit; a listed role needs approval in every currency its
-# table does not name. Override with JSON, e.g. '{"support": {"USD": "50.00"}}'.
+# Largest sum of refunds nobody approved that a role may bring an order to without a second
+# person's approval, per currency (decimal strings). Roles not listed have no limit; a listed
+# role needs approval for every refund in a currency its table does not name. Override with
+# JSON, e.g. '{"support": {"USD": "50.00"}}'.
 SHOPKEEPER_REFUND_LIMITS: dict[str, dict[str, str]] = json.loads(
     os.environ.get("SHOPKEEPER_REFUND_LIMITS", "")
     or '{"support": {"USD": "100.00", "EUR": "100.00", "GBP": "100.00", "JPY": "15000"}}'
+)
+# What one member of staff may refund without approval over any 24 hours, per role and currency
+# (same JSON shape and rules as SHOPKEEPER_REFUND_LIMITS; refunds approved by someone else do not
+# count). Roles not listed have no daily limit.
+SHOPKEEPER_REFUND_DAILY_LIMITS: dict[str, dict[str, str]] = json.loads(
+    os.environ.get("SHOPKEEPER_REFUND_DAILY_LIMITS", "")
+    or '{"support": {"USD": "500.00", "EUR": "500.00", "GBP": "500.00", "JPY": "75000"}}'
 )
 # Seconds to wait before each retry of a refund whose outcome Stripe left unknown (same
 # idempotency key each time); after the last one the refund stays pending for reconciliation.

@@ -6,7 +6,9 @@ outside any lock, with an idempotency key taken from the row; the answer is reco
 transaction. An unknown answer is retried with the same key and, if still unknown, the refund
 stays pending for a webhook or reconciliation: it is never assumed failed and never sent twice.
 
-Every refund status change holds the order's row lock (order first, then the refund).
+Every refund status change holds the order's row lock (order first, then the refund). A request
+also locks its requester's user row, after the order's, so that the limits' sums it reads (the
+order's unapproved refunds, the requester's own over 24 hours) are not raced.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from shopkeeper.payments.gateway import PaymentGateway, RefundSnapshot, get_gate
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import order_balance
-from shopkeeper.refunds.limits import configured_limits
+from shopkeeper.refunds.approval import check_approval, lock_staff
 from shopkeeper.refunds.models import Refund, RefundLine
 from shopkeeper.refunds.outcomes import apply_snapshot, audit_refund, fail_refund
 from shopkeeper.refunds.rules import (
@@ -43,7 +45,6 @@ from shopkeeper.refunds.rules import (
     ensure_reason,
     ensure_within_refundable,
     move_refund,
-    needs_approval,
     plan_refund,
 )
 from shopkeeper.refunds.selectors import order_facts, reserved_minor
@@ -76,8 +77,9 @@ def request_refund(
 ) -> Refund:
     """Reserve a refund and, unless it needs approval, send it to Stripe.
 
-    Any rule broken raises before anything is written or sent. A refund above the actor's limit
-    is kept `awaiting_approval`; otherwise the returned refund shows Stripe's answer:
+    Any rule broken raises before anything is written or sent. A refund that takes the order's
+    unapproved refunds above the actor's limit, or the actor's last 24 hours of them above the
+    daily limit, is kept `awaiting_approval`; otherwise the returned refund shows Stripe's answer:
     succeeded, pending (Stripe's own pending, or no answer yet) or failed with a message.
     """
     note = (note or "").strip()
@@ -114,7 +116,8 @@ def _reserve_refund(
         plan = plan_refund(
             order_facts(order), amount=amount, lines=lines, include_shipping=include_shipping
         )
-        approval = needs_approval(getattr(actor, "role", ""), plan.amount, configured_limits())
+        lock_staff(actor)  # the daily sum below must see this person's refunds on other orders
+        approval = check_approval(order=order, actor=actor, amount=plan.amount).needed
         refund = Refund.objects.create(
             order=order,
             payment=payment,
