@@ -114,7 +114,9 @@ def approval_message(check: ApprovalCheck, currency: str) -> str:
             f"needs {APPROVAL}."
         )
     if not check.needed:
-        return "" if _allowance(check) is None else f"Within your limit: no {APPROVAL} needed."
+        return (
+            "" if _allowance(check) is None else "Within your limit: this refund needs no approval."
+        )
     because = []
     if ApprovalReason.ORDER_LIMIT in check.reasons:
         left = Money(check.order_left_minor or 0, currency)
