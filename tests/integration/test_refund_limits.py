@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from shopkeeper.audit.models import AuditEntry
 from shopkeeper.payments.gateway import PaymentDeclined
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import approve_refund, reject_refund, request_refund
@@ -49,6 +50,10 @@ def test_given_support_limit_100_when_six_100_refunds_on_a_605_order_then_only_o
 
     assert statuses == ["succeeded"] + [AWAITING] * 5
     assert len(fake_gateway.refunds) == 1
+    requested = AuditEntry.objects.filter(action="order.refund.requested").order_by("seq")
+    assert [entry.details["approval_because"] for entry in requested] == [[]] + [
+        ["order_limit"]
+    ] * 5
 
 
 def test_given_small_refunds_on_one_order_when_they_add_up_past_the_limit_then_approval(

@@ -117,11 +117,11 @@ def _reserve_refund(
             order_facts(order), amount=amount, lines=lines, include_shipping=include_shipping
         )
         lock_staff(actor)  # the daily sum below must see this person's refunds on other orders
-        approval = check_approval(order=order, actor=actor, amount=plan.amount).needed
+        approval = check_approval(order=order, actor=actor, amount=plan.amount)
         refund = Refund.objects.create(
             order=order,
             payment=payment,
-            status=RefundStatus.AWAITING_APPROVAL if approval else RefundStatus.PENDING,
+            status=RefundStatus.AWAITING_APPROVAL if approval.needed else RefundStatus.PENDING,
             amount_minor=plan.amount.minor,
             currency=plan.amount.currency,
             reason=reason,
@@ -148,6 +148,7 @@ def _reserve_refund(
             reason=reason,
             note=note,
             include_shipping=plan.include_shipping,
+            approval_because=[str(reason) for reason in approval.reasons],
             lines=[
                 {"line_id": line.line_id, "quantity": line.quantity, "restock": line.restock}
                 for line in plan.lines
