@@ -33,6 +33,7 @@ BODIES = {
     "/api/admin/orders/{number}/cancel": {"reason": "rbac check"},
     "/api/admin/orders/{number}/capture": {},
     "/api/admin/orders/{number}/refunds": {"amount": "1.00", "reason": "requested_by_customer"},
+    "/api/admin/orders/{number}/refunds/preview": {"amount": "1.00"},
     "/api/admin/refunds/{refund_id}/approve": {},
     "/api/admin/refunds/{refund_id}/reject": {},
 }
