@@ -523,8 +523,8 @@ def test_given_support_over_the_limit_when_reviewing_a_refund_then_told_approval
     shot(page, "refund-needs-approval")
     dialog.get_by_role("button", name="Review refund").click()
     expect(dialog.get_by_test_id("refund-approval-confirm")).to_contain_text(
-        "will need a manager's approval: with this order's earlier refunds it is above your "
-        "limit (10.00 USD left)"
+        "will need a manager's approval: it is more than the 10.00 USD you may still refund "
+        "on this order alone."
     )
     expect(dialog.locator("[data-confirm-question]")).to_have_text(
         "Ask a manager to approve a refund of 10.01 USD to Visa •••• 4242?"

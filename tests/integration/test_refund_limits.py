@@ -185,7 +185,7 @@ def preview(api: Api, order, body: dict) -> dict:
 
 
 def test_given_support_when_previewing_then_the_answer_says_whether_approval_is_needed(
-    fake_gateway,
+    fake_gateway, settings
 ):
     order = big_order(fake_gateway)
     support = staff("support")
@@ -197,7 +197,17 @@ def test_given_support_when_previewing_then_the_answer_says_whether_approval_is_
 
     assert within["needs_approval"] is False and within["amount"] == "40.00"
     assert above["needs_approval"] is True and above["reasons"] == ["order_limit"]
-    assert "manager" in above["message"] and "40.00 USD" in above["message"]
+    assert above["message"] == (
+        "This refund will need a manager's approval: "
+        "it is more than the 40.00 USD you may still refund on this order alone."
+    )
+    settings.SHOPKEEPER_REFUND_DAILY_LIMITS = {"support": {"USD": "80.00"}}
+    both = preview(api, order, {"amount": "40.01"})
+    assert both["reasons"] == ["order_limit", "daily_limit"]
+    assert both["message"].endswith(
+        "the 40.00 USD you may still refund on this order alone and "
+        "the 20.00 USD you may still refund alone within 24 hours."
+    )
     assert Refund.objects.filter(order=order).count() == 1  # a preview refunds nothing
 
 

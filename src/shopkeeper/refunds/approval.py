@@ -120,11 +120,11 @@ def approval_message(check: ApprovalCheck, currency: str) -> str:
     because = []
     if ApprovalReason.ORDER_LIMIT in check.reasons:
         left = Money(check.order_left_minor or 0, currency)
-        because.append(f"with this order's earlier refunds it is above your limit ({left} left)")
+        because.append(f"the {left} you may still refund on this order alone")
     if ApprovalReason.DAILY_LIMIT in check.reasons:
         left = Money(check.daily_left_minor or 0, currency)
-        because.append(f"it is above your limit for 24 hours ({left} left)")
-    return f"This refund will need {APPROVAL}: {' and '.join(because)}."
+        because.append(f"the {left} you may still refund alone within 24 hours")
+    return f"This refund will need {APPROVAL}: it is more than {' and '.join(because)}."
 
 
 def _allowance(check: ApprovalCheck) -> int | None:
