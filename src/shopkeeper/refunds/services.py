@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from shopkeeper import failpoints
 from shopkeeper.errors import DomainError, PaymentProviderUnavailable
+from shopkeeper.idempotency.services import link_claim
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.selectors import get_order
 from shopkeeper.payments.gateway import (
@@ -138,6 +139,7 @@ def _reserve_refund(
             include_shipping=plan.include_shipping,
             requested_by=actor,
         )
+        link_claim(refund.pk)  # its Idempotency-Key answers from this row from now on
         RefundLine.objects.bulk_create(
             RefundLine(
                 refund=refund,
