@@ -224,6 +224,25 @@ SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS = float(
 SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = float(
     os.environ.get("SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS", "10")
 )
+# The longest a request holding an Idempotency-Key can run (the refund endpoints): a refund is
+# sent at most once plus once per retry delay, each send up to STRIPE_TIMEOUT, with the delays
+# in between. gunicorn's worker `timeout` is no bound: a gthread worker keeps beating while one
+# of its threads waits, so a slow request is not cut off.
+IDEMPOTENT_REQUEST_SECONDS = (1 + len(SHOPKEEPER_REFUND_RETRY_DELAYS)) * STRIPE_TIMEOUT + sum(
+    SHOPKEEPER_REFUND_RETRY_DELAYS
+)
+# A claim on an Idempotency-Key is a lease: after it, the same key takes over from a request
+# that died holding it. It must outlast any request: by default 4 x the longest (at least
+# 5 minutes); a shorter one than the longest request is refused.
+SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS = float(
+    os.environ.get("SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS", "")
+    or max(300.0, 4 * IDEMPOTENT_REQUEST_SECONDS)
+)
+if SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS <= IDEMPOTENT_REQUEST_SECONDS:
+    raise ImproperlyConfigured(
+        f"SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS must exceed the longest request "
+        f"({IDEMPOTENT_REQUEST_SECONDS:g} s with STRIPE_TIMEOUT and SHOPKEEPER_REFUND_RETRY_DELAYS)"
+    )
 
 # Staff sign-in throttle (accounts.throttle): failures per e-mail and IP within the window.
 SHOPKEEPER_LOGIN_MAX_FAILURES = int(os.environ.get("SHOPKEEPER_LOGIN_MAX_FAILURES", "5"))

@@ -92,3 +92,19 @@ def test_given_an_unknown_capture_mode_then_it_refuses(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "SHOPKEEPER_CAPTURE must be 'automatic' or 'manual'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_given_an_idempotency_lease_shorter_than_the_longest_request_then_it_refuses(
+    tmp_path: Path,
+) -> None:
+    """STRIPE_TIMEOUT 10 and retry delays 0.5,2: a refund request may run 3 x 10 + 2.5 s."""
+    short = shopkeeper(tmp_path, "check", SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS="30")
+    fitting = shopkeeper(
+        tmp_path, "check", SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS="30", STRIPE_TIMEOUT="5"
+    )
+
+    assert short.returncode != 0 and "Traceback" not in short.stderr
+    assert "SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS must exceed the longest request (32.5 s" in (
+        short.stderr
+    )
+    assert fitting.returncode == 0, fitting.stderr

@@ -31,9 +31,14 @@ from shopkeeper.refunds.selectors import get_refund, list_refunds, refund_data
 router = Router(tags=["refunds"], auth=api_auth)
 
 
+def refund_now(request: HttpRequest, refund_id: int) -> Status[RefundWithOrderOut]:
+    """What a refund request's Idempotency-Key answers once its refund exists: its state now."""
+    return Status(201, refund_with_order(get_refund(refund_id), acting_user(request)))
+
+
 @router.post("/orders/{number}/refunds", response={201: RefundWithOrderOut})
 @requires(Permission.ORDERS_REFUND)
-@idempotent
+@idempotent(answer=refund_now)
 def create_refund(
     request: HttpRequest, number: str, payload: RefundIn
 ) -> Status[RefundWithOrderOut]:
