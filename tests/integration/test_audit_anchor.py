@@ -121,3 +121,18 @@ def test_given_an_open_audited_write_on_order_a_then_one_on_order_b_does_not_wai
         release.set()
         writer.join(10)
     assert verify() == (0, "OK 2 entries\n")
+
+
+def test_given_the_audit_key_in_a_log_record_then_the_secret_watch_sees_it(settings):
+    import logging
+
+    from tests.secret_watch import SecretWatch
+
+    settings.SHOPKEEPER_AUDIT_KEY = "an-audit-key-nobody-may-see-0123"
+    watch = SecretWatch()  # handed records directly: the session's own watch must not see them
+    for text in ("sealing with an-audit-key-nobody-may-see-0123", "sealing"):
+        watch.handle(logging.LogRecord("t", logging.INFO, __file__, 1, text, None, None))
+
+    assert len(watch.sightings) == 1
+    add_entries(1)
+    assert settings.SHOPKEEPER_AUDIT_KEY not in audit("anchor")[1] + verify()[1]
