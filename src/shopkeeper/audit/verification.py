@@ -14,8 +14,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import connection, transaction
-from django.db.models import Exists, Max, OuterRef, Subquery, Value
-from django.db.models.functions import Concat
+from django.db.models import Exists, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from shopkeeper.audit.chain import (
@@ -96,9 +95,7 @@ def _head_problems() -> Iterator[ChainProblem]:
 def _chainless_orders() -> Iterator[ChainProblem]:
     """Every order is placed with an audit entry, so an order without a chain lost its trail."""
     order_model = apps.get_model("orders", "Order")
-    placed = AuditEntry.objects.filter(
-        chain=Concat(Value("order:"), OuterRef("number")), chain_seq=1
-    )
+    placed = AuditEntry.objects.filter(target_type="order", target_id=OuterRef("number"))
     orphans = order_model.objects.exclude(Exists(placed)).order_by().values_list("number")
     for (number,) in orphans.iterator(chunk_size=5000):
         yield ChainProblem(None, f"order:{number}: the order exists but its audit trail is gone")
