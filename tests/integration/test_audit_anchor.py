@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import OperationalError, connection, connections, transaction
@@ -136,3 +137,49 @@ def test_given_the_audit_key_in_a_log_record_then_the_secret_watch_sees_it(setti
     assert len(watch.sightings) == 1
     add_entries(1)
     assert settings.SHOPKEEPER_AUDIT_KEY not in audit("anchor")[1] + verify()[1]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_given_an_entry_still_uncommitted_below_newer_ones_then_the_anchor_waits_and_covers_it(
+    tmp_path: Path,
+):
+    """A writer takes number n, a second writer n+1 and commits, the first is still open: an
+    anchor cut at n+1 without n would later fail against the log. The anchor waits for it."""
+    from shopkeeper.audit.verification import make_anchor
+
+    holding, release, anchored = threading.Event(), threading.Event(), threading.Event()
+    result: dict[str, Any] = {}
+
+    def write_and_hold() -> None:
+        try:
+            with transaction.atomic():
+                record(action="order.note", target_type="order", target_id="SK-SLOW")
+                holding.set()
+                release.wait(10)
+        finally:
+            connections["default"].close()
+
+    def anchor() -> None:
+        try:
+            result.update(make_anchor())
+            anchored.set()
+        finally:
+            connections["default"].close()
+
+    slow = threading.Thread(target=write_and_hold)
+    slow.start()
+    assert holding.wait(10)
+    add_entries(1, target="SK-FAST")  # a newer number, committed first
+    anchoring = threading.Thread(target=anchor)
+    anchoring.start()
+    try:
+        assert not anchored.wait(1)  # waiting for the open writer
+    finally:
+        release.set()
+        slow.join(10)
+        anchoring.join(10)
+    assert (result["entries"], result["chains"]) == (2, 2)
+    path = tmp_path / "anchor.json"
+    path.write_text(json.dumps(result))
+    assert verify(path)[0] == 0
