@@ -169,9 +169,11 @@ def anchor_problems(anchored: Cut, found: Cut, *, when: str) -> list[ChainProble
 
 def verify_audit_log(anchor: Mapping[str, Any] | None = None) -> tuple[int, list[ChainProblem]]:
     """(number of entries, problems found); with an anchor, also the log it vouches for."""
-    anchored = check_anchor(anchor) if anchor is not None else None
-    report = inspect_log(cut_seq=anchored.seq if anchored else None)
-    problems = list(report.problems)
-    if anchored and report.cut:
-        problems += anchor_problems(anchored, report.cut, when=str(anchor["created_at"]))  # type: ignore[index]
-    return report.count, problems
+    if anchor is None:
+        report = inspect_log()
+        return report.count, report.problems
+    anchored = check_anchor(anchor)
+    report = inspect_log(cut_seq=anchored.seq)
+    assert report.cut is not None
+    when = str(anchor["created_at"])
+    return report.count, [*report.problems, *anchor_problems(anchored, report.cut, when=when)]
