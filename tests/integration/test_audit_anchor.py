@@ -183,3 +183,32 @@ def test_given_an_entry_still_uncommitted_below_newer_ones_then_the_anchor_waits
     path = tmp_path / "anchor.json"
     path.write_text(json.dumps(result))
     assert verify(path)[0] == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_given_a_writer_that_stays_open_then_anchor_gives_up_with_exit_3(monkeypatch):
+    from shopkeeper.audit import verification
+
+    monkeypatch.setattr(verification, "ANCHOR_LOCK_TIMEOUT_MS", 300)
+    holding, release = threading.Event(), threading.Event()
+
+    def write_and_hold() -> None:
+        try:
+            with transaction.atomic():
+                record(action="order.note", target_type="order", target_id="SK-SLOW")
+                holding.set()
+                release.wait(10)
+        finally:
+            connections["default"].close()
+
+    slow = threading.Thread(target=write_and_hold)
+    slow.start()
+    try:
+        assert holding.wait(10)
+        code, output = audit("anchor")
+    finally:
+        release.set()
+        slow.join(10)
+    assert code == 3
+    assert "no anchor written: a transaction writing to the audit log stayed open" in output

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, Max, OuterRef, Subquery
 from django.utils import timezone
 
@@ -28,6 +28,9 @@ from shopkeeper.audit.models import AuditChainHead, AuditEntry
 from shopkeeper.audit.services import audit_key, stored_form
 
 ANCHOR_VERSION = 1
+ANCHOR_LOCK_TIMEOUT_MS = (
+    30_000  # longer than any shop transaction; the shop's writes wait meanwhile
+)
 _ANCHOR_FIELDS = {"version", "seq", "entries", "chains", "digest", "created_at", "signature"}
 
 
@@ -37,6 +40,10 @@ class AnchorUnreadable(ValueError):
 
 class LogBroken(RuntimeError):
     code = "audit_log_broken"
+
+
+class LogBusy(RuntimeError):
+    code = "audit_log_busy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +114,15 @@ def anchor_cut_seq() -> int:
     SHARE mode waits for every transaction holding ROW EXCLUSIVE (each writer takes it before its
     number) and is held for one index look-up; writers only pause while it is held or awaited.
     """
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = '30s'")
-                cursor.execute(f"LOCK TABLE {AuditEntry._meta.db_table} IN SHARE MODE")
-        return AuditEntry.objects.aggregate(top=Max("seq"))["top"] or 0
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SET LOCAL lock_timeout = {int(ANCHOR_LOCK_TIMEOUT_MS)}")
+                    cursor.execute(f"LOCK TABLE {AuditEntry._meta.db_table} IN SHARE MODE")
+            return AuditEntry.objects.aggregate(top=Max("seq"))["top"] or 0
+    except OperationalError as error:  # a writer kept its transaction open for 30 s
+        raise LogBusy("a transaction writing to the audit log stayed open: try again") from error
 
 
 def make_anchor() -> dict[str, Any]:

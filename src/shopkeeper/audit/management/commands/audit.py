@@ -3,7 +3,8 @@
 verify: exit 0 with "OK n entries" when every keyed chain holds (and, with an anchor, every
 entry the anchor signed is still there); otherwise each problem is listed and the exit status
 is 1; an anchor file that cannot be read or whose signature fails is exit 2.
-anchor: prints (or writes) the signed cut of the log as JSON, for keeping off-site.
+anchor: prints (or writes) the signed cut of the log as JSON, for keeping off-site; exit 1 when
+the log is broken (nothing is signed), 3 when writers kept it busy for 30 s (try again).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from shopkeeper.audit.verification import (
     AnchorUnreadable,
     LogBroken,
+    LogBusy,
     make_anchor,
     verify_audit_log,
 )
@@ -63,6 +65,8 @@ class Command(BaseCommand):
             anchor = make_anchor()
         except LogBroken as error:
             raise CommandError(f"{error}; run `shopkeeper audit verify`", returncode=1) from None
+        except LogBusy as error:
+            raise CommandError(f"no anchor written: {error}", returncode=3) from None
         text = json.dumps(anchor, indent=2, sort_keys=True) + "\n"
         if output:
             Path(output).write_text(text)
