@@ -27,6 +27,7 @@ DEFAULT_SECRET_KEY = "dev-insecure-shopkeeper-secret-key-change-me"
 DEFAULT_STRIPE_SECRET_KEY = "sk_test_shopkeeper_offline"
 DEFAULT_STRIPE_PUBLISHABLE_KEY = "pk_test_shopkeeper_offline"
 DEFAULT_STRIPE_WEBHOOK_SECRET = "whsec_shopkeeper_offline"
+DEFAULT_AUDIT_KEY = "dev-insecure-shopkeeper-audit-key-change-me"
 
 SECRET_KEY = os.environ.get("SHOPKEEPER_SECRET_KEY", DEFAULT_SECRET_KEY)
 ALLOWED_HOSTS = [
@@ -36,6 +37,9 @@ ALLOWED_HOSTS = [
 ]
 if not PRODUCTION:
     ALLOWED_HOSTS.append("testserver")
+
+# Seals the audit chains (HMAC-SHA256); kept outside the database, never logged (docs/audit.md).
+SHOPKEEPER_AUDIT_KEY = os.environ.get("SHOPKEEPER_AUDIT_KEY", DEFAULT_AUDIT_KEY)
 
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", DEFAULT_STRIPE_SECRET_KEY)
 STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", DEFAULT_STRIPE_PUBLISHABLE_KEY)
@@ -57,6 +61,7 @@ def _refuse_defaults_in_production() -> None:
         "SHOPKEEPER_SECRET_KEY": SECRET_KEY == DEFAULT_SECRET_KEY,
         "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY == DEFAULT_STRIPE_SECRET_KEY,
         "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET == DEFAULT_STRIPE_WEBHOOK_SECRET,
+        "SHOPKEEPER_AUDIT_KEY": SHOPKEEPER_AUDIT_KEY == DEFAULT_AUDIT_KEY,
     }
     still_default = [name for name, is_default in defaults.items() if is_default]
     if still_default:
