@@ -141,6 +141,23 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/admin/"
 
+# Behind a TLS-terminating proxy (issue 7): the origins staff use, e.g. https://shop.example.com,
+# are trusted for CSRF even when this server sees plain HTTP.
+CSRF_TRUSTED_ORIGINS = [
+    origin.strip()
+    for origin in os.environ.get("SHOPKEEPER_TRUSTED_ORIGINS", "").split(",")
+    if origin.strip()
+]
+if any("://" not in origin for origin in CSRF_TRUSTED_ORIGINS):
+    raise ImproperlyConfigured(
+        "SHOPKEEPER_TRUSTED_ORIGINS: each origin needs its scheme, e.g. https://shop.example.com"
+    )
+# Opt-in: the header a TLS-terminating proxy sets to "https" (e.g. X-Forwarded-Proto) makes a
+# request count as HTTPS. Only set it when that proxy always sets or overwrites the header.
+PROXY_SSL_HEADER_NAME = os.environ.get("SHOPKEEPER_PROXY_SSL_HEADER", "").strip()
+if PROXY_SSL_HEADER_NAME:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + PROXY_SSL_HEADER_NAME.upper().replace("-", "_"), "https")
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = PRODUCTION

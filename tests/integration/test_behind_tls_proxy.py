@@ -1,0 +1,104 @@
+"""Staff sign in through a TLS-terminating proxy (issue 7, item 7).
+
+A real `shopkeeper serve` in production mode behind a real HTTPS proxy on loopback
+(tests/tls_proxy.py): the browser speaks HTTPS to the proxy, the proxy plain HTTP to us. Without
+configuration Django sees an HTTP request whose Origin is https://..., and refuses the sign-in
+form with 403 "Origin checking failed". SHOPKEEPER_PROXY_SSL_HEADER (the proxy's
+X-Forwarded-Proto) or SHOPKEEPER_TRUSTED_ORIGINS lets the real login form, CSRF included, through.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import re
+import shutil
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from shopkeeper.accounts.models import User
+from tests.conftest import free_port
+from tests.integration.server_process import ServerProcess, shopkeeper_env
+from tests.tls_proxy import TLSProxy, self_signed_certificate
+
+PASSWORD = "proxy-sign-in-password"
+PRODUCTION = {
+    "SHOPKEEPER_ENV": "production",
+    "SHOPKEEPER_SECRET_KEY": "tls-proxy-test-secret-key-0123456789-abcdefghij",
+    "SHOPKEEPER_AUDIT_KEY": "tls-proxy-test-audit-key-0123456789-abcdefghij",
+    "STRIPE_SECRET_KEY": "sk_test_tls_proxy",
+    "STRIPE_WEBHOOK_SECRET": "whsec_tls_proxy",
+    "ALLOWED_HOSTS": "localhost",
+}
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+
+
+def sign_in(base: str, cert: Path) -> tuple[int, str, str]:
+    """The browser's way: GET the form, POST it with its CSRF token and an Origin header.
+
+    Returns the final status, the path the sign-in ended on and the page."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=str(cert))),
+        urllib.request.HTTPCookieProcessor(jar),
+    )
+    with opener.open(f"{base}/admin/login/", timeout=30) as form:
+        page = form.read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token, page
+    fields = {"csrfmiddlewaretoken": token[1], "username": "owner@shop.example"}
+    request = urllib.request.Request(
+        f"{base}/admin/login/",
+        data=urllib.parse.urlencode({**fields, "password": PASSWORD}).encode(),
+        headers={"Origin": base, "Referer": f"{base}/admin/login/"},
+    )
+    try:
+        with opener.open(request, timeout=30) as answer:
+            return answer.status, urllib.parse.urlsplit(answer.url).path, answer.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, urllib.parse.urlsplit(refused.url).path, refused.read().decode()
+
+
+def serve_behind_proxy(tmp_path: Path, **settings: str) -> tuple[ServerProcess, Path, Path]:
+    User.objects.create_user("owner@shop.example", PASSWORD, role="owner")
+    env = shopkeeper_env(tmp_path, **PRODUCTION, **settings)
+    cert, key = self_signed_certificate(tmp_path)
+    return ServerProcess(env, tmp_path / "server.log"), cert, key
+
+
+@pytest.mark.django_db(transaction=True)
+def test_given_no_proxy_settings_when_signing_in_over_https_then_origin_checking_fails(
+    tmp_path: Path,
+) -> None:
+    server, cert, key = serve_behind_proxy(tmp_path)
+    with server, TLSProxy(server.port, cert, key) as proxy:
+        status, path, _ = sign_in(f"https://localhost:{proxy.port}", cert)
+
+    assert (status, path) == (403, "/admin/login/")
+    assert "Forbidden (Origin checking failed" in server.output()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "setting",
+    ["SHOPKEEPER_PROXY_SSL_HEADER", "SHOPKEEPER_TRUSTED_ORIGINS"],
+)
+def test_given_the_proxy_configured_when_signing_in_over_https_then_staff_get_the_back_office(
+    tmp_path: Path, setting: str
+) -> None:
+    proxy_port = free_port()
+    value = {
+        "SHOPKEEPER_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+        "SHOPKEEPER_TRUSTED_ORIGINS": f"https://localhost:{proxy_port}",
+    }[setting]
+    server, cert, key = serve_behind_proxy(tmp_path, **{setting: value})
+    with server, TLSProxy(server.port, cert, key, port=proxy_port) as proxy:
+        status, path, page = sign_in(f"https://localhost:{proxy.port}", cert)
+
+    assert (status, path) == (200, "/admin/orders")
+    assert "owner@shop.example" in page
