@@ -5,6 +5,7 @@ A real `shopkeeper serve` in production mode behind a real HTTPS proxy on loopba
 configuration Django sees an HTTP request whose Origin is https://..., and refuses the sign-in
 form with 403 "Origin checking failed". SHOPKEEPER_PROXY_SSL_HEADER (the proxy's
 X-Forwarded-Proto) or SHOPKEEPER_TRUSTED_ORIGINS lets the real login form, CSRF included, through.
+With the proxy header, production's answers carry HSTS (item 11).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -38,10 +40,10 @@ PRODUCTION = {
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 
 
-def sign_in(base: str, cert: Path) -> tuple[int, str, str]:
+def sign_in(base: str, cert: Path) -> tuple[int, str, str, Message]:
     """The browser's way: GET the form, POST it with its CSRF token and an Origin header.
 
-    Returns the final status, the path the sign-in ended on and the page."""
+    Returns the final status, the path the sign-in ended on, the page and its headers."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(
         urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=str(cert))),
@@ -59,9 +61,11 @@ def sign_in(base: str, cert: Path) -> tuple[int, str, str]:
     )
     try:
         with opener.open(request, timeout=30) as answer:
-            return answer.status, urllib.parse.urlsplit(answer.url).path, answer.read().decode()
+            path = urllib.parse.urlsplit(answer.url).path
+            return answer.status, path, answer.read().decode(), answer.headers
     except urllib.error.HTTPError as refused:
-        return refused.code, urllib.parse.urlsplit(refused.url).path, refused.read().decode()
+        path = urllib.parse.urlsplit(refused.url).path
+        return refused.code, path, refused.read().decode(), refused.headers
 
 
 def serve_behind_proxy(tmp_path: Path, **settings: str) -> tuple[ServerProcess, Path, Path]:
@@ -77,7 +81,7 @@ def test_given_no_proxy_settings_when_signing_in_over_https_then_origin_checking
 ) -> None:
     server, cert, key = serve_behind_proxy(tmp_path)
     with server, TLSProxy(server.port, cert, key) as proxy:
-        status, path, _ = sign_in(f"https://localhost:{proxy.port}", cert)
+        status, path, _, _ = sign_in(f"https://localhost:{proxy.port}", cert)
 
     assert (status, path) == (403, "/admin/login/")
     assert "Forbidden (Origin checking failed" in server.output()
@@ -98,7 +102,10 @@ def test_given_the_proxy_configured_when_signing_in_over_https_then_staff_get_th
     }[setting]
     server, cert, key = serve_behind_proxy(tmp_path, **{setting: value})
     with server, TLSProxy(server.port, cert, key, port=proxy_port) as proxy:
-        status, path, page = sign_in(f"https://localhost:{proxy.port}", cert)
+        status, path, page, headers = sign_in(f"https://localhost:{proxy.port}", cert)
 
     assert (status, path) == (200, "/admin/orders")
     assert "owner@shop.example" in page
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    if setting == "SHOPKEEPER_PROXY_SSL_HEADER":  # HTTPS as far as Django knows: HSTS (item 11)
+        assert headers["Strict-Transport-Security"] == "max-age=31536000"
