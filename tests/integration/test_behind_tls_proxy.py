@@ -11,6 +11,7 @@ With the proxy header, production's answers carry HSTS (item 11).
 from __future__ import annotations
 
 import http.cookiejar
+import os
 import re
 import shutil
 import ssl
@@ -24,7 +25,7 @@ import pytest
 
 from shopkeeper.accounts.models import User
 from tests.conftest import free_port
-from tests.integration.server_process import ServerProcess, shopkeeper_env
+from tests.integration.server_process import ServerProcess, run_shopkeeper, shopkeeper_env
 from tests.tls_proxy import TLSProxy, self_signed_certificate
 
 PASSWORD = "proxy-sign-in-password"
@@ -109,3 +110,16 @@ def test_given_the_proxy_configured_when_signing_in_over_https_then_staff_get_th
     assert "script-src 'self'" in headers["Content-Security-Policy"]
     if setting == "SHOPKEEPER_PROXY_SSL_HEADER":  # HTTPS as far as Django knows: HSTS (item 11)
         assert headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def test_given_a_trusted_origin_without_its_scheme_when_starting_then_it_refuses(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "SHOPKEEPER_"))}
+    env.update(SHOPKEEPER_DATA_DIR=str(tmp_path), SHOPKEEPER_TRUSTED_ORIGINS="shop.example.com")
+
+    result = run_shopkeeper("check", env=env)
+
+    assert result.returncode != 0
+    assert "SHOPKEEPER_TRUSTED_ORIGINS: each origin needs its scheme" in result.stderr
+    assert "Traceback" not in result.stderr
