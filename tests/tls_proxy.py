@@ -3,7 +3,8 @@
 It accepts TLS on 127.0.0.1 with a self-signed certificate made by `openssl`, and forwards each
 request over plain HTTP to the backend with the headers such a proxy adds: `X-Forwarded-Proto:
 https` (overwriting whatever the client sent) and `X-Forwarded-For`. The `Host` header is passed
-on unchanged. Loopback only; one request per connection upstream.
+on unchanged. Loopback only (the backend sees it connect from 127.0.0.2, as from another host);
+one request per connection upstream.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+# The address the proxy connects to the backend from: loopback, but not 127.0.0.1, as a proxy on
+# another machine (the server trusts nothing about 127.0.0.1 in particular).
+UPSTREAM_FROM = "127.0.0.2"
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
 
 
@@ -52,7 +56,9 @@ class _Forward(BaseHTTPRequestHandler):
         headers.pop("X-Forwarded-Proto", None)
         headers["X-Forwarded-Proto"] = "https"
         headers["X-Forwarded-For"] = self.client_address[0]
-        upstream = http.client.HTTPConnection("127.0.0.1", self.server.backend_port, timeout=30)
+        upstream = http.client.HTTPConnection(
+            "127.0.0.1", self.server.backend_port, timeout=30, source_address=(UPSTREAM_FROM, 0)
+        )
         try:
             upstream.request(self.command, self.path, body=body, headers=headers)
             answer = upstream.getresponse()
