@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from shopkeeper.failpoints import parse as parse_failpoints
@@ -81,6 +82,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Serves Swagger UI from our own static files (no CDN, no inline script) at /api/docs.
+    "ninja",
     "shopkeeper.accounts",
     "shopkeeper.audit",
     "shopkeeper.catalog",
@@ -97,6 +100,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "shopkeeper.security_headers.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "shopkeeper.audit.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -145,6 +149,46 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/admin/"
+
+# Behind a TLS-terminating proxy (issue 7): the origins staff use, e.g. https://shop.example.com,
+# are trusted for CSRF even when this server sees plain HTTP.
+CSRF_TRUSTED_ORIGINS = [
+    origin.strip()
+    for origin in os.environ.get("SHOPKEEPER_TRUSTED_ORIGINS", "").split(",")
+    if origin.strip()
+]
+if any("://" not in origin for origin in CSRF_TRUSTED_ORIGINS):
+    raise ImproperlyConfigured(
+        "SHOPKEEPER_TRUSTED_ORIGINS: each origin needs its scheme, e.g. https://shop.example.com"
+    )
+# Opt-in: the header a TLS-terminating proxy sets to "https" (e.g. X-Forwarded-Proto) makes a
+# request count as HTTPS. Only set it when that proxy always sets or overwrites the header.
+PROXY_SSL_HEADER_NAME = os.environ.get("SHOPKEEPER_PROXY_SSL_HEADER", "").strip()
+if PROXY_SSL_HEADER_NAME:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + PROXY_SSL_HEADER_NAME.upper().replace("-", "_"), "https")
+
+# Every page: our own scripts, styles and images, no inline script or style; Stripe.js, its
+# frames and its API as Stripe documents them (security_headers.py adds an emulator's origin).
+STRIPE_JS_SOURCES = ["https://js.stripe.com", "https://*.js.stripe.com"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, *STRIPE_JS_SOURCES],
+        "frame-src": [*STRIPE_JS_SOURCES, "https://hooks.stripe.com"],
+        "connect-src": [SELF, "https://api.stripe.com"],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# HTTPS only, remembered by browsers for a year (sent on HTTPS answers: behind a TLS proxy,
+# only with SHOPKEEPER_PROXY_SSL_HEADER set).
+SECURE_HSTS_SECONDS = int(
+    os.environ.get("SHOPKEEPER_HSTS_SECONDS", "31536000" if PRODUCTION else "0")
+)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

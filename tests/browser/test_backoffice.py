@@ -32,6 +32,7 @@ from tests.browser.backoffice_fixtures import (
     order_state,
     placed_order,
 )
+from tests.browser.csp_watch import watch_csp_violations
 from tests.fakes import sign_payload
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -63,7 +64,7 @@ def browser(chromium_path: Path) -> Iterator[Browser]:
 @pytest.fixture
 def sign_in(browser: Browser, live_server: Any) -> Iterator[Callable[[str], Page]]:
     """`sign_in("support")`: a new browser context signed in through the login form."""
-    contexts = []
+    contexts, violations = [], []
 
     def open_as(role: str) -> Page:
         user = make_staff(role)
@@ -73,6 +74,7 @@ def sign_in(browser: Browser, live_server: Any) -> Iterator[Callable[[str], Page
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
+        violations.append(watch_csp_violations(page))
         page.goto("/admin/")
         shot(page, "login")
         page.get_by_label("E-mail").fill(user.email)
@@ -84,6 +86,8 @@ def sign_in(browser: Browser, live_server: Any) -> Iterator[Callable[[str], Page
     yield open_as
     for context in contexts:
         context.close()
+    blocked = [message for page_violations in violations for message in page_violations]
+    assert blocked == [], f"Content-Security-Policy violations: {blocked}"
 
 
 def open_order(page: Page, order: Order) -> None:

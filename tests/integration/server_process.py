@@ -57,16 +57,16 @@ def run_shopkeeper(
 
 
 class ServerProcess:
-    """`shopkeeper serve` with one worker on a free port; stopped (SIGTERM) on exit."""
+    """`shopkeeper serve` (one worker unless told) on a free port; stopped (SIGTERM) on exit."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *serve_options: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log_path = log
         self._log = log.open("ab")
         command = [sys.executable, "-m", "shopkeeper", "serve", "--host", "127.0.0.1"]
         self.process = subprocess.Popen(
-            [*command, "--port", str(self.port), "--workers", "1"],
+            [*command, "--port", str(self.port), "--workers", "1", *serve_options],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -105,5 +105,6 @@ class ServerProcess:
         self._log.close()
 
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self._log_path.read_text(errors="replace")
