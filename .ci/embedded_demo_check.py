@@ -118,6 +118,7 @@ def check(data: Path, log: Path) -> list[str]:
     except NotServed as error:
         problems.append(str(error))
     finally:
+        stopping = time.monotonic()
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
         try:
@@ -125,6 +126,7 @@ def check(data: Path, log: Path) -> list[str]:
         except subprocess.TimeoutExpired:
             os.killpg(run.pid, signal.SIGKILL)
             code = run.wait()
+        print(f"  stopped in {time.monotonic() - stopping:.1f}s (exit {code})", flush=True)
     if code != 0:
         problems.append(f"dev.py run exited with {code} after SIGINT")
     if (data / "postgres" / "postmaster.pid").exists():
