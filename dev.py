@@ -81,7 +81,7 @@ def install_fingerprint() -> str:
 
 
 def ensure_venv() -> None:
-    """Create .venv and install the project with its dev extras, unless pyproject is unchanged."""
+    """Create .venv and install the project with its dev and demo extras (unless unchanged)."""
     if not (BIN / "python").exists():
         say(f"Creating the virtualenv in {VENV} ...")
         created = subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=False)
