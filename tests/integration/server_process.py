@@ -30,7 +30,9 @@ def shared_database_url() -> str:
     user = urllib.parse.quote(str(db.get("USER") or ""))
     password = urllib.parse.quote(str(db.get("PASSWORD") or ""))
     credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+    host, port = str(db.get("HOST") or "127.0.0.1"), db.get("PORT") or 5432
+    if host.startswith("/"):  # a unix socket's directory (the embedded PostgreSQL's)
+        return f"postgres://{credentials}{urllib.parse.quote(host, safe='')}:{port}/{db['NAME']}"
     return f"postgres://{credentials}{host}:{port}/{db['NAME']}"
 
 
