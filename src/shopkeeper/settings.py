@@ -49,7 +49,7 @@ SHOPKEEPER_CAPTURE = os.environ.get("SHOPKEEPER_CAPTURE", "automatic")
 if SHOPKEEPER_CAPTURE not in ("automatic", "manual"):
     raise ImproperlyConfigured("SHOPKEEPER_CAPTURE must be 'automatic' or 'manual'")
 # Flat shipping fee per order, as a decimal string in the order's currency.
-SHOPKEEPER_SHIPPING_FEE = os.environ.get("SHOPKEEPER_SHIPPING_FEE", "5.00")
+SHOPKEEPER_SHIPPING_FEE = os.environ.get("SHOPKEEPER_SHIPPING_FEE", "5.00").strip()
 
 
 def _refuse_defaults_in_production() -> None:
