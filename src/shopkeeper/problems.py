@@ -15,6 +15,7 @@ from shopkeeper.errors import (
     NotFound,
     PaymentProviderUnavailable,
 )
+from shopkeeper.payments.event_shape import WebhookEventMalformed
 from shopkeeper.payments.gateway import (
     PaymentDeclined,
     PaymentRequestInvalid,
@@ -26,6 +27,7 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Most specific first: the first class an error is an instance of gives its status.
 STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (WebhookSignatureInvalid, 400),
+    (WebhookEventMalformed, 400),
     (PaymentDeclined, 402),
     (PaymentRequestInvalid, 502),
     (PaymentProviderUnavailable, 503),
