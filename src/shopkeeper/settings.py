@@ -92,6 +92,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "shopkeeper.request_guard.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "shopkeeper.audit.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -216,6 +217,10 @@ SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS = float(
 SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = float(
     os.environ.get("SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS", "10")
 )
+
+# Largest request body accepted; a larger one is answered 413 before it is read.
+SHOPKEEPER_MAX_BODY_BYTES = int(os.environ.get("SHOPKEEPER_MAX_BODY_BYTES", str(1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = SHOPKEEPER_MAX_BODY_BYTES
 
 # Staff sign-in throttle (accounts.throttle): failures per e-mail and IP within the window.
 SHOPKEEPER_LOGIN_MAX_FAILURES = int(os.environ.get("SHOPKEEPER_LOGIN_MAX_FAILURES", "5"))
