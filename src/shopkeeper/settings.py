@@ -174,7 +174,12 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("SHOPKEEPER_LOG_LEVEL", "INFO")},
-    "loggers": {"stripe": {"level": "WARNING"}},
+    "loggers": {
+        "stripe": {"level": "WARNING"},
+        # Django's default console handler on "django" would print every record again,
+        # unmasked: its records go to the masked root handler only.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
 
 # Flat shipping fee per currency (decimal strings); others use SHOPKEEPER_SHIPPING_FEE.
