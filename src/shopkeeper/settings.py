@@ -227,9 +227,16 @@ SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = float(
 SHOPKEEPER_MAX_BODY_BYTES = int(os.environ.get("SHOPKEEPER_MAX_BODY_BYTES", str(1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = SHOPKEEPER_MAX_BODY_BYTES
 
-# Staff sign-in throttle (accounts.throttle): failures per e-mail and IP within the window.
+# Staff sign-in throttle (accounts.throttle): failures within the window per e-mail at one
+# address, and per address whatever the e-mails.
 SHOPKEEPER_LOGIN_MAX_FAILURES = int(os.environ.get("SHOPKEEPER_LOGIN_MAX_FAILURES", "5"))
+SHOPKEEPER_LOGIN_MAX_FAILURES_PER_ADDRESS = int(
+    os.environ.get("SHOPKEEPER_LOGIN_MAX_FAILURES_PER_ADDRESS", "20")
+)
 SHOPKEEPER_LOGIN_THROTTLE_SECONDS = int(os.environ.get("SHOPKEEPER_LOGIN_THROTTLE_SECONDS", "900"))
+# Reverse proxies in front of the server that append to X-Forwarded-For (shopkeeper.client_address).
+# 0: the client is REMOTE_ADDR and X-Forwarded-For is ignored.
+SHOPKEEPER_PROXY_COUNT = int(os.environ.get("SHOPKEEPER_PROXY_COUNT", "0"))
 
 # Tests only: failpoints switched on by name, e.g. "refund.after_stripe=kill" (see
 # shopkeeper/failpoints.py). Production refuses to start with any.
