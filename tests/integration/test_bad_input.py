@@ -3,6 +3,8 @@ SHOPKEEPER_MAX_BODY_BYTES (413 before the rest is read). Amounts, webhooks: thei
 
 from __future__ import annotations
 
+import base64
+import json
 import socket
 import time
 
@@ -11,8 +13,10 @@ from django.test import Client
 
 from shopkeeper.catalog.models import Product
 from shopkeeper.payments.models import WebhookEvent
+from shopkeeper.refunds.models import Refund
 from tests.fakes import sign_payload
 from tests.integration.orders_admin_fixtures import make_staff, token_for
+from tests.integration.refund_fixtures import paid_order
 from tests.integration.server_process import ServerProcess, shopkeeper_env
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +55,68 @@ def test_given_a_nul_byte_in_a_posted_form_then_422_problem(path):
     """As a browser sends a form (urlencoded); multipart fields meet the forms' own NUL check."""
     response = Client().post(path, "sku=MU%00G&quantity=1", content_type=FORM)
     assert_problem(response, 422, "invalid_input")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"amount": "1.00", "reason": "other", "note": "a\u0000b"},
+        {"amount": "1.00", "reason": "other\u0000"},
+        {
+            "amount": "1.00",
+            "reason": "other",
+            "lines": [{"line_id": 1, "quantity": 1}],
+            "x\u0000": 1,
+        },
+    ],
+)
+def test_given_a_nul_character_in_a_json_body_then_422_problem_and_no_refund(
+    fake_gateway, owner_client, body
+):
+    """Found by schemathesis on PostgreSQL: a NUL in a refund's note or reason was a 500
+    (PostgreSQL stores no NUL in text)."""
+    order = paid_order(fake_gateway)
+
+    response = owner_client.post(
+        f"/api/admin/orders/{order.number}/refunds",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="nul-body",
+    )
+
+    assert_problem(response, 422, "invalid_input")
+    assert not Refund.objects.exists()
+
+
+def test_given_a_backslash_u0000_spelled_out_in_a_json_string_then_it_is_ordinary_text(
+    owner_client,
+):
+    body = {"sku": "LIT", "name": "literally \\u0000", "price": "1.00", "currency": "USD"}
+    response = owner_client.post("/api/admin/products", json.dumps(body), "application/json")
+    assert response.status_code == 201, response.content
+
+
+def test_given_a_nul_byte_in_a_header_then_422_problem(owner_client):
+    response = owner_client.get("/api/admin/orders", HTTP_USER_AGENT="probe\x00")
+    assert_problem(response, 422, "invalid_input")
+
+
+def cursor_of(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ["0001-01-01T00:00:00+05:00", 1],  # before year 1 in UTC
+        ["9999-12-31T23:59:59-05:00", 1],  # after year 9999 in UTC
+        ["2020-01-01T00:00:00+00:00", 2**70],  # no such row id
+        ["2020-01-01T00:00:00+00:00", -(2**70)],
+    ],
+)
+def test_given_a_well_formed_cursor_with_values_out_of_range_then_422_problem(owner_client, value):
+    response = owner_client.get("/api/admin/orders", {"cursor": cursor_of(value)})
+    assert_problem(response, 422, "invalid_cursor")
 
 
 @pytest.fixture

@@ -387,6 +387,10 @@ MALFORMED = {
     "a type that is a list": _event(type=["payment_intent.succeeded"]),
     "a 500-character type": _event(type="payment_intent." + "x" * 500),
     "created a string": _event(created="yesterday"),
+    "a NUL byte in a field": _event(
+        data={"object": {"id": "pi_1", "object": "payment_intent", "description": "a\u0000b"}}
+    ),
+    "a NUL byte in the type": _event(type="payment_intent.\u0000"),
     "an amount that is a string": _event(
         data={"object": {"id": "pi_1", "object": "payment_intent", "amount": "lots"}}
     ),

@@ -25,8 +25,20 @@ def _short_string(value: Any, limit: int) -> bool:
     return isinstance(value, str) and 0 < len(value) <= limit
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 def check_event_shape(event: Mapping[str, Any]) -> None:
     """Raise WebhookEventMalformed unless `event` has Stripe's envelope and a usable object."""
+    if _has_nul(event):  # PostgreSQL can store no NUL in text or jsonb
+        raise WebhookEventMalformed("The event contains a NUL character")
     if not _short_string(event.get("id"), MAX_ID_LENGTH):
         raise WebhookEventMalformed(
             f"The event id must be a string of 1-{MAX_ID_LENGTH} characters"
