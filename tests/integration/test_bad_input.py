@@ -195,3 +195,24 @@ def test_given_a_huge_content_length_to_the_real_server_then_413_before_the_body
     assert answer.startswith("HTTP/1.1 413"), answer
     assert PROBLEM in answer and '"code": "body_too_large"' in answer
     assert elapsed < 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_given_a_chunked_body_to_the_real_server_then_it_is_never_read_into_memory(tmp_path):
+    """Without a Content-Length Django reads no body under WSGI: the answer (a problem, not a
+    500) comes while the client is still sending chunks."""
+    token = token_for(make_staff("owner"))
+    env = shopkeeper_env(tmp_path, SHOPKEEPER_MAX_BODY_BYTES="1024")
+    with ServerProcess(env, tmp_path / "server.log") as server:
+        head = (
+            "POST /api/admin/products HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        chunk = b"%x\r\n%s\r\n" % (4096, b"x" * 4096)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(head.encode() + chunk * 4)
+            answer = read_answer(sock)
+
+    assert answer.startswith(("HTTP/1.1 400", "HTTP/1.1 422")), answer
+    assert PROBLEM in answer and not Product.objects.exists()
