@@ -1,5 +1,5 @@
-"""Watches the whole test session for a Stripe secret key (or the audit key) in a log record or a
-response body.
+"""Watches the whole test session for a Stripe secret key, the audit key or one of our API
+tokens (shk_…) in a log record or a response body.
 
 `tests/conftest.py` installs one `SecretWatch` for the session: a handler on the root logger sees
 every record any test produces (before the console's masking filter, so a key the code logs is
@@ -20,6 +20,9 @@ from django.core.handlers.base import BaseHandler
 
 # Stripe secret and restricted keys, live or test (publishable pk_ keys are public).
 SECRET_KEY_SHAPE = re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9_]{6,}")
+# Our API tokens: "shk_" and 43 URL-safe characters (ApiToken.new_raw_token). The masked form
+# ("shk_…****") and the short made-up tokens tests send ("shk_not_a_token") do not match.
+API_TOKEN_SHAPE = re.compile(r"\bshk_[A-Za-z0-9_\-]{20,}")
 
 
 class SecretWatch(logging.Handler):
@@ -30,7 +33,7 @@ class SecretWatch(logging.Handler):
         self.records = 0
 
     def secrets_in(self, text: str) -> list[str]:
-        found = SECRET_KEY_SHAPE.findall(text)
+        found = SECRET_KEY_SHAPE.findall(text) + API_TOKEN_SHAPE.findall(text)
         for name in ("STRIPE_SECRET_KEY", "SHOPKEEPER_AUDIT_KEY"):
             configured = getattr(settings, name, "")
             if configured and configured in text and configured not in found:

@@ -31,6 +31,13 @@ class NotFound(DomainError):
     title = "Not found"
 
 
+class BodyTooLarge(DomainError):
+    """The request body is over SHOPKEEPER_MAX_BODY_BYTES (HTTP 413)."""
+
+    code = "body_too_large"
+    title = "The request body is too large"
+
+
 class Conflict(DomainError):
     """The request is valid but the current state forbids it (HTTP 409)."""
 

@@ -77,8 +77,9 @@ TWO_DECIMAL = frozenset(
 )
 SUPPORTED = ZERO_DECIMAL | THREE_DECIMAL | TWO_DECIMAL
 
-# ASCII digits only: `\d` alone would also take other scripts' digits ("١٢" as 12).
-_DECIMAL_RE = re.compile(r"^(?P<units>\d{1,15})(?:\.(?P<fraction>\d+))?$", re.ASCII)
+# ASCII digits only: `\d` alone would also take other scripts' digits ("١٢" as 12). Matched
+# against the whole text: surrounding whitespace (a no-break space too) is refused, not stripped.
+_DECIMAL_RE = re.compile(r"(?P<units>\d{1,15})(?:\.(?P<fraction>\d+))?", re.ASCII)
 
 
 def normalize_currency(currency: str) -> str:
@@ -123,11 +124,11 @@ class Money:
 
     @classmethod
     def parse(cls, text: str, currency: str) -> Money:
-        """Parse a non-negative decimal string such as "12.50" in `currency`."""
+        """Parse a non-negative decimal string such as "12.50" in `currency`, exactly as given."""
         code = normalize_currency(currency)
         if not isinstance(text, str):
             raise InvalidAmount('Amount must be a decimal string such as "12.50"')
-        match = _DECIMAL_RE.match(text.strip())
+        match = _DECIMAL_RE.fullmatch(text)
         if match is None:
             raise InvalidAmount(f'{text!r} is not a decimal amount such as "12.50"')
         digits = exponent(code)

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from shopkeeper.errors import (
+    BodyTooLarge,
     Conflict,
     DomainError,
     Forbidden,
@@ -15,6 +16,7 @@ from shopkeeper.errors import (
     NotFound,
     PaymentProviderUnavailable,
 )
+from shopkeeper.payments.event_shape import WebhookEventMalformed
 from shopkeeper.payments.gateway import (
     PaymentDeclined,
     PaymentRequestInvalid,
@@ -26,9 +28,11 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Most specific first: the first class an error is an instance of gives its status.
 STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (WebhookSignatureInvalid, 400),
+    (WebhookEventMalformed, 400),
     (PaymentDeclined, 402),
     (PaymentRequestInvalid, 502),
     (PaymentProviderUnavailable, 503),
+    (BodyTooLarge, 413),
     (InvalidInput, 422),
     (NotFound, 404),
     (Conflict, 409),
@@ -66,8 +70,17 @@ def problem_for(error: DomainError) -> JsonResponse:
     return problem(status_for(error), error.code, error.title, error.detail, **error.extra)
 
 
+def wants_problem_json(request: HttpRequest) -> bool:
+    """Programs (the API, Stripe's webhooks, JSON clients) get problem+json; people a page."""
+    return (
+        request.path.startswith(("/api/", "/webhooks/"))
+        or "json" in request.headers.get("Accept", "")
+        or "json" in (request.content_type or "")
+    )
+
+
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """Django's CSRF failure view: problem+json for the API, a readable page for people."""
-    if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
+    if wants_problem_json(request):
         return problem(403, "csrf_failed", "CSRF check failed", reason or None)
     return render(request, "problems/csrf_failed.html", {"reason": reason}, status=403)

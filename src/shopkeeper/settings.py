@@ -54,7 +54,7 @@ SHOPKEEPER_CAPTURE = os.environ.get("SHOPKEEPER_CAPTURE", "automatic")
 if SHOPKEEPER_CAPTURE not in ("automatic", "manual"):
     raise ImproperlyConfigured("SHOPKEEPER_CAPTURE must be 'automatic' or 'manual'")
 # Flat shipping fee per order, as a decimal string in the order's currency.
-SHOPKEEPER_SHIPPING_FEE = os.environ.get("SHOPKEEPER_SHIPPING_FEE", "5.00")
+SHOPKEEPER_SHIPPING_FEE = os.environ.get("SHOPKEEPER_SHIPPING_FEE", "5.00").strip()
 
 
 def _refuse_defaults_in_production() -> None:
@@ -101,6 +101,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "shopkeeper.security_headers.ContentSecurityPolicyMiddleware",
+    "shopkeeper.request_guard.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "shopkeeper.audit.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -222,7 +223,12 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("SHOPKEEPER_LOG_LEVEL", "INFO")},
-    "loggers": {"stripe": {"level": "WARNING"}},
+    "loggers": {
+        "stripe": {"level": "WARNING"},
+        # Django's default console handler on "django" would print every record again,
+        # unmasked: its records go to the masked root handler only.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
 
 # Flat shipping fee per currency (decimal strings); others use SHOPKEEPER_SHIPPING_FEE.
@@ -293,9 +299,20 @@ if SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS <= IDEMPOTENT_REQUEST_SECONDS:
         f"({IDEMPOTENT_REQUEST_SECONDS:g} s with STRIPE_TIMEOUT and SHOPKEEPER_REFUND_RETRY_DELAYS)"
     )
 
-# Staff sign-in throttle (accounts.throttle): failures per e-mail and IP within the window.
+# Largest request body accepted; a larger one is answered 413 before it is read.
+SHOPKEEPER_MAX_BODY_BYTES = int(os.environ.get("SHOPKEEPER_MAX_BODY_BYTES", str(1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = SHOPKEEPER_MAX_BODY_BYTES
+
+# Staff sign-in throttle (accounts.throttle): failures within the window per e-mail at one
+# address, and per address whatever the e-mails.
 SHOPKEEPER_LOGIN_MAX_FAILURES = int(os.environ.get("SHOPKEEPER_LOGIN_MAX_FAILURES", "5"))
+SHOPKEEPER_LOGIN_MAX_FAILURES_PER_ADDRESS = int(
+    os.environ.get("SHOPKEEPER_LOGIN_MAX_FAILURES_PER_ADDRESS", "20")
+)
 SHOPKEEPER_LOGIN_THROTTLE_SECONDS = int(os.environ.get("SHOPKEEPER_LOGIN_THROTTLE_SECONDS", "900"))
+# Reverse proxies in front of the server that append to X-Forwarded-For (shopkeeper.client_address).
+# 0: the client is REMOTE_ADDR and X-Forwarded-For is ignored.
+SHOPKEEPER_PROXY_COUNT = int(os.environ.get("SHOPKEEPER_PROXY_COUNT", "0"))
 
 # Tests only: failpoints switched on by name, e.g. "refund.after_stripe=kill" (see
 # shopkeeper/failpoints.py). Production refuses to start with any.

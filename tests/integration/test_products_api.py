@@ -85,6 +85,8 @@ BAD_PRODUCTS = {
     "kwd last digit": ({"price": "1.234", "currency": "KWD"}, 422, "invalid_amount"),
     "negative price": ({"price": "-1.00"}, 422, "invalid_amount"),
     "not a number": ({"price": "twelve"}, 422, "invalid_amount"),
+    "price with spaces": ({"price": " 12.00 "}, 422, "invalid_amount"),
+    "price with a no-break space": ({"price": "12.00\u00a0"}, 422, "invalid_amount"),
     "price as a float": ({"price": 12.0}, 422, "validation_error"),
     "unknown currency": ({"currency": "XXX"}, 422, "unsupported_currency"),
     "negative stock": ({"stock": -1}, 422, "invalid_input"),

@@ -94,6 +94,8 @@ def test_given_lines_posted_then_refund_lists_them_and_order_line_restocked(fake
         ({"amount": "-1.00", "reason": "other"}, 422, "invalid_amount"),
         ({"amount": "1.001", "reason": "other"}, 422, "invalid_amount"),
         ({"amount": "ten", "reason": "other"}, 422, "invalid_amount"),
+        ({"amount": " 1.00", "reason": "other"}, 422, "invalid_amount"),
+        ({"amount": "1.00\u00a0", "reason": "other"}, 422, "invalid_amount"),
         ({"amount": 10.5, "reason": "other"}, 422, "invalid_amount"),
         ({"amount": "1.00", "reason": "whim"}, 422, "invalid_reason"),
         ({"amount": "1.00"}, 422, "validation_error"),

@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, response_
 from shopkeeper.refunds.services import request_refund
 from shopkeeper.wsgi import application
 from tests.integration.refund_fixtures import paid_order, staff, token_for
+from tests.integration.schemathesis_report import describe
 
 pytestmark = pytest.mark.django_db
 
@@ -106,9 +107,10 @@ def case_strategies(operation: Any, token: str, real: dict[str, list[Any]]) -> A
     return st.one_of(strategies)
 
 
-def exercise(operation: Any, token: str, real: dict[str, list[Any]]) -> list[str]:
-    """Run one operation's cases; the failures found, one line each."""
-    failures: list[str] = []
+def exercise(operation: Any, token: str, real: dict[str, list[Any]]) -> dict[str, str]:
+    """Run one operation's cases; the failures found (one line each) with a case that shows it,
+    in full (schemathesis_report.describe)."""
+    failures: dict[str, str] = {}
 
     @settings(
         max_examples=EXAMPLES_PER_OPERATION,
@@ -127,7 +129,9 @@ def exercise(operation: Any, token: str, real: dict[str, list[Any]]) -> list[str
         except Exception as error:  # schemathesis' FailureGroup, one line per failed check
             found += [line for line in str(error).splitlines() if line.strip()][:4]
         for problem in found:
-            failures.append(f"{case.method} {case.formatted_path}: {problem}")
+            failures.setdefault(
+                f"{case.method} {case.formatted_path}: {problem}", describe(case, response)
+            )
 
     run()
     return failures
@@ -139,14 +143,35 @@ def test_every_api_operation_answers_without_5xx_and_every_error_is_problem_json
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", wsgi_app)
     CASES.clear()
     STATUSES.clear()
-    failures = []
+    failures: dict[str, str] = {}
     operations = [result.ok() for result in schema.get_all_operations()]
     for operation in operations:
-        failures += exercise(operation, owner_token, real_values)
+        failures.update(exercise(operation, owner_token, real_values))
 
     with capsys.disabled():
         total, statuses = sum(CASES.values()), dict(sorted(STATUSES.items()))
         print(f"\nschemathesis: {total} cases over {len(CASES)} operations, answers {statuses}")
     assert len(operations) >= 13
     assert set(CASES) == {operation.label for operation in operations}
-    assert sorted(set(failures)) == []
+    report = "\n\n".join(f"{line}\n{case}" for line, case in sorted(failures.items()))
+    assert not failures, f"{len(failures)} failure(s), each with a case that shows it:\n{report}"
+
+
+def test_given_a_case_and_its_answer_then_the_report_shows_all_of_it_but_the_token(
+    wsgi_app, owner_token
+):
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", wsgi_app)
+    operation = schema["/api/admin/products"]["POST"]
+    case = operation.Case(
+        headers={"Authorization": f"Bearer {owner_token}", "X-Trace": "t1"},
+        query={"probe": "1"},
+        body={"sku": "S1", "name": "Mug", "price": " 1.00", "currency": "USD"},
+        media_type="application/json",
+    )
+
+    report = describe(case, case.call())
+
+    assert owner_token not in report and "Authorization" not in report.split("left out")[1]
+    for part in ("POST /api/admin/products", '"probe": "1"', '"X-Trace": "t1"', '" 1.00"'):
+        assert part in report, report
+    assert "answer: 422" in report and "invalid_amount" in report

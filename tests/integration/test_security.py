@@ -106,6 +106,35 @@ def test_rbac_matrix(fake_gateway, settings, role, method, path, permission):
         assert (unchanged.status, unchanged.payment_status) == ("processing", "authorized")
 
 
+# Bodies that fail validation on every state-changing endpoint: not an object, wrong types.
+INVALID_BODIES = ("[1, 2]", '{"amount": [], "reason": 7, "note": {}, "sku": [], "price": {}}')
+
+
+@pytest.mark.parametrize("body", INVALID_BODIES)
+@pytest.mark.parametrize(
+    ("method", "path", "permission"), [op for op in OPERATIONS if op[0] != "GET"]
+)
+def test_given_a_denied_role_posting_an_invalid_body_then_403_before_any_validation(
+    fake_gateway, settings, method, path, permission, body
+):
+    order = place(fake_gateway, settings, capture="manual", pay=True)
+    viewer = make_staff("viewer")
+    assert permission not in ROLE_PERMISSIONS[Role.VIEWER]
+
+    response = Client().post(
+        concrete(path, order.number),
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token_for(viewer)}",
+    )
+
+    assert response.status_code == 403, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "permission_denied"
+    denial = AuditEntry.objects.get(action="permission.denied")
+    assert (denial.actor_id, denial.target_id) == (viewer.pk, permission)
+
+
 @pytest.mark.parametrize(("method", "path", "permission"), OPERATIONS)
 def test_given_no_credentials_then_401_problem(fake_gateway, settings, method, path, permission):
     order = place(fake_gateway, settings)

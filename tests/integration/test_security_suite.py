@@ -22,11 +22,12 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver
 
-from shopkeeper.accounts.models import User
+from shopkeeper.accounts.models import ApiToken, User
 from shopkeeper.accounts.permissions import ROLE_PERMISSIONS, Role
 from shopkeeper.backoffice.urls import urlpatterns as backoffice_urls
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import LedgerEntry, WebhookEvent
+from shopkeeper.redaction import mask_secrets
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
 from tests.fakes import intent_event_payload, refund_event_payload, sign_payload
@@ -342,7 +343,12 @@ def test_given_a_key_in_a_log_record_or_a_response_then_the_secret_watch_sees_it
     settings.STRIPE_SECRET_KEY = "sk_test_51WatchMeIfYouCan"
     with SecretWatch().watching() as watch:
         # Handed to this watch alone: through the root logger the session's watch would see it.
-        for args in (("calling with %s", "sk_live_abcdefgh123"), ("nothing to see",)):
+        for args in (
+            ("calling with %s", "sk_live_abcdefgh123"),
+            ("Unexpected auth - 'Basic %s'", ApiToken.new_raw_token()),
+            ("masked: %s", mask_secrets(ApiToken.new_raw_token())),
+            ("nothing to see",),
+        ):
             watch.handle(
                 logging.LogRecord("t", logging.WARNING, __file__, 1, args[0], args[1:], None)
             )
@@ -357,5 +363,6 @@ def test_given_a_key_in_a_log_record_or_a_response_then_the_secret_watch_sees_it
         watch.check_response(Request(), Leaky())
         Client().get("/admin/login/")  # a real response passes the hook
 
-    assert len(watch.sightings) == 2 and watch.responses == 2
-    assert "sk_live" in watch.sightings[0] and "/leak" in watch.sightings[1]
+    assert len(watch.sightings) == 3 and watch.responses == 2
+    assert "sk_live" in watch.sightings[0] and "Unexpected auth" in watch.sightings[1]
+    assert "/leak" in watch.sightings[2]

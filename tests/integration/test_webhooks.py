@@ -344,3 +344,69 @@ def test_given_paid_when_late_events_of_any_earlier_kind_arrive_then_nothing_cha
     assert Payment.objects.values().get() == payment_before
     assert ledger() == [("authorization", 2600), ("capture", 2600)]
     assert AuditEntry.objects.count() == audit_count
+
+
+def test_given_a_signature_an_hour_ahead_when_delivered_then_400_and_nothing_stored(
+    stripe_client, placed, fake_gateway
+):
+    """Stripe's SDK refuses only signatures too old; one from the future is refused too."""
+    payload = intent_event_payload(
+        fake_gateway.pay(placed.payment.intent_id), "payment_intent.succeeded"
+    )
+    for ahead in (3600, 301):
+        signature = sign_payload(payload, timestamp=int(time.time()) + ahead)
+
+        response = deliver(stripe_client, payload, signature)
+
+        assert response.status_code == 400
+        assert response.json()["code"] == "invalid_signature"
+    assert not WebhookEvent.objects.exists()
+    assert deliver(stripe_client, payload, sign_payload(payload, timestamp=int(time.time()) + 30))
+    assert order_of(placed).payment_status == "paid"  # small clock skew is tolerated
+
+
+def _event(**changes) -> dict:
+    event = {
+        "id": "evt_shape",
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "created": int(time.time()),
+        "data": {"object": {"id": "pi_shape", "object": "payment_intent", "amount": 100}},
+    }
+    return {**event, **changes}
+
+
+MALFORMED = {
+    "data a list": _event(data=[{"object": {"id": "pi_1"}}]),
+    "a 10,000-character id": _event(id="evt_" + "x" * 10_000),
+    "an id that is a number": _event(id=12345),
+    "a null object id": _event(data={"object": {"id": None, "object": "payment_intent"}}),
+    "a 10,000-character object id": _event(
+        data={"object": {"id": "pi_" + "x" * 10_000, "object": "payment_intent"}}
+    ),
+    "a type that is a list": _event(type=["payment_intent.succeeded"]),
+    "a 500-character type": _event(type="payment_intent." + "x" * 500),
+    "created a string": _event(created="yesterday"),
+    "a NUL byte in a field": _event(
+        data={"object": {"id": "pi_1", "object": "payment_intent", "description": "a\u0000b"}}
+    ),
+    "a NUL byte in the type": _event(type="payment_intent.\u0000"),
+    "an amount that is a string": _event(
+        data={"object": {"id": "pi_1", "object": "payment_intent", "amount": "lots"}}
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED.keys())
+def test_given_a_signed_but_malformed_event_when_delivered_then_400_nothing_stored_a_log_line(
+    stripe_client, caplog, case
+):
+    payload = json.dumps(MALFORMED[case]).encode()
+
+    response = deliver(stripe_client, payload)
+
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "malformed_event"
+    assert not WebhookEvent.objects.exists()  # never a failure to retry forever
+    assert "Rejected a Stripe webhook" in caplog.text

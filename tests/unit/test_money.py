@@ -33,7 +33,7 @@ from shopkeeper.money import (
         ("3.50", "JOD", 3500),
         ("7", "ISK", 700),
         ("7.00", "ISK", 700),
-        ("  4.25 ", "usd", 425),
+        ("4.25", " usd", 425),  # the currency code is normalised; the amount never is
     ],
 )
 def test_given_a_decimal_string_when_parsed_then_minor_units_follow_the_currency_exponent(
@@ -64,8 +64,16 @@ def test_given_more_precision_than_the_currency_allows_when_parsed_then_it_is_an
         Money.parse(text, currency)
 
 
+# Strict decimals: no surrounding whitespace of any kind, ASCII or Unicode.
+SURROUNDED = [" 1.00", "1.00 ", "\t1.00", "1.00\n", "\u00a01.00", "1.00\u00a0", "\u20071.00"]
+
+
 @pytest.mark.parametrize(
-    "text", ["", " ", "-1.00", "+1.00", "1,00", "1e3", "1.", ".5", "abc", "1.2.3", "NaN", "١٢"]
+    "text",
+    [
+        *SURROUNDED,
+        *("", " ", "-1.00", "+1.00", "1,00", "1e3", "1.", ".5", "abc", "1.2.3", "NaN", "١٢"),
+    ],
 )
 def test_given_text_that_is_not_a_plain_decimal_when_parsed_then_it_is_an_error(text: str) -> None:
     with pytest.raises(InvalidAmount):

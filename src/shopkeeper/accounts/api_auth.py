@@ -1,4 +1,9 @@
-"""API authentication: bearer tokens for programs, cookie sessions (with CSRF) for people."""
+"""API authentication: bearer tokens for programs, cookie sessions (with CSRF) for people.
+
+An endpoint guarded by `accounts.access.requires(permission)` and mounted on a `GuardedRouter`
+is also checked here, while authenticating: the permission is refused (403, audited) before
+django-ninja reads or validates the body, so a denied role never learns what a valid body is.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,13 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
+from ninja import Router
+from ninja.constants import NOT_SET
 from ninja.security import APIKeyCookie, HttpBearer
 
+from shopkeeper.accounts.access import ensure_can
 from shopkeeper.accounts.models import ApiToken, hash_token
+from shopkeeper.accounts.permissions import Permission
 from shopkeeper.errors import Forbidden
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -20,8 +29,21 @@ class CsrfFailed(Forbidden):
     title = "CSRF check failed"
 
 
+def _permitted(request: HttpRequest, user: Any, permission: Permission | None) -> Any:
+    if user is not None and permission is not None:
+        ensure_can(request, permission)  # raises Forbidden, answered 403 by the API
+    return user
+
+
 class BearerTokenAuth(HttpBearer):
+    def __init__(self, permission: Permission | None = None) -> None:
+        self.permission = permission
+        super().__init__()
+
     def authenticate(self, request: HttpRequest, token: str) -> Any:
+        return _permitted(request, self._token_owner(request, token), self.permission)
+
+    def _token_owner(self, request: HttpRequest, token: str) -> Any:
         api_token = (
             ApiToken.objects.select_related("user")
             .filter(key_hash=hash_token(token), revoked_at__isnull=True, user__is_active=True)
@@ -39,7 +61,8 @@ class SessionCookieAuth(APIKeyCookie):
 
     param_name = "sessionid"
 
-    def __init__(self) -> None:
+    def __init__(self, permission: Permission | None = None) -> None:
+        self.permission = permission
         super().__init__(csrf=False)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
@@ -48,7 +71,7 @@ class SessionCookieAuth(APIKeyCookie):
             return None
         if request.method in UNSAFE_METHODS:
             _check_csrf(request)
-        return user
+        return _permitted(request, user, self.permission)
 
 
 def _not_a_view(request: HttpRequest) -> HttpResponse:
@@ -66,3 +89,21 @@ def _check_csrf(request: HttpRequest) -> None:
 
 
 api_auth = [BearerTokenAuth(), SessionCookieAuth()]
+
+
+def auth_requiring(permission: Permission) -> list[Any]:
+    """`api_auth` that also refuses a user whose role lacks `permission`."""
+    return [BearerTokenAuth(permission), SessionCookieAuth(permission)]
+
+
+class GuardedRouter(Router):
+    """A router whose `requires(permission)` endpoints check the permission while authenticating,
+    before their parameters and body are validated (422 would otherwise come before 403)."""
+
+    def add_api_operation(
+        self, path: str, methods: list[str], view_func: Any, **options: Any
+    ) -> None:
+        permission = getattr(view_func, "required_permission", None)
+        if permission is not None and options.get("auth", NOT_SET) is NOT_SET:
+            options["auth"] = auth_requiring(permission)
+        super().add_api_operation(path, methods, view_func, **options)

@@ -11,23 +11,25 @@ from django.utils import timezone
 
 from shopkeeper.accounts.throttle import (
     clear_login_failures,
-    client_ip,
     login_locked_until,
     record_login_failure,
 )
+from shopkeeper.client_address import client_ip
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
-    """Refuses sign-in for an e-mail and IP after too many failures, without trying the password.
+    """Refuses sign-in after too many failures for the e-mail at the client's address, or from
+    the address at all (accounts.throttle), without trying the password.
 
     Use it as `LoginView.as_view(authentication_form=ThrottledAuthenticationForm)`; the view
-    passes the request, whose REMOTE_ADDR is the address counted.
+    passes the request, whose client address (client_address.client_ip) is the one counted.
+    The message is the same whichever key is locked and whether the e-mail exists.
     """
 
     error_messages = {
         **AuthenticationForm.error_messages,
         "throttled": (
-            "Too many failed sign-in attempts for this account from your address. "
+            "Too many failed sign-in attempts from your address. "
             "Try again in %(minutes)s minute(s)."
         ),
     }

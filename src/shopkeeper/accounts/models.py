@@ -73,6 +73,7 @@ class LoginFailure(models.Model):
     class Meta:
         indexes = (
             models.Index(fields=("email", "ip", "created_at"), name="login_failure_key_idx"),
+            models.Index(fields=("ip", "created_at"), name="login_failure_address_idx"),
         )
 
     def __str__(self) -> str:

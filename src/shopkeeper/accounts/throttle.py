@@ -1,9 +1,14 @@
-"""Login throttling: too many failed sign-ins for one e-mail from one address locks it out.
+"""Login throttling that an attacker cannot turn against staff.
 
-After `SHOPKEEPER_LOGIN_MAX_FAILURES` failures within `SHOPKEEPER_LOGIN_THROTTLE_SECONDS`, further
-attempts for that e-mail and IP are refused without checking the password, until the oldest
-counted failure leaves the window. Failures are rows in the database, so every gunicorn worker
-counts the same ones. A successful sign-in clears the count. `locked_until` is the pure rule.
+Two keys are counted, each on its own: an account at one address (an e-mail and an IP), and an
+address (an IP, whatever e-mails it tries). After `SHOPKEEPER_LOGIN_MAX_FAILURES` failures of
+one e-mail from one address, or `SHOPKEEPER_LOGIN_MAX_FAILURES_PER_ADDRESS` failures of any
+e-mails from one address, within `SHOPKEEPER_LOGIN_THROTTLE_SECONDS`, attempts with that key are
+refused without checking the password until the oldest counted failure leaves the window. So an
+attacker's guesses lock the attacker's address, never the owner signing in from another one,
+and spraying many e-mails from one address is stopped. Whether an e-mail exists plays no part.
+Failures are rows in the database, so every server process counts the same ones; a successful
+sign-in clears its account-and-address count. `locked_until` is the pure rule.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.http import HttpRequest
 from django.utils import timezone
 
 from shopkeeper.accounts.models import LoginFailure
@@ -25,11 +29,12 @@ class ThrottlePolicy:
     window: timedelta = timedelta(minutes=15)
 
 
-def policy() -> ThrottlePolicy:
-    return ThrottlePolicy(
-        max_failures=int(getattr(settings, "SHOPKEEPER_LOGIN_MAX_FAILURES", 5)),
-        window=timedelta(seconds=int(getattr(settings, "SHOPKEEPER_LOGIN_THROTTLE_SECONDS", 900))),
-    )
+def policies() -> tuple[ThrottlePolicy, ThrottlePolicy]:
+    """(per account at an address, per address)."""
+    window = timedelta(seconds=int(getattr(settings, "SHOPKEEPER_LOGIN_THROTTLE_SECONDS", 900)))
+    account = int(getattr(settings, "SHOPKEEPER_LOGIN_MAX_FAILURES", 5))
+    address = int(getattr(settings, "SHOPKEEPER_LOGIN_MAX_FAILURES_PER_ADDRESS", 20))
+    return ThrottlePolicy(account, window), ThrottlePolicy(address, window)
 
 
 def locked_until(
@@ -47,40 +52,51 @@ def login_key(email: str) -> str:
     return (email or "").strip().lower()
 
 
-def client_ip(request: HttpRequest | None) -> str | None:
-    return (request.META.get("REMOTE_ADDR") or None) if request is not None else None
-
-
-def _failures(email: str, ip: str | None, since: datetime) -> list[datetime]:
-    rows = LoginFailure.objects.filter(email=login_key(email), ip=ip, created_at__gt=since)
+def _failures(ip: str | None, since: datetime, email: str | None = None) -> list[datetime]:
+    rows = LoginFailure.objects.filter(ip=ip, created_at__gt=since)
+    if email is not None:
+        rows = rows.filter(email=login_key(email))
     return list(rows.values_list("created_at", flat=True))
 
 
+def _lock_ends(email: str, ip: str | None, now: datetime) -> list[datetime | None]:
+    account, address = policies()
+    return [
+        locked_until(_failures(ip, now - account.window, email), now=now, rule=account),
+        locked_until(_failures(ip, now - address.window), now=now, rule=address),
+    ]
+
+
 def login_locked_until(*, email: str, ip: str | None) -> datetime | None:
-    rule, now = policy(), timezone.now()
-    return locked_until(_failures(email, ip, now - rule.window), now=now, rule=rule)
+    return max((end for end in _lock_ends(email, ip, timezone.now()) if end), default=None)
 
 
 def record_login_failure(*, email: str, ip: str | None) -> datetime | None:
     """Count one failure; returns when the lock ends if this failure started one."""
-    rule, now = policy(), timezone.now()
-    stale = LoginFailure.objects.filter(email=login_key(email), created_at__lte=now - rule.window)
-    stale.delete()  # failures older than the window no longer count
+    now = timezone.now()
+    window = policies()[0].window
+    LoginFailure.objects.filter(created_at__lte=now - window).delete()  # no longer counted
+    before = _lock_ends(email, ip, now)
     LoginFailure.objects.create(email=login_key(email), ip=ip, created_at=now)
-    failures = _failures(email, ip, now - rule.window)
-    if len(failures) != rule.max_failures:
+    after = _lock_ends(email, ip, now)
+    started = [end for was, end in zip(before, after, strict=True) if was is None and end]
+    if not started:
         return None
+    _audit_lock(email, ip, by_address=after[0] is None)
+    return max(started)
+
+
+def _audit_lock(email: str, ip: str | None, *, by_address: bool) -> None:
     from shopkeeper.audit.services import record
 
     record(
         action="auth.login_throttled",
-        target_type="user",
-        target_id=login_key(email)[:64],
-        target_label=login_key(email),
+        target_type="address" if by_address else "user",
+        target_id=(ip or "") if by_address else login_key(email)[:64],
+        target_label=(ip or "") if by_address else login_key(email),
         actor_label="anonymous",
-        details={"email": login_key(email), "ip": ip, "failures": len(failures)},
+        details={"email": login_key(email), "ip": ip, "key": "address" if by_address else "user"},
     )
-    return locked_until(failures, now=now, rule=rule)
 
 
 def clear_login_failures(*, email: str, ip: str | None) -> None:

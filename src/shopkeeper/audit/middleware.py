@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from shopkeeper.audit.context import RequestContext, reset_context, set_context
+from shopkeeper.client_address import client_ip
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -23,7 +24,7 @@ class RequestContextMiddleware:
         token = set_context(
             RequestContext(
                 request_id=request_id,
-                ip=request.META.get("REMOTE_ADDR") or None,
+                ip=client_ip(request),
                 user_agent=request.headers.get("User-Agent", "")[:400],
             )
         )

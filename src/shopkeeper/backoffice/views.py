@@ -20,7 +20,7 @@ from shopkeeper.backoffice.access import staff_view
 
 
 class StaffLoginView(LoginView):
-    """Django's login view with the throttled form (too many failures lock the e-mail + IP)."""
+    """Django's login view with the throttled form (accounts.throttle)."""
 
     template_name = "backoffice/login.html"
     authentication_form = ThrottledAuthenticationForm

@@ -5,16 +5,16 @@ the `requires` wrapper, and string annotations would be resolved in the wrong mo
 """
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Schema, Status
 from pydantic import StrictInt
 
 from shopkeeper.accounts.access import requires
-from shopkeeper.accounts.api_auth import api_auth
+from shopkeeper.accounts.api_auth import GuardedRouter, api_auth
 from shopkeeper.accounts.permissions import Permission
 from shopkeeper.catalog import services
 from shopkeeper.catalog.models import Product
 
-router = Router(tags=["catalog"], auth=api_auth)
+router = GuardedRouter(tags=["catalog"], auth=api_auth)
 
 
 class ProductIn(Schema):

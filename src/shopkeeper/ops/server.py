@@ -11,6 +11,23 @@ from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from shopkeeper.redaction import MaskSecretsFilter
+
+# gunicorn's combined format without %(u)s, the user name of Basic credentials; what is left
+# (the request line, the referer) passes the same masking as every other log line.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s - %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+
+
+class MaskedLogger(Logger):
+    """gunicorn's error and access logs, with secrets masked (shopkeeper.redaction)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            if not any(isinstance(f, MaskSecretsFilter) for f in log.filters):
+                log.addFilter(MaskSecretsFilter())
 
 
 class ShopkeeperServer(BaseApplication):
@@ -39,6 +56,8 @@ def server_options(*, host: str, port: int, workers: int, threads: int) -> dict[
         # Load Django once in the master: a broken deployment fails before any worker forks.
         "preload_app": True,
         "accesslog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "logger_class": "shopkeeper.ops.server.MaskedLogger",
         "errorlog": "-",
         "timeout": 60,
         "graceful_timeout": 10,

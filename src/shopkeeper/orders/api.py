@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query
 
 from shopkeeper.accounts.access import acting_user, requires
-from shopkeeper.accounts.api_auth import api_auth
+from shopkeeper.accounts.api_auth import GuardedRouter, api_auth
 from shopkeeper.accounts.permissions import Permission
 from shopkeeper.orders import selectors, services
 from shopkeeper.orders.schemas import (
@@ -20,7 +20,7 @@ from shopkeeper.orders.schemas import (
 )
 from shopkeeper.orders.states import OrderStatus, PaymentStatus
 
-router = Router(tags=["orders"], auth=api_auth)
+router = GuardedRouter(tags=["orders"], auth=api_auth)
 
 
 @router.get("", response=OrderPageOut)

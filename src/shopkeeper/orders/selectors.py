@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -136,6 +136,10 @@ def encode_cursor(order: Order) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+MIN_CURSOR_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_CURSOR_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
@@ -143,6 +147,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         when = datetime.fromisoformat(created_at)
         if when.tzinfo is None or not isinstance(pk, int) or isinstance(pk, bool):
             raise ValueError(cursor)
+        if not 0 < pk < 2**63 or not MIN_CURSOR_TIME < when < MAX_CURSOR_TIME:
+            raise ValueError(cursor)  # a row id or time no row can have (and no column holds)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
         raise InvalidCursor() from error
     return when, pk

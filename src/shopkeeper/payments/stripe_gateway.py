@@ -26,6 +26,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 import stripe
 from shopkeeper.errors import DomainError
 from shopkeeper.money import Money
+from shopkeeper.payments.event_shape import WebhookEventMalformed, check_event_shape
 from shopkeeper.payments.gateway import (
     ChargeSnapshot,
     DisputeSnapshot,
@@ -468,6 +469,7 @@ class StripeGateway:
             )
         except (ValueError, AttributeError, stripe.SignatureVerificationError) as error:
             raise WebhookSignatureInvalid() from error
+        _refuse_future_timestamp(signature)
         return self.event_from_payload(event.to_dict())
 
     def event_from_payload(self, payload: Mapping[str, Any]) -> GatewayEvent:
@@ -476,16 +478,37 @@ class StripeGateway:
         if not isinstance(obj, Mapping) or not data.get("id") or not data.get("type"):
             # Signed with our secret yet not an event: refused like a forgery, never stored.
             raise WebhookSignatureInvalid("The payload is not a Stripe event")
-        kind = obj.get("object")
-        return GatewayEvent(
-            id=str(data["id"]),
-            type=str(data["type"]),
-            created=int(data.get("created") or 0),
-            object=obj,
-            payload=data,
-            intent=intent_snapshot(obj) if kind == "payment_intent" else None,
-            refund=refund_snapshot(obj) if kind == "refund" else None,
-            charge=charge_snapshot(obj) if kind == "charge" else None,
-            dispute=dispute_snapshot(obj) if kind == "dispute" else None,
-            refunds=_listed_refunds(obj) if kind == "charge" else None,
-        )
+        check_event_shape(data)
+        try:
+            return _event(data, obj)
+        except (TypeError, ValueError, KeyError, AttributeError) as error:
+            # An object whose fields are not what Stripe sends (an amount "lots", ...).
+            raise WebhookEventMalformed(f"The event's object cannot be read: {error}") from error
+
+
+def _refuse_future_timestamp(signature: str) -> None:
+    """Stripe's SDK refuses a signature older than the tolerance; this one refuses one from
+    further ahead than it (a replayable event signed in advance, or a clock far off)."""
+    stamps = [item[2:] for item in signature.split(",") if item.strip().startswith("t=")]
+    try:
+        signed_at = int(stamps[0].strip())
+    except (IndexError, ValueError) as error:
+        raise WebhookSignatureInvalid() from error
+    if signed_at > time.time() + WEBHOOK_TOLERANCE_SECONDS:
+        raise WebhookSignatureInvalid("The signature's timestamp is in the future")
+
+
+def _event(data: dict[str, Any], obj: Mapping[str, Any]) -> GatewayEvent:
+    kind = obj.get("object")
+    return GatewayEvent(
+        id=str(data["id"]),
+        type=str(data["type"]),
+        created=int(data.get("created") or 0),
+        object=obj,
+        payload=data,
+        intent=intent_snapshot(obj) if kind == "payment_intent" else None,
+        refund=refund_snapshot(obj) if kind == "refund" else None,
+        charge=charge_snapshot(obj) if kind == "charge" else None,
+        dispute=dispute_snapshot(obj) if kind == "dispute" else None,
+        refunds=_listed_refunds(obj) if kind == "charge" else None,
+    )

@@ -7,10 +7,10 @@ A refund Stripe refuses is still created: the answer is 201 with `refund.status 
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Status
+from ninja import Query, Status
 
 from shopkeeper.accounts.access import acting_user, requires
-from shopkeeper.accounts.api_auth import api_auth
+from shopkeeper.accounts.api_auth import GuardedRouter, api_auth
 from shopkeeper.accounts.permissions import Permission
 from shopkeeper.idempotency.api import idempotent
 from shopkeeper.orders.schemas import RefundOut
@@ -28,7 +28,7 @@ from shopkeeper.refunds.schemas import (
 )
 from shopkeeper.refunds.selectors import get_refund, list_refunds, refund_data
 
-router = Router(tags=["refunds"], auth=api_auth)
+router = GuardedRouter(tags=["refunds"], auth=api_auth)
 
 
 def refund_now(request: HttpRequest, refund_id: int) -> Status[RefundWithOrderOut]:
