@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gunicorn.workers.gtornado import TornadoWorker
+from tornado import httputil
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.wsgi import WSGIContainer
@@ -27,9 +28,6 @@ from tornado.wsgi import WSGIContainer
 # for its next request), and then its body; a slower client is disconnected.
 HEADER_TIMEOUT = 30.0
 BODY_TIMEOUT = 60.0
-# The largest body the server reads into memory; above it the connection is answered 400 and
-# closed. The application's own, smaller limit answers 413 problem+json below it.
-MAX_BODY_BYTES = 16 * 1024 * 1024
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -67,6 +65,63 @@ class RequestsInFlight:
                 self.count -= 1
 
 
+class UnreadBody(httputil.HTTPMessageDelegate):
+    """Hands Django a request whose body is too large, or of unknown length, without its body.
+
+    A Content-Length over SHOPKEEPER_MAX_BODY_BYTES, or a chunked body (which Django never reads
+    under WSGI), is not read at all: the event loop is told there is no body, Django sees the
+    declared length and answers 413 (shopkeeper.request_guard) or the view answers the empty
+    body, and the connection is closed after that answer, since the unread bytes are still on it.
+    """
+
+    def __init__(self, inner: httputil.HTTPMessageDelegate, connection: Any, limit: int) -> None:
+        self.inner, self.connection, self.limit = inner, connection, limit
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Any:
+        if self._unreadable(headers):
+            seen = httputil.HTTPHeaders(headers)
+            seen.pop("Transfer-Encoding", None)
+            headers.pop("Content-Length", None)
+            headers.pop("Transfer-Encoding", None)
+            # Tornado has no public switch for "close after this answer"; this is its own flag.
+            self.connection._disconnect_on_finish = True
+            return self.inner.headers_received(start_line, seen)
+        return self.inner.headers_received(start_line, headers)
+
+    def _unreadable(self, headers: httputil.HTTPHeaders) -> bool:
+        if "chunked" in headers.get("Transfer-Encoding", "").lower():
+            return True
+        try:
+            return int(headers.get("Content-Length", "0")) > self.limit
+        except ValueError:
+            return False  # Tornado itself refuses a malformed length with 400
+
+    def data_received(self, chunk: bytes) -> Any:
+        return self.inner.data_received(chunk)
+
+    def finish(self) -> None:
+        self.inner.finish()
+
+    def on_connection_close(self) -> None:
+        self.inner.on_connection_close()
+
+
+class BodyLimitServer(HTTPServer):
+    """Tornado's HTTP server, reading no body over the application's limit (UnreadBody)."""
+
+    def start_request(
+        self, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> httputil.HTTPMessageDelegate:
+        from django.conf import settings
+
+        limit = int(settings.SHOPKEEPER_MAX_BODY_BYTES)
+        return UnreadBody(super().start_request(server_conn, request_conn), request_conn, limit)
+
+
 class BufferingWorker(TornadoWorker):
     """gunicorn's tornado worker with Django on a thread pool and request timeouts."""
 
@@ -84,12 +139,15 @@ class BufferingWorker(TornadoWorker):
     def run(self) -> None:
         self.ioloop = IOLoop.current()
         self.alive, self.stop_deadline = True, 0.0
-        self.server = HTTPServer(
+        from django.conf import settings
+
+        self.server = BodyLimitServer(
             self.wsgi,
             no_keep_alive=self.cfg.keepalive <= 0,
             idle_connection_timeout=HEADER_TIMEOUT,
             body_timeout=BODY_TIMEOUT,
-            max_body_size=MAX_BODY_BYTES,
+            # Larger bodies are never read (BodyLimitServer); this is Tornado's own backstop.
+            max_body_size=int(settings.SHOPKEEPER_MAX_BODY_BYTES) + 1,
         )
         for listener in self.sockets:
             listener.setblocking(False)
