@@ -79,7 +79,7 @@ def resolve_attention(*, order_number: str, actor: Any, note: str) -> int:
                 order,
                 action="order.attention_resolved",
                 actor=actor,
-                actor_label="" if actor else "Shopkeeper",
+                actor_label="" if actor else "Command line",
                 details={"codes": [a.code for a in open_flags], "note": note[:MAX_DETAIL]},
             )
     return len(open_flags)
