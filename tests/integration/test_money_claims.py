@@ -200,3 +200,21 @@ def test_given_a_capture_still_at_stripe_past_its_lease_when_voided_meanwhile_th
     assert (order.status, order.payment_status, order.operation) == ("cancelled", "voided", "")
     assert kinds(order) == ["authorization", "void"]
     assert flags(order) == ["capture_after_void"]
+
+
+def test_given_a_capture_answer_lost_past_its_lease_when_reconciled_then_recorded_and_released(
+    fake_gateway, authorised, manager, settings
+):
+    fake_gateway.lose_next_response.add("capture_payment_intent")  # captured, answer lost
+    with pytest.raises(PaymentOutcomeUnknown):
+        capture_order(order_number=authorised.number, actor=manager)
+    assert reconcile("--fix", "--order", authorised.number) == 0  # within the lease: left alone
+    assert Order.objects.get(pk=authorised.pk).operation == "capture"
+    expire_claim(authorised, settings)
+
+    assert reconcile("--fix", "--order", authorised.number) == 0
+
+    order = Order.objects.get(pk=authorised.pk)
+    assert (order.payment_status, order.operation, order.operation_key) == ("paid", "", "")
+    assert kinds(order) == ["authorization", "capture"]
+    assert AuditEntry.objects.filter(action="order.operation_expired").count() == 1

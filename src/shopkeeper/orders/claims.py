@@ -91,17 +91,20 @@ def reserving(order_number: str, gateway: PaymentGateway, reserve: Callable[[], 
         raise OperationInProgress() from again
 
 
-def recover_expired_claim(order_number: str, gateway: PaymentGateway) -> None:
+def recover_expired_claim(order_number: str, gateway: PaymentGateway | None) -> None:
     """Ask Stripe about the order's open PaymentIntents (no locks held), record what they show,
-    then release the claim if it is still the same, expired one."""
+    then release the claim if it is still the same, expired one. Without `gateway` (reconcile,
+    which has just recorded what Stripe shows) Stripe is not asked again."""
     order = Order.objects.filter(number=order_number).first()
     stale = in_flight(order) if order is not None else None
     if order is None or stale is None:
         return
+    if timezone.now() - stale.started_at < lease():
+        return
     open_intents = Payment.objects.filter(order=order).exclude(
         intent_status__in=FINISHED_INTENT_STATUSES
     )
-    for intent_id in open_intents.values_list("intent_id", flat=True):
+    for intent_id in open_intents.values_list("intent_id", flat=True) if gateway else ():
         apply_intent(gateway.retrieve_payment_intent(intent_id), source="stripe")
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
