@@ -104,8 +104,9 @@ def recover_expired_claim(order_number: str, gateway: PaymentGateway | None) -> 
     open_intents = Payment.objects.filter(order=order).exclude(
         intent_status__in=FINISHED_INTENT_STATUSES
     )
-    for intent_id in open_intents.values_list("intent_id", flat=True) if gateway else ():
-        apply_intent(gateway.retrieve_payment_intent(intent_id), source="stripe")
+    if gateway is not None:
+        for intent_id in open_intents.values_list("intent_id", flat=True):
+            apply_intent(gateway.retrieve_payment_intent(intent_id), source="stripe")
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
         if in_flight(order) != stale:
