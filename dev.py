@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Shopkeeper's two commands, for a fresh Linux machine with only Python 3.11+.
 
-    python3 dev.py run    # venv, install, migrate SQLite, seed, offline Stripe, serve on :8000
+    python3 dev.py run    # venv, install, embedded PostgreSQL, migrate, seed, offline Stripe, serve
     python3 dev.py test   # ruff, mypy, makemigrations --check, pytest on SQLite then PostgreSQL
 
 Standard library only: this script creates the virtualenv everything else runs in.
@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".shopkeeper-installed"
+EMBEDDED_POSTGRES = "shopkeeper.ops.embedded_postgres"
 DEFAULT_TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/shopkeeper"
 # The test command runs on the development defaults whatever the caller's shell says: every
 # setting (DATABASE_URL, STRIPE_*, SHOPKEEPER_*, ALLOWED_HOSTS) is dropped but the test knobs.
@@ -80,7 +81,7 @@ def install_fingerprint() -> str:
 
 
 def ensure_venv() -> None:
-    """Create .venv and install the project with its dev extras, unless pyproject is unchanged."""
+    """Create .venv and install the project with its dev and demo extras (unless unchanged)."""
     if not (BIN / "python").exists():
         say(f"Creating the virtualenv in {VENV} ...")
         created = subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=False)
@@ -96,7 +97,7 @@ def ensure_venv() -> None:
         return
     say("Installing Shopkeeper and its development tools into .venv ...")
     pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check"]
-    steps = [[*pip, "install", "--upgrade", "pip"], [*pip, "install", "-e", ".[dev]"]]
+    steps = [[*pip, "install", "--upgrade", "pip"], [*pip, "install", "-e", ".[dev,demo]"]]
     for step in steps:
         if subprocess.run(step, cwd=ROOT, env=venv_env(), check=False).returncode != 0:
             fail("installation failed (see pip's output above)")
@@ -105,6 +106,47 @@ def ensure_venv() -> None:
 
 def shopkeeper(*args: str) -> list[str]:
     return [str(BIN / "shopkeeper"), *args]
+
+
+# --- the embedded PostgreSQL -------------------------------------------------------------------
+
+
+def start_embedded_postgres(data: Path, *options: str) -> subprocess.Popen[str]:
+    """Start the venv's embedded PostgreSQL (shopkeeper/ops/embedded_postgres.py) on `data`.
+
+    It runs in a session of its own, so Ctrl-C reaches dev.py alone, which stops the servers
+    first and the database last; it stops by itself when dev.py dies (its stdin closes).
+    """
+    return subprocess.Popen(
+        [str(BIN / "python"), "-m", EMBEDDED_POSTGRES, "--data", str(data), *options],
+        cwd=ROOT,
+        env=venv_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def embedded_url(database: subprocess.Popen[str]) -> str:
+    """The DATABASE_URL the embedded PostgreSQL prints once it is ready."""
+    assert database.stdout is not None
+    url = database.stdout.readline().strip()
+    if not url:
+        raise RuntimeError(f"the embedded PostgreSQL did not start (exit {database.wait()})")
+    return url
+
+
+def stop_embedded_postgres(database: subprocess.Popen[str] | None) -> None:
+    if database is None:
+        return
+    if database.poll() is None:
+        database.terminate()
+    try:
+        database.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        database.kill()
+        database.wait()
 
 
 # --- run --------------------------------------------------------------------------------------
@@ -171,60 +213,24 @@ def command_run(args: argparse.Namespace) -> int:
             fail(f"port {port} on {args.host} is in use; choose another (see --help)")
     data_dir = Path(os.environ.get("SHOPKEEPER_DATA_DIR", ROOT / "var"))
     data_dir.mkdir(parents=True, exist_ok=True)
-    stripe_base = f"http://{args.host}:{args.stripe_port}"
-    site = f"http://{args.host}:{args.port}"
-    env = venv_env(STRIPE_API_BASE=stripe_base, SHOPKEEPER_DATA_DIR=str(data_dir))
-
-    say("== Migrating the database")
-    run_checked(shopkeeper("migrate", "--noinput"), env, "migrate")
+    env = venv_env(
+        STRIPE_API_BASE=f"http://{args.host}:{args.stripe_port}", SHOPKEEPER_DATA_DIR=str(data_dir)
+    )
     processes: list[subprocess.Popen[bytes]] = []
+    database: subprocess.Popen[str] | None = None
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     try:
-        say(f"== Starting the offline Stripe (localstripe) on {stripe_base}")
-        localstripe = subprocess.Popen(
-            [
-                str(BIN / "python"),
-                *("-m", "shopkeeper.ops.localstripe_server"),
-                *("--host", args.host, "--port", str(args.stripe_port)),
-                *("--store", str(data_dir / "localstripe.pickle")),
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        processes.append(localstripe)
-        wait_for_port(args.host, args.stripe_port, localstripe, timeout=30)
-        say("== Seeding demo data")
-        seeded = run_checked(shopkeeper("seed"), env, "seed")
-        login = next((line for line in seeded.splitlines() if line.startswith("Owner login:")), "")
-        run_checked(
-            shopkeeper("localstripe_webhook", "--url", f"{site}/webhooks/stripe"),
-            env,
-            "webhook registration",
-        )
-        say(f"== Starting Shopkeeper on {site}")
-        server = subprocess.Popen(
-            shopkeeper(
-                *("serve", "--host", args.host, "--port", str(args.port)),
-                *("--workers", str(args.workers)),
-            ),
-            cwd=ROOT,
-            env=env,
-        )
-        processes.append(server)
-        wait_for_port(args.host, args.port, server, timeout=60)
-        say(
-            f"\n  Storefront:  {site}/\n  Admin:       {site}/admin/\n"
-            f"  {login}\n  API docs:    {site}/api/docs\n"
-            f"  Stripe:      offline (localstripe at {stripe_base}); test card 4242 4242 4242 4242"
-            "\n\n  Press Ctrl-C to stop.\n"
-        )
-        while all(process.poll() is None for process in processes):
-            time.sleep(0.5)
-        names = {id(localstripe): "localstripe", id(server): "shopkeeper serve"}
-        failed = next(p for p in processes if p.poll() is not None)
-        say(f"dev.py: {names[id(failed)]} exited with {failed.returncode}; stopping")
-        return 1
+        if os.environ.get("DATABASE_URL"):
+            where = "DATABASE_URL"
+        else:
+            say(f"== Starting the embedded PostgreSQL (data in {data_dir / 'postgres'})")
+            database = start_embedded_postgres(data_dir / "postgres")
+            env["DATABASE_URL"] = embedded_url(database)
+            where = f"embedded PostgreSQL, DATABASE_URL={env['DATABASE_URL']}"
+        say("== Migrating the database")
+        run_checked(shopkeeper("migrate", "--noinput"), env, "migrate")
+        return serve_demo(args, env, data_dir, processes, where)
     except Stop:
         say("\nStopping ...")
         return 0
@@ -234,7 +240,65 @@ def command_run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop_all(processes)
+        stop_embedded_postgres(database)
         say("Stopped.")
+
+
+def serve_demo(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    data_dir: Path,
+    processes: list[subprocess.Popen[bytes]],
+    database: str,
+) -> int:
+    """localstripe, the seed, gunicorn; then wait until one of them exits (or a signal comes)."""
+    stripe_base = env["STRIPE_API_BASE"]
+    site = f"http://{args.host}:{args.port}"
+    say(f"== Starting the offline Stripe (localstripe) on {stripe_base}")
+    localstripe = subprocess.Popen(
+        [
+            str(BIN / "python"),
+            *("-m", "shopkeeper.ops.localstripe_server"),
+            *("--host", args.host, "--port", str(args.stripe_port)),
+            *("--store", str(data_dir / "localstripe.pickle")),
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    processes.append(localstripe)
+    wait_for_port(args.host, args.stripe_port, localstripe, timeout=30)
+    say("== Seeding demo data")
+    seeded = run_checked(shopkeeper("seed"), env, "seed")
+    login = next((line for line in seeded.splitlines() if line.startswith("Owner login:")), "")
+    run_checked(
+        shopkeeper("localstripe_webhook", "--url", f"{site}/webhooks/stripe"),
+        env,
+        "webhook registration",
+    )
+    say(f"== Starting Shopkeeper on {site}")
+    server = subprocess.Popen(
+        shopkeeper(
+            *("serve", "--host", args.host, "--port", str(args.port)),
+            *("--workers", str(args.workers)),
+        ),
+        cwd=ROOT,
+        env=env,
+    )
+    processes.append(server)
+    wait_for_port(args.host, args.port, server, timeout=60)
+    say(
+        f"\n  Storefront:  {site}/\n  Admin:       {site}/admin/\n"
+        f"  {login}\n  API docs:    {site}/api/docs\n"
+        f"  Stripe:      offline (localstripe at {stripe_base}); test card 4242 4242 4242 4242\n"
+        f"  Database:    {database}"
+        "\n\n  Press Ctrl-C to stop.\n"
+    )
+    while all(process.poll() is None for process in processes):
+        time.sleep(0.5)
+    names = {id(localstripe): "localstripe", id(server): "shopkeeper serve"}
+    failed = next(p for p in processes if p.poll() is not None)
+    say(f"dev.py: {names[id(failed)]} exited with {failed.returncode}; stopping")
+    return 1
 
 
 # --- test -------------------------------------------------------------------------------------
@@ -349,6 +413,46 @@ def test_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+def postgres_pass(
+    report: Report, env: dict[str, str], tmp: Path, pytest_args: list[str], require_pg: bool
+) -> None:
+    """pytest on the PostgreSQL at SHOPKEEPER_TEST_DATABASE_URL, or else on an embedded one
+    started for this run (its data in the run's temporary directory) and stopped after it."""
+    pg_url = os.environ.get("SHOPKEEPER_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
+    shown = without_password(pg_url)
+    database: subprocess.Popen[str] | None = None
+    try:
+        why_not = postgres_reachable(pg_url, env)
+        if why_not:
+            say(f"\nNo PostgreSQL at {shown} ({why_not[:120]})")
+            say("== Starting an embedded PostgreSQL for the PostgreSQL pass")
+            database = start_embedded_postgres(tmp / "postgres", "--fast")
+            try:
+                pg_url = embedded_url(database)
+            except RuntimeError as error:
+                banner(
+                    f"POSTGRESQL TIER {'FAILED' if require_pg else 'SKIPPED'}: "
+                    f"nothing at {shown}, and {error}",
+                    why_not[:150],
+                    "Set SHOPKEEPER_TEST_DATABASE_URL, or start PostgreSQL on 127.0.0.1:5432.",
+                    "SHOPKEEPER_REQUIRE_POSTGRES=1: a PostgreSQL tier that cannot run fails."
+                    if require_pg
+                    else "(SHOPKEEPER_REQUIRE_POSTGRES=1 turns this into a failure.)",
+                )
+                report.add("pytest on PostgreSQL", False if require_pg else None, "no server")
+                return
+            report.add("PostgreSQL server", True, f"embedded (nothing at {shown})")
+        else:
+            report.add("PostgreSQL server", True, shown)
+        junit = tmp / "postgres.xml"
+        # Unit tests touch no database: they ran in the SQLite pass.
+        command = [str(BIN / "pytest"), f"--junitxml={junit}", "--ignore=tests/unit"]
+        code, summary = run_step([*command, *pytest_args], {**env, "DATABASE_URL": pg_url})
+        report_pytest(report, "PostgreSQL", code, summary, junit)
+    finally:
+        stop_embedded_postgres(database)
+
+
 def command_test(pytest_args: list[str]) -> int:
     ensure_venv()
     report = Report()
@@ -389,25 +493,7 @@ def command_test(pytest_args: list[str]) -> int:
         code, summary = run_step([str(BIN / "pytest"), f"--junitxml={junit}", *pytest_args], env)
         report_pytest(report, "SQLite", code, summary, junit)
 
-        pg_url = os.environ.get("SHOPKEEPER_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
-        why_not = postgres_reachable(pg_url, env)
-        if why_not:
-            banner(
-                f"POSTGRESQL TIER {'FAILED' if require_pg else 'SKIPPED'}: "
-                f"cannot connect to {without_password(pg_url)}",
-                why_not[:150],
-                "Set SHOPKEEPER_TEST_DATABASE_URL, or start PostgreSQL on 127.0.0.1:5432.",
-                "SHOPKEEPER_REQUIRE_POSTGRES=1: an unreachable PostgreSQL fails the run."
-                if require_pg
-                else "(SHOPKEEPER_REQUIRE_POSTGRES=1 turns this into a failure.)",
-            )
-            report.add("pytest on PostgreSQL", False if require_pg else None, "unreachable")
-        else:
-            junit = tmp / "postgres.xml"
-            # Unit tests touch no database: they ran in the SQLite pass.
-            command = [str(BIN / "pytest"), f"--junitxml={junit}", "--ignore=tests/unit"]
-            code, summary = run_step([*command, *pytest_args], {**env, "DATABASE_URL": pg_url})
-            report_pytest(report, "PostgreSQL", code, summary, junit)
+        postgres_pass(report, env, tmp, pytest_args, require_pg)
     report.show()
     return 1 if report.failed else 0
 

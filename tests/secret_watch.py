@@ -1,4 +1,5 @@
-"""Watches the whole test session for a Stripe secret key in a log record or a response body.
+"""Watches the whole test session for a Stripe secret key (or the audit key) in a log record or a
+response body.
 
 `tests/conftest.py` installs one `SecretWatch` for the session: a handler on the root logger sees
 every record any test produces (before the console's masking filter, so a key the code logs is
@@ -30,9 +31,10 @@ class SecretWatch(logging.Handler):
 
     def secrets_in(self, text: str) -> list[str]:
         found = SECRET_KEY_SHAPE.findall(text)
-        configured = getattr(settings, "STRIPE_SECRET_KEY", "")
-        if configured and configured in text and configured not in found:
-            found.append(configured)
+        for name in ("STRIPE_SECRET_KEY", "SHOPKEEPER_AUDIT_KEY"):
+            configured = getattr(settings, name, "")
+            if configured and configured in text and configured not in found:
+                found.append(configured)
         return found
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from shopkeeper.failpoints import parse as parse_failpoints
@@ -27,6 +28,7 @@ DEFAULT_SECRET_KEY = "dev-insecure-shopkeeper-secret-key-change-me"
 DEFAULT_STRIPE_SECRET_KEY = "sk_test_shopkeeper_offline"
 DEFAULT_STRIPE_PUBLISHABLE_KEY = "pk_test_shopkeeper_offline"
 DEFAULT_STRIPE_WEBHOOK_SECRET = "whsec_shopkeeper_offline"
+DEFAULT_AUDIT_KEY = "dev-insecure-shopkeeper-audit-key-change-me"
 
 SECRET_KEY = os.environ.get("SHOPKEEPER_SECRET_KEY", DEFAULT_SECRET_KEY)
 ALLOWED_HOSTS = [
@@ -36,6 +38,9 @@ ALLOWED_HOSTS = [
 ]
 if not PRODUCTION:
     ALLOWED_HOSTS.append("testserver")
+
+# Seals the audit chains (HMAC-SHA256); kept outside the database, never logged (docs/audit.md).
+SHOPKEEPER_AUDIT_KEY = os.environ.get("SHOPKEEPER_AUDIT_KEY", DEFAULT_AUDIT_KEY)
 
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", DEFAULT_STRIPE_SECRET_KEY)
 STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", DEFAULT_STRIPE_PUBLISHABLE_KEY)
@@ -57,6 +62,7 @@ def _refuse_defaults_in_production() -> None:
         "SHOPKEEPER_SECRET_KEY": SECRET_KEY == DEFAULT_SECRET_KEY,
         "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY == DEFAULT_STRIPE_SECRET_KEY,
         "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET == DEFAULT_STRIPE_WEBHOOK_SECRET,
+        "SHOPKEEPER_AUDIT_KEY": SHOPKEEPER_AUDIT_KEY == DEFAULT_AUDIT_KEY,
     }
     still_default = [name for name, is_default in defaults.items() if is_default]
     if still_default:
@@ -76,6 +82,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Serves Swagger UI from our own static files (no CDN, no inline script) at /api/docs.
+    "ninja",
     "shopkeeper.accounts",
     "shopkeeper.audit",
     "shopkeeper.catalog",
@@ -92,6 +100,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "shopkeeper.security_headers.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "shopkeeper.audit.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -140,6 +149,46 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/admin/"
+
+# Behind a TLS-terminating proxy (issue 7): the origins staff use, e.g. https://shop.example.com,
+# are trusted for CSRF even when this server sees plain HTTP.
+CSRF_TRUSTED_ORIGINS = [
+    origin.strip()
+    for origin in os.environ.get("SHOPKEEPER_TRUSTED_ORIGINS", "").split(",")
+    if origin.strip()
+]
+if any("://" not in origin for origin in CSRF_TRUSTED_ORIGINS):
+    raise ImproperlyConfigured(
+        "SHOPKEEPER_TRUSTED_ORIGINS: each origin needs its scheme, e.g. https://shop.example.com"
+    )
+# Opt-in: the header a TLS-terminating proxy sets to "https" (e.g. X-Forwarded-Proto) makes a
+# request count as HTTPS. Only set it when that proxy always sets or overwrites the header.
+PROXY_SSL_HEADER_NAME = os.environ.get("SHOPKEEPER_PROXY_SSL_HEADER", "").strip()
+if PROXY_SSL_HEADER_NAME:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + PROXY_SSL_HEADER_NAME.upper().replace("-", "_"), "https")
+
+# Every page: our own scripts, styles and images, no inline script or style; Stripe.js, its
+# frames and its API as Stripe documents them (security_headers.py adds an emulator's origin).
+STRIPE_JS_SOURCES = ["https://js.stripe.com", "https://*.js.stripe.com"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, *STRIPE_JS_SOURCES],
+        "frame-src": [*STRIPE_JS_SOURCES, "https://hooks.stripe.com"],
+        "connect-src": [SELF, "https://api.stripe.com"],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# HTTPS only, remembered by browsers for a year (sent on HTTPS answers: behind a TLS proxy,
+# only with SHOPKEEPER_PROXY_SSL_HEADER set).
+SECURE_HSTS_SECONDS = int(
+    os.environ.get("SHOPKEEPER_HSTS_SECONDS", "31536000" if PRODUCTION else "0")
+)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -193,12 +242,20 @@ SHOPKEEPER_SHIPPING_FEES: dict[str, str] = {
     },
 }
 
-# Largest refund each role may make without a second person's approval, per currency (decimal
-# strings). Roles not listed have no limit; a listed role needs approval in every currency its
-# table does not name. Override with JSON, e.g. '{"support": {"USD": "50.00"}}'.
+# Largest sum of refunds nobody approved that a role may bring an order to without a second
+# person's approval, per currency (decimal strings). Roles not listed have no limit; a listed
+# role needs approval for every refund in a currency its table does not name. Override with
+# JSON, e.g. '{"support": {"USD": "50.00"}}'.
 SHOPKEEPER_REFUND_LIMITS: dict[str, dict[str, str]] = json.loads(
     os.environ.get("SHOPKEEPER_REFUND_LIMITS", "")
     or '{"support": {"USD": "100.00", "EUR": "100.00", "GBP": "100.00", "JPY": "15000"}}'
+)
+# What one member of staff may refund without approval over any 24 hours, per role and currency
+# (same JSON shape and rules as SHOPKEEPER_REFUND_LIMITS; refunds approved by someone else do not
+# count). Roles not listed have no daily limit.
+SHOPKEEPER_REFUND_DAILY_LIMITS: dict[str, dict[str, str]] = json.loads(
+    os.environ.get("SHOPKEEPER_REFUND_DAILY_LIMITS", "")
+    or '{"support": {"USD": "500.00", "EUR": "500.00", "GBP": "500.00", "JPY": "75000"}}'
 )
 # Seconds to wait before each retry of a refund whose outcome Stripe left unknown (same
 # idempotency key each time); after the last one the refund stays pending for reconciliation.
@@ -216,6 +273,25 @@ SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS = float(
 SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = float(
     os.environ.get("SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS", "10")
 )
+# The longest a request holding an Idempotency-Key can run (the refund endpoints): a refund is
+# sent at most once plus once per retry delay, each send up to STRIPE_TIMEOUT, with the delays
+# in between. gunicorn's worker `timeout` is no bound: a gthread worker keeps beating while one
+# of its threads waits, so a slow request is not cut off.
+IDEMPOTENT_REQUEST_SECONDS = (1 + len(SHOPKEEPER_REFUND_RETRY_DELAYS)) * STRIPE_TIMEOUT + sum(
+    SHOPKEEPER_REFUND_RETRY_DELAYS
+)
+# A claim on an Idempotency-Key is a lease: after it, the same key takes over from a request
+# that died holding it. It must outlast any request: by default 4 x the longest (at least
+# 5 minutes); a shorter one than the longest request is refused.
+SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS = float(
+    os.environ.get("SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS", "")
+    or max(300.0, 4 * IDEMPOTENT_REQUEST_SECONDS)
+)
+if SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS <= IDEMPOTENT_REQUEST_SECONDS:
+    raise ImproperlyConfigured(
+        f"SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS must exceed the longest request "
+        f"({IDEMPOTENT_REQUEST_SECONDS:g} s with STRIPE_TIMEOUT and SHOPKEEPER_REFUND_RETRY_DELAYS)"
+    )
 
 # Staff sign-in throttle (accounts.throttle): failures per e-mail and IP within the window.
 SHOPKEEPER_LOGIN_MAX_FAILURES = int(os.environ.get("SHOPKEEPER_LOGIN_MAX_FAILURES", "5"))

@@ -32,6 +32,7 @@ from tests.browser.backoffice_fixtures import (
     order_state,
     placed_order,
 )
+from tests.browser.csp_watch import watch_csp_violations
 from tests.fakes import sign_payload
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -63,7 +64,7 @@ def browser(chromium_path: Path) -> Iterator[Browser]:
 @pytest.fixture
 def sign_in(browser: Browser, live_server: Any) -> Iterator[Callable[[str], Page]]:
     """`sign_in("support")`: a new browser context signed in through the login form."""
-    contexts = []
+    contexts, violations = [], []
 
     def open_as(role: str) -> Page:
         user = make_staff(role)
@@ -73,6 +74,7 @@ def sign_in(browser: Browser, live_server: Any) -> Iterator[Callable[[str], Page
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
+        violations.append(watch_csp_violations(page))
         page.goto("/admin/")
         shot(page, "login")
         page.get_by_label("E-mail").fill(user.email)
@@ -84,6 +86,8 @@ def sign_in(browser: Browser, live_server: Any) -> Iterator[Callable[[str], Page
     yield open_as
     for context in contexts:
         context.close()
+    blocked = [message for page_violations in violations for message in page_violations]
+    assert blocked == [], f"Content-Security-Policy violations: {blocked}"
 
 
 def open_order(page: Page, order: Order) -> None:
@@ -345,7 +349,9 @@ def test_given_support_refund_above_limit_when_manager_approves_then_refunded(
     support = sign_in("support")
     open_order(support, order)
     review_refund(support, "110.00")
-    support.locator("#refund-dialog").get_by_role("button", name="Refund 110.00 USD").click()
+    support.locator("#refund-dialog").get_by_role(
+        "button", name="Request approval for 110.00 USD"
+    ).click()
     expect(support.locator("#messages")).to_contain_text("awaits approval")
     row = support.get_by_test_id("refunds").locator(".refund-row")
     expect(row.locator("[data-refund-status]")).to_have_text("Awaiting approval")
@@ -493,3 +499,41 @@ def test_given_authorised_order_when_manager_cancels_then_authorisation_voided(
     expect(page.locator("#order-panel [data-payment-status]")).to_have_text("Voided")
     expect(page.get_by_test_id("cancel-reason")).to_contain_text("Out of stock at the warehouse")
     assert order_state(order.number) == {"status": "cancelled", "payment_status": "voided"}
+
+
+# ---- refund limits: the dialog says when a manager must approve -------------------------
+
+
+def test_given_support_over_the_limit_when_reviewing_a_refund_then_told_approval_is_needed(
+    sign_in, fake_gateway, settings
+):
+    settings.SHOPKEEPER_REFUND_LIMITS = {"support": {"USD": "10.00"}}
+    order = placed_order(fake_gateway)  # 26.00 USD
+    page = sign_in("support")
+    open_order(page, order)
+    page.get_by_role("button", name="Refund…").click()
+    dialog = page.locator("#refund-dialog")
+    expect(dialog.get_by_test_id("refund-approval-outlook")).to_contain_text(
+        "Up to 10.00 USD can be refunded here without a manager's approval"
+    )
+    amount = dialog.get_by_label("Amount (USD)")
+    amount.fill("5.00")
+    expect(dialog.get_by_test_id("refund-approval")).to_have_text(
+        "Within your limit: this refund needs no approval."
+    )
+    amount.fill("10.01")
+    note = dialog.get_by_test_id("refund-approval")
+    expect(note).to_contain_text("This refund will need a manager's approval")  # form step
+    shot(page, "refund-needs-approval")
+    dialog.get_by_role("button", name="Review refund").click()
+    expect(dialog.get_by_test_id("refund-approval-confirm")).to_contain_text(
+        "will need a manager's approval: it is more than the 10.00 USD you may still refund "
+        "on this order alone."
+    )
+    expect(dialog.locator("[data-confirm-question]")).to_have_text(
+        "Ask a manager to approve a refund of 10.01 USD to Visa •••• 4242?"
+    )
+    dialog.get_by_role("button", name="Request approval for 10.01 USD").click()
+    expect(page.locator("#messages")).to_contain_text("awaits approval by a manager")
+    assert Order.objects.get(pk=order.pk).refunds.get().status == "awaiting_approval"
+    assert fake_gateway.refunds == {}

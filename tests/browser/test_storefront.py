@@ -21,6 +21,7 @@ from shopkeeper.catalog.services import create_product
 from shopkeeper.ops.localstripe_server import register_webhook
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import Payment, WebhookEvent
+from tests.browser.csp_watch import watch_csp_violations
 
 pytestmark = [
     pytest.mark.browser,
@@ -50,9 +51,11 @@ def page(chromium: Browser, shop: str) -> Iterator[Page]:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    violations = watch_csp_violations(page)
     yield page
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
+    assert violations == [], f"Content-Security-Policy violations: {violations}"
 
 
 def buy_until_pay_page(page: Page) -> str:
@@ -159,3 +162,29 @@ def test_given_a_declined_card_when_the_customer_retries_with_a_good_one_then_th
     wait_for_webhooks(order, ["payment_intent.payment_failed", "payment_intent.succeeded"])
     order.refresh_from_db()
     assert order.payment_status == "paid"
+
+
+def test_given_the_csp_when_a_page_runs_inline_script_then_chromium_blocks_and_reports_it(
+    chromium: Browser, shop: str
+) -> None:
+    """The watch the other tests rely on sees a violation, and the policy is enforced."""
+    context = chromium.new_context(base_url=shop)
+    page = context.new_page()
+    violations = watch_csp_violations(page)
+    page.goto("/")
+    page.evaluate(
+        """() => { const s = document.createElement("script");
+                   s.textContent = "window.injected = true"; document.head.appendChild(s); }"""
+    )
+    page.wait_for_timeout(200)
+    injected = page.evaluate("() => window.injected === true")
+    context.close()
+
+    assert injected is False
+    assert any("inline script" in message for message in violations), violations
+
+
+def test_given_the_csp_when_opening_the_api_docs_then_swagger_ui_renders(page: Page) -> None:
+    page.goto("/api/docs")
+
+    expect(page.locator("#swagger-ui .opblock").first).to_be_visible()

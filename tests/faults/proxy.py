@@ -12,7 +12,11 @@ Faults (`inject`), each for the next `times` requests matching a method and path
 - ERROR_500: answer 500 `api_error` without forwarding (Stripe's front failed; nothing done);
 - RATE_LIMIT: answer 429 without forwarding;
 - DROP_RESPONSE: forward (the refund is made), then close the connection with no answer;
-- DELAY: forward, then hold the answer `delay` seconds, past the client's timeout.
+- DELAY: forward, then hold the answer `delay` seconds, past the client's timeout;
+- STALL: Stripe itself is frozen (as localstripe was, stopped for 35 s): the request is held,
+  not forwarded, until `resume()`; then every held request is forwarded, each one as it came
+  (the client gave up on all of them long ago). They pass by the idempotency layer, as they
+  would reach a frozen localstripe, which ignores keys: each one held becomes a refund.
 Connection refused has no request to match: `refusing()` closes the listening socket, so
 connections to the port are refused, and opens it again on the same port afterwards.
 
@@ -40,6 +44,7 @@ class Fault(StrEnum):
     RATE_LIMIT = "rate_limit"
     DROP_RESPONSE = "drop_response"
     DELAY = "delay"
+    STALL = "stall"
 
 
 @dataclass
@@ -94,6 +99,9 @@ class StripeFaultProxy:
         self._running: set[str] = set()
         self._lock = threading.Lock()
         self._closed = threading.Event()
+        self._resumed = threading.Event()
+        self._held = 0
+        self._released = threading.Condition(self._lock)
         self._slots = threading.BoundedSemaphore(max_connections)
         self._server: ThreadingHTTPServer | None = None
         self._port = 0
@@ -119,6 +127,18 @@ class StripeFaultProxy:
     def clear_faults(self) -> None:
         with self._lock:
             self._rules.clear()
+
+    def resume(self, *, timeout: float = 30.0) -> int:
+        """Stripe wakes up: forward every held request; return how many there were, once all
+        of them were answered."""
+        with self._lock:
+            self._rules = [rule for rule in self._rules if rule.fault is not Fault.STALL]
+            held = self._held
+        self._resumed.set()
+        with self._released:
+            if not self._released.wait_for(lambda: self._held == 0, timeout=timeout):
+                raise TimeoutError(f"{self._held} held request(s) still unanswered")
+        return held
 
     @contextmanager
     def refusing(self) -> Iterator[None]:
@@ -172,6 +192,8 @@ class StripeFaultProxy:
         """The reply to send, or None to drop the connection without one."""
         key = headers.get("Idempotency-Key") if method == "POST" else None
         fault = self._take_fault(method, path)
+        if fault is Fault.STALL:
+            return self._stalled(method, path, key, headers, body)
         if fault in (Fault.ERROR_500, Fault.RATE_LIMIT):
             self._log(Exchange(method, path, key, "not_forwarded", fault))
             return _refusal(fault)
@@ -182,6 +204,25 @@ class StripeFaultProxy:
         if fault is Fault.DELAY:
             self._closed.wait(self.delay)
         return reply
+
+    def _stalled(
+        self, method: str, path: str, key: str | None, headers: dict[str, str], body: bytes
+    ) -> Reply | None:
+        with self._lock:
+            self._held += 1
+        try:
+            while not (self._resumed.is_set() or self._closed.is_set()):
+                self._resumed.wait(0.05)
+            if self._closed.is_set():
+                self._log(Exchange(method, path, key, "not_forwarded", Fault.STALL))
+                return None
+            reply = self._forward(method, path, headers, body)
+            self._log(Exchange(method, path, key, "forwarded", Fault.STALL))
+            return reply
+        finally:
+            with self._released:
+                self._held -= 1
+                self._released.notify_all()
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:

@@ -3,16 +3,18 @@
 ledger equals it.
 
 The refund goes to localstripe through the fault proxy (tests/faults/proxy.py), which plays
-Stripe's idempotency layer. SDK retries are off (`max_network_retries=0`) so that our own retry
-(same idempotency key, SHOPKEEPER_REFUND_RETRY_DELAYS) is what is tested; the SDK's own retry of
-a lost answer is tested in tests/stripe/test_localstripe_refunds.py.
+Stripe's idempotency layer (except for a stall: see proxy.py). The SDK never retries
+(`max_network_retries=0`): our retry (same idempotency key, SHOPKEEPER_REFUND_RETRY_DELAYS) is the
+one layer. It resends at once only a send that certainly ended; one that may still be in flight
+(timed out, answer lost) is left pending until its in-flight window is over.
 
-fault          | at Stripe | one fault (retry) | whole request     | after reconcile
-500            | no        | succeeded, 2 tries | pending, none     | resent once: succeeded
-429            | no        | succeeded, 2 tries | pending, none     | resent once: succeeded
-dropped answer | yes       | succeeded, replay  | pending, 1 there  | found by key: succeeded
-delayed answer | yes       | succeeded, replay  | pending, 1 there  | found by key: succeeded
-refused        | no        | -                  | pending, none     | resent once: succeeded
+fault          | at Stripe | one fault          | whole request        | after reconcile
+500            | no        | succeeded, 2 tries | pending, 3 tries     | resent once: succeeded
+429            | no        | succeeded, 2 tries | pending, 3 tries     | resent once: succeeded
+dropped answer | yes       | pending, 1 try     | pending, 1 there     | found by key: succeeded
+delayed answer | yes       | pending, 1 try     | pending, 1 there     | found by key: succeeded
+refused        | no        | -                  | pending, 3 tries     | resent once: succeeded
+stall, then every queued request answered | 1 | pending, 1 try | -    | found by key: succeeded
 
 Reconciliation while Stripe is still unreachable says so (exit status 2) and changes nothing.
 """
@@ -37,6 +39,8 @@ from tests.integration.refund_fixtures import Api, paid_order, staff, token_for
 pytestmark = [pytest.mark.localstripe, pytest.mark.django_db]
 
 TIMEOUT = 1.0  # the client's; a delayed answer is held past it
+ENDED = [Fault.ERROR_500, Fault.RATE_LIMIT]  # answered: the send certainly ended
+IN_FLIGHT = [Fault.DROP_RESPONSE, Fault.DELAY]  # no answer: the send may still be executing
 REFUSED = "refused"  # no listener on the port: not a request the proxy can answer
 # Does the refund exist at Stripe while every answer is lost?
 MADE_AT_STRIPE = {
@@ -67,7 +71,6 @@ def gateway(proxy) -> StripeGateway:
         webhook_secret="whsec_faults",
         api_base=proxy.url,
         timeout=TIMEOUT,
-        max_network_retries=0,
         emulator=True,
     )
 
@@ -115,7 +118,7 @@ def refund_with(fault: Fault | str, proxy: StripeFaultProxy, times: int, **reque
     return request_refund(**request)
 
 
-@pytest.mark.parametrize("fault", list(Fault))
+@pytest.mark.parametrize("fault", ENDED)
 def test_given_one_fault_when_refunding_then_our_retry_with_the_same_key_makes_one_refund(
     fault, proxy, gateway, order, manager, localstripe_gateway
 ):
@@ -134,11 +137,36 @@ def test_given_one_fault_when_refunding_then_our_retry_with_the_same_key_makes_o
     (at_stripe,) = refunds_at_stripe(localstripe_gateway, order)
     assert (at_stripe.id, at_stripe.amount) == (refund.stripe_refund_id, 600)
     assert proxy.count("forwarded") == 1  # localstripe was asked once
-    assert proxy.count("replayed") == (1 if MADE_AT_STRIPE[fault] else 0)
     assert_ledger_equals_stripe(localstripe_gateway, order)
 
 
-@pytest.mark.parametrize("fault", [*Fault, REFUSED])
+@pytest.mark.parametrize("fault", IN_FLIGHT)
+def test_given_one_answer_lost_when_refunding_then_not_resent_while_in_flight_and_found_by_key(
+    fault, proxy, gateway, order, manager, localstripe_gateway
+):
+    refund = refund_with(
+        fault,
+        proxy,
+        1,
+        order_number=order.number,
+        actor=manager,
+        amount="6.00",
+        reason="other",
+        gateway=gateway,
+    )
+    early = reconcile(order_number=order.number, fix=True, gateway=gateway)
+
+    assert (refund.status, refund.attempts, early.in_flight) == ("pending", 1, 1)
+    assert proxy.count() == 1  # neither our retry nor reconciliation sent it again
+    reconcile_fix(gateway, order)  # the window over: found at Stripe by its key
+    refund.refresh_from_db()
+    (at_stripe,) = refunds_at_stripe(localstripe_gateway, order)
+    assert (refund.status, refund.stripe_refund_id) == ("succeeded", at_stripe.id)
+    assert proxy.count("forwarded") == 1
+    assert_ledger_equals_stripe(localstripe_gateway, order)
+
+
+@pytest.mark.parametrize("fault", [*ENDED, *IN_FLIGHT, REFUSED])
 def test_given_stripe_faulty_for_the_whole_request_then_pending_and_reconcile_makes_one_refund(
     fault, proxy, gateway, order, manager, localstripe_gateway
 ):
@@ -154,7 +182,7 @@ def test_given_stripe_faulty_for_the_whole_request_then_pending_and_reconcile_ma
     )
 
     # Immediately: unknown is not failure. Pending, nothing in the ledger, and why is audited.
-    assert (refund.status, refund.attempts) == ("pending", 3)
+    assert (refund.status, refund.attempts) == ("pending", 1 if fault in IN_FLIGHT else 3)
     assert not LedgerEntry.objects.filter(order=order, kind="refund").exists()
     assert AuditEntry.objects.filter(action="order.refund.outcome_unknown").count() == 1
     made = refunds_at_stripe(localstripe_gateway, order)
@@ -215,4 +243,42 @@ def test_given_stripe_still_down_when_reconciling_then_it_says_so_and_changes_no
 
     (at_stripe,) = refunds_at_stripe(localstripe_gateway, order)
     assert Refund.objects.get(pk=refund.pk).stripe_refund_id == at_stripe.id
+    assert_ledger_equals_stripe(localstripe_gateway, order)
+
+
+def test_given_stripe_stalled_past_our_timeout_when_it_answers_every_queued_request_then_one_refund(
+    proxy, order, manager, localstripe_gateway
+):
+    """The row "Stripe stalls past our timeout, then answers every queued request".
+
+    The gateway is the application's own, SDK retries as configured: one retry layer. A send
+    that timed out may still be queued at Stripe, so nothing sends it again while it may be in
+    flight; the emulator executes every request it received, whatever its key.
+    """
+    gateway = StripeGateway(
+        secret_key="sk_test_faults",
+        webhook_secret="whsec_faults",
+        api_base=proxy.url,
+        timeout=TIMEOUT,
+        emulator=True,
+    )
+    proxy.inject(Fault.STALL, times=1000)
+
+    refund = request_refund(
+        order_number=order.number, actor=manager, amount="5.00", reason="other", gateway=gateway
+    )
+    # A reconcile run while the send may still be in flight leaves it alone.
+    report = reconcile(order_number=order.number, fix=True, gateway=gateway)
+    held = proxy.resume()  # Stripe wakes up and executes every request that reached it
+
+    assert refund.status == "pending" and report.in_flight == 1
+    assert held == 1 and len(refunds_at_stripe(localstripe_gateway, order)) == 1
+    reconcile_fix(gateway, order)  # the in-flight window over: found by its key, not resent
+    (at_stripe,) = refunds_at_stripe(localstripe_gateway, order)
+    refund.refresh_from_db()
+    assert (refund.status, refund.stripe_refund_id, at_stripe.amount) == (
+        "succeeded",
+        at_stripe.id,
+        500,
+    )
     assert_ledger_equals_stripe(localstripe_gateway, order)

@@ -191,3 +191,21 @@ def test_given_faults_for_a_path_then_other_paths_pass_untouched(proxy, email):
     assert new_customer(proxy.url, email, key=None).status == 200
     assert proxy.count(path="/v1/refunds") == 0
     assert proxy.count("forwarded", path="/v1/customers") == 1
+
+
+def test_given_a_stall_then_requests_are_held_and_on_resume_each_one_is_executed(
+    proxy, localstripe_url, email
+):
+    """A frozen localstripe executes every request that reached it, whatever its key."""
+    proxy.inject(Fault.STALL, times=2, path="/v1/customers")
+
+    for _ in range(2):
+        with pytest.raises(TimeoutError):
+            new_customer(proxy.url, email, key="k-stall-" + email, timeout=0.3)
+    assert customers_named(localstripe_url, email) == []  # held, not forwarded
+    held = proxy.resume()
+
+    assert held == 2 and proxy.count("forwarded", fault=Fault.STALL, path="/v1/customers") == 2
+    assert len(customers_named(localstripe_url, email)) == 2
+    after = new_customer(proxy.url, email, key="k-after-" + email)  # no longer stalled
+    assert after.status == 200

@@ -30,7 +30,9 @@ def shared_database_url() -> str:
     user = urllib.parse.quote(str(db.get("USER") or ""))
     password = urllib.parse.quote(str(db.get("PASSWORD") or ""))
     credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+    host, port = str(db.get("HOST") or "127.0.0.1"), db.get("PORT") or 5432
+    if host.startswith("/"):  # a unix socket's directory (the embedded PostgreSQL's)
+        return f"postgres://{credentials}{urllib.parse.quote(host, safe='')}:{port}/{db['NAME']}"
     return f"postgres://{credentials}{host}:{port}/{db['NAME']}"
 
 
@@ -57,16 +59,16 @@ def run_shopkeeper(
 
 
 class ServerProcess:
-    """`shopkeeper serve` with one worker on a free port; stopped (SIGTERM) on exit."""
+    """`shopkeeper serve` (one worker unless told) on a free port; stopped (SIGTERM) on exit."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *serve_options: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log_path = log
         self._log = log.open("ab")
         command = [sys.executable, "-m", "shopkeeper", "serve", "--host", "127.0.0.1"]
         self.process = subprocess.Popen(
-            [*command, "--port", str(self.port), "--workers", "1"],
+            [*command, "--port", str(self.port), "--workers", "1", *serve_options],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -105,5 +107,6 @@ class ServerProcess:
         self._log.close()
 
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self._log_path.read_text(errors="replace")

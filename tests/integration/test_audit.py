@@ -2,119 +2,83 @@
 
 from __future__ import annotations
 
-import io
-from contextlib import contextmanager
-
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
-from shopkeeper.audit.models import AuditEntry
-from shopkeeper.audit.services import record
+from shopkeeper.audit.models import AuditChainHead, AuditEntry
+from tests.audit_fixtures import add_entries, as_superuser, verify
 
 pytestmark = pytest.mark.django_db
 
 
-def add_entries(count: int) -> list[AuditEntry]:
-    return [
-        record(
-            action="order.note",
-            target_type="order",
-            target_id=f"SK-{n}",
-            actor_label="tester",
-            before={"n": n},
-            after={"n": n + 1, "nested": {"b": 1, "a": [1, 2]}},
-            details={"text": "ünïcode ✓"},
-        )
-        for n in range(count)
-    ]
-
-
-def verify() -> tuple[int, str]:
-    out = io.StringIO()
-    try:
-        call_command("audit", "verify", stdout=out)
-    except CommandError as error:
-        return error.returncode, out.getvalue() + str(error)
-    return 0, out.getvalue()
-
-
-@contextmanager
-def tampering_allowed():
-    """On PostgreSQL the append-only trigger must be switched off to tamper at all."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER ALL")
-        try:
-            yield
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER ALL")
-    else:
-        yield
-
-
 def test_given_untouched_log_when_verified_then_ok_with_the_count():
     add_entries(4)
-    assert verify() == (0, "OK 4 entries\n")
+    add_entries(3, target="SK-ONE")
+    assert verify() == (0, "OK 7 entries\n")
 
 
 def test_given_empty_log_when_verified_then_ok_zero():
     assert verify() == (0, "OK 0 entries\n")
 
 
+def test_given_entries_about_one_object_then_they_form_its_own_chain():
+    entries = add_entries(3, target="SK-ONE")
+    other = add_entries(1)[0]
+
+    assert [(e.chain, e.chain_seq) for e in entries] == [("order:SK-ONE", n) for n in (1, 2, 3)]
+    assert entries[1].prev_hash == entries[0].hash
+    assert (other.chain, other.chain_seq, other.prev_hash) == ("order:SK-0", 1, "0" * 64)
+    assert [e.seq for e in entries] == sorted(e.seq for e in entries)
+    head = AuditChainHead.objects.get(chain="order:SK-ONE")
+    assert (head.chain_seq, head.hash) == (3, entries[2].hash)
+
+
 def test_given_an_edited_entry_when_verified_then_it_is_reported_and_exit_is_nonzero():
-    entries = add_entries(4)
-    with tampering_allowed():
+    entries = add_entries(4, target="SK-ONE")
+    with as_superuser():
         AuditEntry.objects.filter(pk=entries[1].pk).update(after={"n": 999})
 
     code, output = verify()
 
     assert code == 1
-    assert f"BROKEN #{entries[1].seq}: content does not match its hash" in output
+    assert (
+        f"BROKEN #{entries[1].seq}: order:SK-ONE: content does not match its keyed hash" in output
+    )
     assert f"#{entries[0].seq}:" not in output
 
 
-def test_given_an_edited_entry_with_a_recomputed_hash_then_the_next_link_breaks():
-    entries = add_entries(3)
-    from shopkeeper.audit.chain import entry_hash
-    from shopkeeper.audit.services import _stored_form
-
-    victim = AuditEntry.objects.filter(pk=entries[1].pk).values().get()
-    victim["action"] = "order.nothing_happened"
-    forged = entry_hash(victim["prev_hash"], _stored_form(victim))
-    with tampering_allowed():
-        AuditEntry.objects.filter(pk=entries[1].pk).update(
-            action="order.nothing_happened", hash=forged
-        )
-
-    code, output = verify()
-
-    assert code == 1
-    assert f"BROKEN #{entries[2].seq}: previous-hash link broken" in output
-
-
 def test_given_a_deleted_middle_entry_when_verified_then_the_gap_is_reported():
-    entries = add_entries(4)
-    with tampering_allowed():
+    entries = add_entries(4, target="SK-ONE")
+    with as_superuser():
         AuditEntry.objects.filter(pk=entries[1].pk).delete()
 
     code, output = verify()
 
     assert code == 1
-    assert f"BROKEN #{entries[2].seq}: entries missing before #{entries[2].seq}" in output
+    assert f"BROKEN #{entries[2].seq}: order:SK-ONE: entries missing before #3" in output
 
 
 def test_given_the_newest_entry_deleted_when_verified_then_the_head_mismatch_is_reported():
-    entries = add_entries(3)
-    with tampering_allowed():
+    entries = add_entries(3, target="SK-ONE")
+    with as_superuser():
         AuditEntry.objects.filter(pk=entries[2].pk).delete()
 
     code, output = verify()
 
     assert code == 1
-    assert f"the log ends at #{entries[1].seq} but #{entries[2].seq} was the last" in output
+    assert "order:SK-ONE: its newest entries were removed" in output
+
+
+def test_given_an_entry_moved_to_another_chain_then_it_is_reported():
+    entries = add_entries(2, target="SK-ONE")
+    with as_superuser():
+        AuditEntry.objects.filter(pk=entries[1].pk).update(chain="order:SK-TWO", chain_seq=1)
+
+    code, output = verify()
+
+    assert code == 1
+    assert "order:SK-TWO: content does not match its keyed hash" in output
+    assert "order:SK-ONE: its newest entries were removed" in output
 
 
 @pytest.mark.postgres
@@ -167,6 +131,8 @@ def test_given_a_cancel_through_the_api_then_its_entry_carries_who_where_and_the
         order.number,
         order.number,
     )
+    trail = AuditEntry.objects.filter(chain=f"order:{order.number}").order_by("chain_seq")
+    assert (trail.first().action, trail.last()) == ("order.placed", entry)  # type: ignore[union-attr]
     assert entry.before == {"status": "pending", "payment_status": "pending"}
     assert entry.after == {"status": "cancelled", "payment_status": "voided"}
     assert (entry.ip, entry.user_agent, entry.request_id) == (

@@ -229,7 +229,7 @@ def test_serve_configures_gunicorn_not_runserver() -> None:
 
     assert server.cfg.bind == ["127.0.0.1:8123"]
     assert (server.cfg.workers, server.cfg.threads) == (3, 2)
-    assert server.cfg.worker_class_str == "gthread"
+    assert server.cfg.worker_class_str == "shopkeeper.ops.worker.BufferingWorker"
 
 
 def _subprocess_env(tmp_path: Path) -> dict[str, str]:

@@ -6,7 +6,9 @@ worker there: the refund exists at Stripe (localstripe), our database has only t
 After a restart, reconciliation finds the refund at Stripe by the key we sent with it and
 records it: exactly one refund, a ledger equal to Stripe's, and the audit log says so.
 
-Runs on SQLite (a file the server shares) and on PostgreSQL (the test database).
+Runs on SQLite (a file the server shares) and on PostgreSQL (the test database). The same kill
+while the request holds an Idempotency-Key leaves the key's claim in progress; after its lease
+the same key takes it over and answers with the refund the dead request reserved (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.failpoints import FailpointTriggered
+from shopkeeper.idempotency.models import IdempotencyRecord
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.reconciliation.services import reconcile
@@ -34,15 +37,17 @@ pytestmark = pytest.mark.localstripe
 KILLED = "Failpoint refund.after_stripe: killing process"
 
 
-def call(base: str, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
+def call(
+    base: str, method: str, path: str, token: str, body: Any = None, *, key: str = ""
+) -> tuple[int, Any]:
     host, port = base.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if key:
+        headers["Idempotency-Key"] = key
     try:
         connection.request(
-            method,
-            path,
-            body=json.dumps(body) if body is not None else None,
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            method, path, body=json.dumps(body) if body is not None else None, headers=headers
         )
         response = connection.getresponse()
         return response.status, json.loads(response.read() or b"null")
@@ -152,3 +157,58 @@ def test_given_server_killed_after_stripe_refunded_when_restarted_and_reconciled
     assert verified.returncode == 0, verified.stdout + verified.stderr
     logged = (tmp_path / "server.log").read_text(errors="replace") + reconciled.stdout
     assert not SECRET_KEY_SHAPE.search(logged)  # the servers' and reconcile's output too
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_given_server_killed_holding_a_key_when_retried_after_its_lease_then_it_answers_its_refund(
+    tmp_path, localstripe_url, localstripe_gateway
+):
+    order = paid_order(localstripe_gateway)
+    token = token_for(staff("owner"))
+    lease = 6.0  # longer than the longest request with these settings (2 x 1 + 0.05 s)
+    env = shopkeeper_env(
+        tmp_path,
+        STRIPE_API_BASE=localstripe_url,
+        STRIPE_TIMEOUT="1",
+        SHOPKEEPER_REFUND_RETRY_DELAYS="0.05",
+        SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS=str(lease),
+        SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS="0.5",
+        SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS="0",
+    )
+    path = f"/api/admin/orders/{order.number}/refunds"
+    body = {"amount": "7.00", "reason": "other"}
+
+    crashing = {**env, "SHOPKEEPER_FAILPOINTS": "refund.after_stripe=kill"}
+    with ServerProcess(crashing, tmp_path / "server.log") as server:
+        # When: the worker is killed holding the key, after Stripe made the refund.
+        with pytest.raises((http.client.HTTPException, ConnectionError)):
+            call(server.url, "POST", path, token, body, key="dialog-9")
+        assert wait_for(lambda: KILLED in server.output()), server.output()
+        lease_over = time.monotonic() + lease + 0.5  # the lease began before the kill
+        assert IdempotencyRecord.objects.get(key="dialog-9").state == "in_progress"
+
+        # Within the lease the key is still held; after it, the key is taken over. The
+        # restarted worker still has the failpoint: a second send would kill it again.
+        held, during = call(server.url, "POST", path, token, body, key="dialog-9")
+        time.sleep(max(0.0, lease_over - time.monotonic()))
+        status, after = call(server.url, "POST", path, token, body, key="dialog-9")
+
+    refund = Refund.objects.get(order=order)
+    assert (held, during["code"]) == (409, "idempotency_key_in_progress")
+    assert status == 201, after
+    assert (after["refund"]["id"], after["refund"]["status"]) == (refund.pk, "pending")
+    assert after["order"]["refunded_minor"] == 0  # Stripe's answer is not known here yet
+    (made,) = refunds_at_stripe(localstripe_gateway, order)  # never a second refund
+
+    # Once reconciliation settles the refund, the key replays the settled state.
+    reconciled = run_shopkeeper("reconcile", "--fix", "--order", order.number, env=env)
+    assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+    with ServerProcess(env, tmp_path / "server.log") as server:
+        status, settled = call(server.url, "POST", path, token, body, key="dialog-9")
+    assert status == 201 and settled["refund"]["id"] == refund.pk
+    assert settled["refund"]["status"] == "succeeded"
+    assert settled["order"]["refunded_minor"] == 700
+    assert refunds_at_stripe(localstripe_gateway, order) == [made]
+    assert Refund.objects.filter(order=order).count() == 1
+    assert ledger_refunds(order) == {made.id: 700}

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from shopkeeper.idempotency.models import IdempotencyRecord
-from shopkeeper.idempotency.services import fingerprint, purge_records
+from shopkeeper.idempotency.services import current_claim, fingerprint, purge_records
+from shopkeeper.reconciliation.services import reconcile
+from shopkeeper.refunds.services import request_refund
 from tests.integration.refund_fixtures import (
     Api,
     paid_order,
@@ -150,10 +154,10 @@ def test_given_key_held_by_an_unfinished_request_then_409_in_progress(fake_gatew
     assert refund_count(order) == 0
 
 
-def test_given_crash_after_the_refund_row_then_key_replays_500_and_never_refunds_twice(
+def test_given_crash_after_the_refund_row_then_key_answers_the_refund_and_never_refunds_twice(
     fake_gateway, api
 ):
-    """A request that failed half-way must not run again: the key answers with its 500."""
+    """A request that failed half-way must not run again: the key answers with its refund."""
     order = paid_order(fake_gateway)
     fake_gateway.fail_next["create_refund"] = [RuntimeError("bug after the reservation")]
     crashing = Client(raise_request_exception=False)
@@ -168,7 +172,7 @@ def test_given_crash_after_the_refund_row_then_key_replays_500_and_never_refunds
     second = api.refund(order.number, BODY, key="crash")
 
     assert first.status_code == 500
-    assert second.status_code == 500 and second.json()["code"] == "internal_error"
+    assert second.status_code == 201 and second.json()["refund"]["status"] == "pending"
     assert refund_count(order) == 1 and refund_count(order, "pending") == 1
     assert refunds_sent(fake_gateway) == 1
 
@@ -208,3 +212,84 @@ def test_purge_forgets_only_old_completed_keys(fake_gateway, api):
 
     assert purge_records(older_than_hours=24) == 1
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+def claim_held_by_a_dead_request(user, order, key: str) -> IdempotencyRecord:
+    """What a request killed while holding `key` leaves: its claim, in progress."""
+    path = f"/api/admin/orders/{order.number}/refunds"
+    return IdempotencyRecord.objects.create(
+        owner_id=user.pk,
+        key=key,
+        endpoint=f"POST {path}",
+        fingerprint=fingerprint(method="POST", path=path, body=json.dumps(BODY).encode()),
+    )
+
+
+def lapse(record: IdempotencyRecord) -> None:
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def test_given_a_request_died_after_reserving_when_its_lease_ends_then_the_key_answers_its_refund(
+    fake_gateway,
+):
+    user = staff("manager")
+    order = paid_order(fake_gateway)
+    record = claim_held_by_a_dead_request(user, order, "dead-1")
+    # The dead request reserved its refund (linked to its claim) and sent it; the answer lost.
+    fake_gateway.lose_next_response.add("create_refund")
+    token = current_claim.set(record)
+    try:
+        reserved = request_refund(
+            order_number=order.number, actor=user, reason=BODY["reason"], amount=BODY["amount"]
+        )
+    finally:
+        current_claim.reset(token)
+    api = Api(token_for(user))
+
+    during = api.refund(order.number, BODY, key="dead-1")
+    lapse(record)
+    after = api.refund(order.number, BODY, key="dead-1")
+
+    assert during.status_code == 409 and during.json()["code"] == "idempotency_key_in_progress"
+    assert after.status_code == 201 and after["Idempotent-Replayed"] == "true"
+    assert after.json()["refund"]["id"] == reserved.pk
+    assert after.json()["refund"]["status"] == "pending"  # Stripe's answer still unknown
+    assert refund_count(order) == 1 and refunds_sent(fake_gateway) == 1
+    assert IdempotencyRecord.objects.get(pk=record.pk).state == "completed"
+
+
+def test_given_a_request_died_before_reserving_when_the_lease_is_over_then_the_key_runs_once(
+    fake_gateway,
+):
+    user = staff("manager")
+    order = paid_order(fake_gateway)
+    lapse(claim_held_by_a_dead_request(user, order, "dead-2"))
+    api = Api(token_for(user))
+
+    first = api.refund(order.number, BODY, key="dead-2")
+    again = api.refund(order.number, BODY, key="dead-2")
+
+    assert first.status_code == 201 and first.json()["refund"]["status"] == "succeeded"
+    assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert refund_count(order) == 1 and refunds_sent(fake_gateway) == 1
+
+
+def test_given_a_refund_settled_after_its_request_then_its_key_replays_the_settled_state(
+    fake_gateway, api
+):
+    order = paid_order(fake_gateway)
+    fake_gateway.lose_next_response.add("create_refund")
+    first = api.refund(order.number, BODY, key="settles-later")
+    assert first.status_code == 201 and first.json()["refund"]["status"] == "pending"
+
+    report = reconcile(order_number=order.number, fix=True, in_flight=timedelta(0))
+    again = api.refund(order.number, BODY, key="settles-later")
+
+    assert report.exit_code == 0, report.as_text()
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert again.json()["refund"]["id"] == first.json()["refund"]["id"]
+    assert again.json()["refund"]["status"] == "succeeded"
+    assert again.json()["order"]["payment_status"] == "partially_refunded"
+    assert refund_count(order) == 1 and refunds_sent(fake_gateway) == 1

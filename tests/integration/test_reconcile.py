@@ -47,10 +47,9 @@ def intent_of(order: Order) -> str:
 
 
 def age(refund: Refund, minutes: int = 30) -> None:
-    """The refund was last touched long ago: its request cannot still be under way."""
-    Refund.objects.filter(pk=refund.pk).update(
-        updated_at=timezone.now() - timedelta(minutes=minutes)
-    )
+    """The refund was last sent long ago: its request cannot still be under way."""
+    then = timezone.now() - timedelta(minutes=minutes)
+    Refund.objects.filter(pk=refund.pk).update(updated_at=then, last_sent_at=then)
 
 
 def test_given_books_agree_with_stripe_then_nothing_found_and_exit_0(fake_gateway, manager):
@@ -125,7 +124,8 @@ def test_given_refund_never_reached_stripe_when_fixed_then_sent_once_with_its_ow
     fake_gateway, manager
 ):
     order = paid_order(fake_gateway)
-    fake_gateway.fail_next["create_refund"] = [PaymentOutcomeUnknown("connect timeout")] * 3
+    refused = PaymentOutcomeUnknown("connect timeout", in_flight=False)
+    fake_gateway.fail_next["create_refund"] = [refused] * 3
     refund = request_refund(order_number=order.number, actor=manager, amount="3.00", reason="other")
     age(refund)
 
@@ -142,7 +142,8 @@ def test_given_refund_never_reached_stripe_when_fixed_then_sent_once_with_its_ow
 
 def test_given_refund_just_sent_and_unanswered_then_left_alone_as_in_flight(fake_gateway, manager):
     order = paid_order(fake_gateway)
-    fake_gateway.fail_next["create_refund"] = [PaymentOutcomeUnknown("connect timeout")] * 3
+    refused = PaymentOutcomeUnknown("connect timeout", in_flight=False)
+    fake_gateway.fail_next["create_refund"] = [refused] * 3
     request_refund(order_number=order.number, actor=manager, amount="3.00", reason="other")
 
     report = reconcile(fix=True)

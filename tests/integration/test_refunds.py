@@ -23,7 +23,7 @@ from shopkeeper.refunds.rules import (
     RefundExceedsRefundable,
     ShippingAlreadyRefunded,
 )
-from shopkeeper.refunds.services import request_refund
+from shopkeeper.refunds.services import execute_refund, request_refund
 from tests.integration.refund_fixtures import (
     ADDRESS,
     paid_order,
@@ -355,11 +355,11 @@ def test_given_stripe_pending_when_refunded_then_pending_and_reserved(fake_gatew
         request_refund(order_number=order.number, actor=manager, amount="5.01", reason="other")
 
 
-def test_given_response_lost_once_when_refunded_then_retried_with_same_key_and_one_refund(
+def test_given_stripe_answered_503_once_when_refunded_then_retried_with_same_key_and_one_refund(
     fake_gateway, manager
 ):
     order = paid_order(fake_gateway)
-    fake_gateway.lose_next_response.add("create_refund")
+    fake_gateway.fail_next["create_refund"] = [PaymentOutcomeUnknown("503", in_flight=False)]
 
     refund = request_refund(order_number=order.number, actor=manager, amount="9.00", reason="other")
 
@@ -368,6 +368,21 @@ def test_given_response_lost_once_when_refunded_then_retried_with_same_key_and_o
     assert len(fake_gateway.refunds) == 1
     assert refund.status == "succeeded" and refund.attempts == 2
     assert refunded_minor(order) == 900
+
+
+def test_given_response_lost_when_refunded_then_not_sent_again_while_it_may_be_in_flight(
+    fake_gateway, manager
+):
+    """The lost answer's send may still be queued at Stripe: a resend now could refund twice."""
+    order = paid_order(fake_gateway)
+    fake_gateway.lose_next_response.add("create_refund")
+
+    refund = request_refund(order_number=order.number, actor=manager, amount="9.00", reason="other")
+    again = execute_refund(refund_id=refund.pk)  # a second process, within the window
+
+    assert [op for op, _ in fake_gateway.calls if op == "create_refund"] == ["create_refund"]
+    assert (refund.status, refund.attempts, again.attempts) == ("pending", 1, 1)
+    assert refund.last_sent_at is not None and refunded_minor(order) == 0
 
 
 def test_given_stripe_never_answers_when_refunded_then_left_pending_never_failed(
@@ -379,7 +394,7 @@ def test_given_stripe_never_answers_when_refunded_then_left_pending_never_failed
     refund = request_refund(order_number=order.number, actor=manager, amount="9.00", reason="other")
 
     assert refund.status == "pending" and not refund.stripe_refund_id
-    assert refund.attempts == 3 and refunded_minor(order) == 0
+    assert refund.attempts == 1 and refunded_minor(order) == 0  # a timeout: not resent at once
     assert order_detail(reload(order))["refundable_minor"] == 1600
     assert AuditEntry.objects.filter(action="order.refund.outcome_unknown").exists()
 
@@ -390,7 +405,7 @@ def test_given_unknown_then_refusal_when_refunded_then_pending_not_failed(fake_g
 
     order = paid_order(fake_gateway)
     fake_gateway.fail_next["create_refund"] = [
-        PaymentOutcomeUnknown("timeout"),
+        PaymentOutcomeUnknown("503", in_flight=False),
         PaymentRequestInvalid("Keys for idempotent requests can only be used once"),
     ]
 

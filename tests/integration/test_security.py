@@ -33,6 +33,7 @@ BODIES = {
     "/api/admin/orders/{number}/cancel": {"reason": "rbac check"},
     "/api/admin/orders/{number}/capture": {},
     "/api/admin/orders/{number}/refunds": {"amount": "1.00", "reason": "requested_by_customer"},
+    "/api/admin/orders/{number}/refunds/preview": {"amount": "1.00"},
     "/api/admin/refunds/{refund_id}/approve": {},
     "/api/admin/refunds/{refund_id}/reject": {},
 }
@@ -247,7 +248,6 @@ def test_the_stripe_secret_key_is_in_no_response_and_no_log_record(fake_gateway,
         webhook_secret="whsec_test",
         api_base="http://127.0.0.1:9",
         timeout=1,
-        max_network_retries=0,
     )
     owner = Api(token_for(make_staff("owner")))
     caplog.set_level(logging.DEBUG)

@@ -16,6 +16,7 @@ REAL_SECRETS = {
     "SHOPKEEPER_SECRET_KEY": "a-long-random-production-secret-0123456789",
     "STRIPE_SECRET_KEY": "sk_test_configured_for_this_test",
     "STRIPE_WEBHOOK_SECRET": "whsec_configured_for_this_test",
+    "SHOPKEEPER_AUDIT_KEY": "an-audit-key-kept-outside-the-database-0123",
     "ALLOWED_HOSTS": "shop.example.com",
 }
 
@@ -46,13 +47,15 @@ def test_given_production_with_default_secrets_when_starting_then_it_refuses_in_
     assert result.returncode != 0
     assert result.stderr.strip() == (
         "shopkeeper: configuration error: Refusing to run in production with default secrets: "
-        "SHOPKEEPER_SECRET_KEY, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET"
+        "SHOPKEEPER_SECRET_KEY, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, SHOPKEEPER_AUDIT_KEY"
     )
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "shopkeeper.sqlite3").exists()  # nothing was touched
 
 
-@pytest.mark.parametrize("still_default", ["SHOPKEEPER_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"])
+@pytest.mark.parametrize(
+    "still_default", ["SHOPKEEPER_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "SHOPKEEPER_AUDIT_KEY"]
+)
 def test_given_production_with_one_default_secret_then_that_one_is_named(
     tmp_path: Path, still_default: str
 ) -> None:
@@ -92,3 +95,19 @@ def test_given_an_unknown_capture_mode_then_it_refuses(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "SHOPKEEPER_CAPTURE must be 'automatic' or 'manual'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_given_an_idempotency_lease_shorter_than_the_longest_request_then_it_refuses(
+    tmp_path: Path,
+) -> None:
+    """STRIPE_TIMEOUT 10 and retry delays 0.5,2: a refund request may run 3 x 10 + 2.5 s."""
+    short = shopkeeper(tmp_path, "check", SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS="30")
+    fitting = shopkeeper(
+        tmp_path, "check", SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS="30", STRIPE_TIMEOUT="5"
+    )
+
+    assert short.returncode != 0 and "Traceback" not in short.stderr
+    assert "SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS must exceed the longest request (32.5 s" in (
+        short.stderr
+    )
+    assert fitting.returncode == 0, fitting.stderr

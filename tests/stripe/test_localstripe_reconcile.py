@@ -29,7 +29,7 @@ from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.services import sync_from_stripe
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
-from shopkeeper.refunds.services import request_refund
+from shopkeeper.refunds.services import execute_refund, request_refund
 from tests.fakes import AlwaysLost
 from tests.integration.refund_fixtures import ADDRESS, paid_order, staff
 
@@ -64,7 +64,7 @@ class NeverArrives:
         return getattr(self._gateway, name)
 
     def create_refund(self, **kwargs):
-        raise PaymentOutcomeUnknown("connection refused")
+        raise PaymentOutcomeUnknown("connection refused", in_flight=False)
 
 
 def intent_of(order: Order) -> str:
@@ -120,7 +120,8 @@ def test_given_dashboard_refunds_and_refunds_in_doubt_when_fixed_then_ledger_equ
         reason="other",
         gateway=NeverArrives(localstripe_gateway),
     )
-    Refund.objects.filter(pk=never_sent.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Refund.objects.filter(pk=never_sent.pk).update(updated_at=an_hour_ago, last_sent_at=an_hour_ago)
     assert len(stripe_refunds(localstripe_gateway, order)) == 2 and ledger_refunds(order) == {}
 
     status, found = run()
@@ -228,14 +229,17 @@ def test_given_more_than_a_page_of_payment_intents_then_since_pages_through_them
 def test_given_two_refunds_at_stripe_under_one_key_then_one_recorded_and_the_other_for_a_person(
     localstripe_gateway, settings, manager
 ):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0.01]  # the retry makes a twin at localstripe
     order = paid_order(localstripe_gateway)
-    request_refund(
+    refund = request_refund(
         order_number=order.number,
         actor=manager,
         amount="3.00",
         reason="other",
         gateway=AlwaysLost(localstripe_gateway),
+    )
+    # Sent again once its in-flight window is over: localstripe ignores the key, a twin.
+    execute_refund(
+        refund_id=refund.pk, gateway=AlwaysLost(localstripe_gateway), in_flight_after=timezone.now()
     )
     assert len(stripe_refunds(localstripe_gateway, order)) == 2
 

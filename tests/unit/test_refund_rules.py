@@ -24,9 +24,9 @@ from shopkeeper.refunds.rules import (
     can_move_refund,
     ensure_decider,
     move_refund,
-    needs_approval,
     parse_refund_amount,
     plan_refund,
+    refund_approval,
     refund_limit_minor,
     refund_status_for_stripe,
 )
@@ -325,6 +325,19 @@ LIMITS = {"support": {"USD": "100.00", "JPY": "15000"}}
 )
 def test_refund_limits_per_role_and_currency(role, amount, currency, approval):
     assert needs_approval(role, Money.parse(amount, currency), LIMITS) is approval
+
+
+def needs_approval(role: str, money: Money, limits) -> bool:
+    """A first refund on an order, by someone who refunded nothing today."""
+    check = refund_approval(
+        role,
+        money,
+        order_unapproved_minor=0,
+        actor_day_unapproved_minor=0,
+        limits=limits,
+        daily_limits={},
+    )
+    return check.needed
 
 
 def test_unlisted_role_has_no_limit_and_listed_currency_parses():

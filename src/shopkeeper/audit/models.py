@@ -1,7 +1,8 @@
-"""The append-only audit log: who did what to which object, chained by hashes.
+"""The append-only audit log: who did what to which object, in one keyed chain per object.
 
 On PostgreSQL a trigger refuses UPDATE and DELETE; on every database `shopkeeper audit verify`
-recomputes the chain and reports an edited or deleted entry.
+recomputes every chain with `SHOPKEEPER_AUDIT_KEY` and reports an edited or deleted entry
+(docs/audit.md).
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from django.utils import timezone
 
 
 class AuditEntry(models.Model):
+    # Global order of appending (gaps allowed); what an anchor's cut is measured in.
     seq = models.BigIntegerField(unique=True)
+    # "order:SK-…", "user:…": the object's own chain, and the entry's place in it (1, 2, …).
+    chain = models.CharField(max_length=120)
+    chain_seq = models.BigIntegerField()
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # Plain id plus an e-mail snapshot: the record outlives changes to the user.
     actor_id = models.BigIntegerField(null=True, blank=True)
@@ -32,17 +37,25 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ("seq",)
         indexes = (models.Index(fields=("target_type", "target_id", "seq")),)
+        constraints = (
+            models.UniqueConstraint(fields=("chain", "chain_seq"), name="audit_entry_chain_seq"),
+        )
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.target_type}:{self.target_id}"
 
 
 class AuditChainHead(models.Model):
-    """One row, locked while an entry is appended, so the chain never forks."""
+    """One row per chain, locked while that chain grows: writes to other objects never wait.
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    seq = models.BigIntegerField(default=0)
+    `mac` seals (chain, chain_seq, hash) with the key, so the newest entries of a chain cannot
+    be removed and the head set back without it.
+    """
+
+    chain = models.CharField(max_length=120, primary_key=True)
+    chain_seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
+    mac = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
-        return f"audit head #{self.seq}"
+        return f"audit head {self.chain} #{self.chain_seq}"

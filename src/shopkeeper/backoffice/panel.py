@@ -16,6 +16,7 @@ from shopkeeper.backoffice.timeline import REASON_LABELS, timeline
 from shopkeeper.money import Money, exponent
 from shopkeeper.orders.selectors import get_order, list_orders, order_detail, order_events
 from shopkeeper.orders.states import OrderStatus, PaymentStatus
+from shopkeeper.refunds.approval import approval_outlook
 from shopkeeper.refunds.selectors import list_refunds, order_facts
 
 PAGE_SIZE = 25
@@ -91,6 +92,11 @@ def order_panel_context(*, number: str, user: Any) -> dict[str, Any]:
         "show_cancel_blocked": bool(detail["cancel_blocked_reason"])
         and order.status not in (OrderStatus.CANCELLED, OrderStatus.CLOSED),
         "refund_reasons": REFUND_REASONS,
+        # Said in the refund dialog before any amount is chosen; the dialog then asks the API's
+        # preview whether the chosen refund would wait for approval.
+        "refund_outlook": approval_outlook(order=order, actor=user)
+        if "refund" in detail["available_actions"]
+        else "",
     }
 
 

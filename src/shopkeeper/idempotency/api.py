@@ -10,6 +10,10 @@ Put it under `@requires(...)` (so refusals are not stored) and above the view:
 Without the header, or for an anonymous caller, the view runs as usual. With it, the first
 response (success or problem+json) is stored under the caller's key and replayed, marked
 `Idempotent-Replayed: true`, to every later request with the same key and payload.
+
+An endpoint that creates a row gives `@idempotent(answer=...)`: once its service has linked
+the row to the claim (`services.link_claim`), every later request with the key, and a takeover
+from a request that died holding it, gets `answer(request, row_id)`: the row's current state.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from shopkeeper.idempotency.services import (
     StoredResponse,
     claim_key,
     complete,
+    current_claim,
     fingerprint,
     validated_key,
 )
@@ -39,7 +44,16 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 
-def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
+Answer = Callable[[HttpRequest, int], Any]
+
+
+def idempotent(view: Callable[..., Any] | None = None, *, answer: Answer | None = None) -> Any:
+    if view is None:
+        return functools.partial(idempotent, answer=answer)
+    return _guarded(view, answer)
+
+
+def _guarded(view: Callable[..., Any], answer: Answer | None) -> Callable[..., Any]:
     @functools.wraps(view)
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         raw_key = request.headers.get(HEADER)
@@ -55,22 +69,43 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
             ),
         )
         if claim.replay is not None:
-            response = to_http_response(claim.replay)
-            response[REPLAYED_HEADER] = "true"
-            return response
-        assert claim.record is not None
+            stored = claim.replay
+            if claim.resource_id is not None and answer is not None:
+                stored = _answered(answer, request, claim.resource_id)
+            return _replayed(stored)
+        record = claim.record
+        assert record is not None
+        if record.resource_id is not None and answer is not None:
+            # Taken over from a request that died after creating its row: answer, don't redo.
+            stored = _answered(answer, request, record.resource_id)
+            complete(record, stored)
+            return _replayed(stored)
+        token = current_claim.set(record)
         try:
-            stored = stored_response(view(request, *args, **kwargs))
-        except DomainError as error:
-            stored = stored_response(problem_for(error))
+            stored = _answered(view, request, *args, **kwargs)
         except BaseException:
             # Part of the work may be done: never run it again for this key.
-            complete(claim.record, _internal_error())
+            complete(record, _internal_error())
             raise
-        complete(claim.record, stored)
+        finally:
+            current_claim.reset(token)
+        complete(record, stored)
         return to_http_response(stored)
 
     return guarded
+
+
+def _answered(view: Callable[..., Any], request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return stored_response(view(request, *args, **kwargs))
+    except DomainError as error:
+        return stored_response(problem_for(error))
+
+
+def _replayed(stored: StoredResponse) -> HttpResponse:
+    response = to_http_response(stored)
+    response[REPLAYED_HEADER] = "true"
+    return response
 
 
 def stored_response(result: Any) -> StoredResponse:

@@ -1,7 +1,15 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+
+def lease_end() -> datetime:
+    """When a claim made now lapses, unless its request finished first."""
+    return timezone.now() + timedelta(seconds=settings.SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS)
 
 
 class IdempotencyRecord(models.Model):
@@ -9,6 +17,8 @@ class IdempotencyRecord(models.Model):
 
     Keys belong to the user who sent them. The row is inserted (and committed) before the
     request runs, so a concurrent request with the same key finds it and waits for the answer.
+    The claim is a lease: a request killed while holding it (kill -9, a power cut) leaves it
+    in progress, and once `lease_expires_at` has passed the same key may take it over.
     """
 
     class State(models.TextChoices):
@@ -25,6 +35,10 @@ class IdempotencyRecord(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_content_type = models.CharField(max_length=100, blank=True)
     response_body = models.JSONField(null=True, blank=True)
+    # The row the request created, committed with it (a refund request: the refund it reserved).
+    # While set, the key answers from that row's current state, never by running again.
+    resource_id = models.BigIntegerField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(default=lease_end)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 

@@ -5,6 +5,13 @@ starts; a unique constraint makes the claim race-free). A request arriving with 
 and the same payload waits for the first one to finish and replays its response; with another
 payload it is refused with 422 `idempotency_key_reused`. Like Stripe, the response is kept
 whatever its status: a request that failed after part of its work was done must not run again.
+
+A claim is a lease (SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS, longer than any request can run): a
+request killed while holding its key cannot finish it, so after the lease the same key takes
+the claim over. A request that created a row links it to its claim in the same transaction
+(`link_claim`); from then on the key answers from that row's current state (a refund request:
+the refund, as it is now, settled later by the worker, a webhook or reconcile), so a takeover
+answers instead of running again.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,7 +29,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from shopkeeper.errors import Conflict, InvalidInput
-from shopkeeper.idempotency.models import IdempotencyRecord
+from shopkeeper.idempotency.models import IdempotencyRecord, lease_end
 
 MAX_KEY_LENGTH = 255
 POLL_SECONDS = 0.05
@@ -51,10 +59,26 @@ class StoredResponse:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """Either the caller now owns the key (`record`), or the answer to replay (`replay`)."""
+    """The caller now owns the key (`record`: to run the request, or, when the record names a
+    resource, to answer from it), or the answer to replay (`replay`), or the resource whose
+    current state is the answer (`resource_id`)."""
 
     record: IdempotencyRecord | None = None
     replay: StoredResponse | None = None
+    resource_id: int | None = None
+
+
+# The claim of the request running in this thread (set by `idempotency.api.idempotent`).
+current_claim: ContextVar[IdempotencyRecord | None] = ContextVar("current_claim", default=None)
+
+
+def link_claim(resource_id: int) -> None:
+    """Name the row the current request created; call it in the transaction creating the row,
+    so the link commits with it. Does nothing for a request without an Idempotency-Key."""
+    record = current_claim.get()
+    if record is not None:
+        IdempotencyRecord.objects.filter(pk=record.pk).update(resource_id=resource_id)
+        record.resource_id = resource_id
 
 
 def validated_key(raw: str) -> str:
@@ -80,7 +104,8 @@ def fingerprint(*, method: str, path: str, body: bytes) -> str:
 
 
 def claim_key(*, owner_id: int, key: str, endpoint: str, request_fingerprint: str) -> Claim:
-    """Claim `key` for this request, or wait for the request that holds it and replay it."""
+    """Claim `key` for this request, or wait for the request that holds it and replay it, or
+    take it over from a request whose lease ran out."""
     try:
         with transaction.atomic():
             record = IdempotencyRecord.objects.create(
@@ -89,10 +114,10 @@ def claim_key(*, owner_id: int, key: str, endpoint: str, request_fingerprint: st
         return Claim(record=record)
     except IntegrityError:
         pass
-    return Claim(replay=_wait_for_response(owner_id, key, request_fingerprint))
+    return _wait_for_response(owner_id, key, request_fingerprint)
 
 
-def _wait_for_response(owner_id: int, key: str, request_fingerprint: str) -> StoredResponse:
+def _wait_for_response(owner_id: int, key: str, request_fingerprint: str) -> Claim:
     deadline = time.monotonic() + settings.SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS
     while True:
         record = IdempotencyRecord.objects.get(owner_id=owner_id, key=key)
@@ -101,15 +126,34 @@ def _wait_for_response(owner_id: int, key: str, request_fingerprint: str) -> Sto
                 f"Idempotency-Key {key!r} was first used for {record.endpoint} with another body"
             )
         if record.state == IdempotencyRecord.State.COMPLETED:
-            assert record.response_status is not None
-            return StoredResponse(
-                status=record.response_status,
-                content_type=record.response_content_type,
-                body=record.response_body,
-            )
+            return _answer(record)
+        if record.lease_expires_at <= timezone.now() and _take_over(record):
+            return Claim(record=record)
         if time.monotonic() >= deadline:
             raise IdempotencyKeyInProgress()
         time.sleep(POLL_SECONDS)
+
+
+def _answer(record: IdempotencyRecord) -> Claim:
+    assert record.response_status is not None
+    stored = StoredResponse(
+        status=record.response_status,
+        content_type=record.response_content_type,
+        body=record.response_body,
+    )
+    return Claim(replay=stored, resource_id=record.resource_id)
+
+
+def _take_over(record: IdempotencyRecord) -> bool:
+    """Renew a lapsed lease for this request; one UPDATE, so one of many retries wins it."""
+    lease = lease_end()
+    taken = IdempotencyRecord.objects.filter(
+        pk=record.pk,
+        state=IdempotencyRecord.State.IN_PROGRESS,
+        lease_expires_at=record.lease_expires_at,
+    ).update(lease_expires_at=lease)
+    record.lease_expires_at = lease
+    return taken == 1
 
 
 def complete(record: IdempotencyRecord, response: StoredResponse) -> None:

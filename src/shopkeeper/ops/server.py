@@ -1,7 +1,8 @@
 """Shopkeeper behind gunicorn, configured in code: what `shopkeeper serve` runs.
 
 gunicorn is a pre-fork production server; Django's `runserver` is for development only.
-Static files are served by WhiteNoise from the same process.
+Each worker reads requests on an event loop and runs Django on `threads` threads (worker.py), so
+slow clients cannot take the threads. Static files are served by WhiteNoise from the same process.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def server_options(*, host: str, port: int, workers: int, threads: int) -> dict[
         "bind": f"{host}:{port}",
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        # An event loop reads each request whole; only complete requests take a thread (worker.py).
+        "worker_class": "shopkeeper.ops.worker.BufferingWorker",
         # Load Django once in the master: a broken deployment fails before any worker forks.
         "preload_app": True,
         "accesslog": "-",

@@ -120,10 +120,21 @@ class PaymentRequestInvalid(DomainError):
 
 
 class PaymentOutcomeUnknown(PaymentProviderUnavailable):
-    """Timeout, 5xx, 429 or lost connection: the operation may or may not have happened."""
+    """Timeout, 5xx, 429 or lost connection: the operation may or may not have happened.
+
+    `in_flight`: the request may still be executing at Stripe (a timeout, or the connection
+    lost after the request was sent), so sending it again now could do it twice, whatever the
+    key: Stripe only replays a key once the first request has finished, localstripe never.
+    False when the request certainly ended: Stripe answered 5xx or 429, or never received it
+    (connection refused, connect timeout).
+    """
 
     code = "payment_outcome_unknown"
     title = "The payment provider did not answer; the outcome is not known yet"
+
+    def __init__(self, detail: str | None = None, *, in_flight: bool = True, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.in_flight = in_flight
 
 
 class WebhookSignatureInvalid(DomainError):

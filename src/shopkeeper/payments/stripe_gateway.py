@@ -1,19 +1,27 @@
 """The only module that imports the Stripe SDK.
 
 Translates Stripe objects into snapshots and Stripe errors into domain outcomes: declined,
-invalid, or unknown. Every POST carries an idempotency key derived from our own row, and the SDK
-retries connection errors and 5xx with that same key.
+invalid, or unknown. Every POST carries an idempotency key derived from our own row.
+
+One retry layer, ours: the SDK's own retries are off (`max_network_retries=0`), since a retry
+below ours multiplies with it and resends requests that may still be queued at Stripe. Here a
+read is retried after any failure, and a keyed write (with its same key) only when the earlier
+send certainly ended (see `PaymentOutcomeUnknown.in_flight`). Refunds are not retried here:
+`refunds.services` retries them, and leaves one that may be in flight for later settlement.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
+from requests.exceptions import ConnectTimeout
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 import stripe
 from shopkeeper.errors import DomainError
@@ -35,6 +43,29 @@ logger = logging.getLogger(__name__)
 WEBHOOK_TOLERANCE_SECONDS = 300
 # Stripe accepts these refund reasons; ours ("other") travels in metadata only.
 STRIPE_REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+# Seconds before each retry of a call other than a refund create (see the module docstring).
+RETRY_DELAYS = (0.5,)
+NEVER_SENT = (ConnectTimeout, ConnectTimeoutError, NewConnectionError)
+
+
+def _never_sent(error: BaseException) -> bool:
+    """Did the request certainly not reach Stripe (refused, or no connection in time)?
+
+    A read timeout or a connection lost after sending is not: the request may be executing.
+    """
+    seen: set[int] = set()
+    causes: list[BaseException | None] = [error]
+    while causes:
+        cause = causes.pop()
+        if cause is None or id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, NEVER_SENT):
+            return True
+        linked = [*cause.args, getattr(cause, "reason", None)]  # urllib3's MaxRetryError
+        causes += [cause.__cause__, cause.__context__]
+        causes += [link for link in linked if isinstance(link, BaseException)]
+    return False
 
 
 @contextmanager
@@ -44,8 +75,16 @@ def _translated_errors(operation: str) -> Iterator[None]:
     except stripe.CardError as error:
         raise PaymentDeclined(error.user_message or "The card was declined") from error
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as error:
-        logger.warning("Stripe %s: outcome unknown (%s)", operation, type(error).__name__)
-        raise PaymentOutcomeUnknown(f"Stripe did not answer the {operation} request") from error
+        in_flight = isinstance(error, stripe.APIConnectionError) and not _never_sent(error)
+        logger.warning(
+            "Stripe %s: outcome unknown (%s%s)",
+            operation,
+            type(error).__name__,
+            ", may still be in flight" if in_flight else "",
+        )
+        raise PaymentOutcomeUnknown(
+            f"Stripe did not answer the {operation} request", in_flight=in_flight
+        ) from error
     except stripe.StripeError as error:
         logger.warning("Stripe %s rejected: %s", operation, error.user_message or error)
         raise PaymentRequestInvalid(
@@ -201,16 +240,17 @@ class StripeGateway:
         webhook_secret: str,
         api_base: str | None = None,
         timeout: float = 10.0,
-        max_network_retries: int = 2,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
         emulator: bool = False,
     ) -> None:
         base_addresses: Any = {"api": api_base} if api_base else None
         self._client = stripe.StripeClient(
             secret_key,
             base_addresses=base_addresses,
-            max_network_retries=max_network_retries,
+            max_network_retries=0,  # our retries are the only ones (see the module docstring)
             http_client=stripe.RequestsClient(timeout=timeout),
         )
+        self._retry_delays = retry_delays
         self._webhook_secret = webhook_secret
         # localstripe rejects some parameters real Stripe accepts (see shared/STRIPE_NOTES.md).
         self._emulator = emulator
@@ -228,9 +268,26 @@ class StripeGateway:
             emulator=settings.STRIPE_API_BASE is not None,
         )
 
-    def _call(self, operation: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        with _translated_errors(operation):
-            return _plain(method(*args, **kwargs))
+    def _call(
+        self,
+        operation: str,
+        method: Callable[..., Any],
+        *args: Any,
+        read: bool = False,
+        retry: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """One Stripe call, retried where that cannot do it twice (see the module docstring)."""
+        delays = (*self._retry_delays, None) if retry else (None,)
+        for delay in delays:
+            try:
+                with _translated_errors(operation):
+                    return _plain(method(*args, **kwargs))
+            except PaymentOutcomeUnknown as error:
+                if delay is None or (error.in_flight and not read):
+                    raise
+            time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def create_payment_intent(
         self, *, amount: Money, order_number: str, capture_method: str, idempotency_key: str
@@ -257,6 +314,7 @@ class StripeGateway:
             self._client.v1.payment_intents.retrieve,
             intent_id,
             params={"expand": ["latest_charge"]} if not self._emulator else None,
+            read=True,
         )
         return self._with_card(intent_snapshot(intent), intent)
 
@@ -273,7 +331,10 @@ class StripeGateway:
             return snapshot
         try:
             method = self._call(
-                "retrieve payment method", self._client.v1.payment_methods.retrieve, method_id
+                "retrieve payment method",
+                self._client.v1.payment_methods.retrieve,
+                method_id,
+                read=True,
             )
         except DomainError:
             return snapshot
@@ -355,12 +416,13 @@ class StripeGateway:
             self._client.v1.refunds.create,
             params=params,
             options={"idempotency_key": idempotency_key},
+            retry=False,  # refunds.services retries it: one layer
         )
         return refund_snapshot(refund)
 
     def retrieve_refund(self, refund_id: str) -> RefundSnapshot:
         return refund_snapshot(
-            self._call("retrieve refund", self._client.v1.refunds.retrieve, refund_id)
+            self._call("retrieve refund", self._client.v1.refunds.retrieve, refund_id, read=True)
         )
 
     def list_refunds(self, intent_id: str) -> list[RefundSnapshot]:

@@ -54,8 +54,8 @@ def _created_since(since: datetime | None) -> dict[str, datetime]:
 def ledger_facts(intent_id: str, *, in_flight_after: datetime) -> LedgerFacts | None:
     """What our books say about one PaymentIntent; None when it is not ours.
 
-    A pending refund without Stripe's answer that was touched after `in_flight_after` counts
-    as in flight: its request (with its retries) may still be under way.
+    A pending refund without Stripe's answer last sent (never sent: last touched) after
+    `in_flight_after` counts as in flight: that send may still be queued at Stripe.
     """
     payment = Payment.objects.select_related("order").filter(intent_id=intent_id).first()
     if payment is None:
@@ -135,7 +135,7 @@ def _refund_rows(payment: Payment, in_flight_after: datetime) -> tuple[OurRefund
             in_flight=(
                 refund.status == RefundStatus.PENDING
                 and not refund.stripe_refund_id
-                and refund.updated_at > in_flight_after
+                and (refund.last_sent_at or refund.updated_at) > in_flight_after
             ),
         )
         for refund in Refund.objects.filter(payment=payment).order_by("id")

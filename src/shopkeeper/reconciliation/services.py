@@ -167,7 +167,7 @@ def _reconcile_intent(
                 recover_expired_claim(ours.order_number, None)
             report.found(found)
             return
-        unsent = _apply_fixes(found, ours, stripe, gateway)
+        unsent = _apply_fixes(found, ours, stripe, gateway, in_flight_after)
         if ours is not None:  # Stripe's view is recorded: a claim past its lease can go
             recover_expired_claim(ours.order_number, None)
         if any(d.fix == Fix.RESEND_REFUND for d in found):  # Stripe has changed: ask again
@@ -213,6 +213,7 @@ def _apply_fixes(
     ours: LedgerFacts | None,
     stripe: StripeFacts | None,
     gateway: PaymentGateway,
+    in_flight_after: datetime,
 ) -> list[Difference]:
     """Record what Stripe proves, the PaymentIntent first (refunds and disputes need its
     capture), then send refunds Stripe never received. Returns the resends still without
@@ -232,7 +233,9 @@ def _apply_fixes(
     for difference in found:
         if difference.fix == Fix.RESEND_REFUND and difference.refund_id is not None:
             logger.warning("Refund %s never reached Stripe: sending it again", difference.refund_id)
-            refund = execute_refund(refund_id=difference.refund_id, gateway=gateway)
+            refund = execute_refund(
+                refund_id=difference.refund_id, gateway=gateway, in_flight_after=in_flight_after
+            )
             if refund.status == RefundStatus.PENDING and not refund.stripe_refund_id:
                 unsent.append(difference)
     return unsent

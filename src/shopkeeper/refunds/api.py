@@ -16,17 +16,29 @@ from shopkeeper.idempotency.api import idempotent
 from shopkeeper.orders.schemas import RefundOut
 from shopkeeper.orders.selectors import order_detail
 from shopkeeper.refunds import services
+from shopkeeper.refunds.approval import preview_refund
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import LineRequest, RefundStatus
-from shopkeeper.refunds.schemas import DecisionIn, RefundIn, RefundWithOrderOut
+from shopkeeper.refunds.schemas import (
+    DecisionIn,
+    RefundIn,
+    RefundPreviewIn,
+    RefundPreviewOut,
+    RefundWithOrderOut,
+)
 from shopkeeper.refunds.selectors import get_refund, list_refunds, refund_data
 
 router = Router(tags=["refunds"], auth=api_auth)
 
 
+def refund_now(request: HttpRequest, refund_id: int) -> Status[RefundWithOrderOut]:
+    """What a refund request's Idempotency-Key answers once its refund exists: its state now."""
+    return Status(201, refund_with_order(get_refund(refund_id), acting_user(request)))
+
+
 @router.post("/orders/{number}/refunds", response={201: RefundWithOrderOut})
 @requires(Permission.ORDERS_REFUND)
-@idempotent
+@idempotent(answer=refund_now)
 def create_refund(
     request: HttpRequest, number: str, payload: RefundIn
 ) -> Status[RefundWithOrderOut]:
@@ -48,6 +60,27 @@ def create_refund(
         note=payload.note,
     )
     return Status(201, refund_with_order(refund, actor))
+
+
+@router.post("/orders/{number}/refunds/preview", response=RefundPreviewOut)
+@requires(Permission.ORDERS_REFUND)
+def preview_refund_request(
+    request: HttpRequest, number: str, payload: RefundPreviewIn
+) -> dict[str, Any]:
+    """What this refund would refund, and whether it would wait for a manager's approval.
+
+    Nothing is reserved or sent; the answer may change before the refund is asked for.
+    """
+    return preview_refund(
+        order_number=number,
+        actor=acting_user(request),
+        amount=payload.amount,
+        lines=[
+            LineRequest(line_id=line.line_id, quantity=line.quantity, restock=line.restock)
+            for line in payload.lines or ()
+        ],
+        include_shipping=payload.include_shipping,
+    )
 
 
 @router.post("/refunds/{refund_id}/approve", response=RefundWithOrderOut)

@@ -56,6 +56,10 @@ class Refund(models.Model):
     failure_message = models.CharField(max_length=500, blank=True)
     # Calls made to Stripe to create it; more than one means an earlier answer was lost.
     attempts = models.PositiveIntegerField(default=0)
+    # When it was last sent to Stripe. Until the in-flight window after it has passed
+    # (SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS) that send may still be queued at Stripe, and no
+    # process sends the refund again.
+    last_sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     settled_at = models.DateTimeField(null=True, blank=True)

@@ -3,7 +3,9 @@
 Money that can still be refunded is derived, never stored: captured - refunded - what refunds
 still open (pending at Stripe or awaiting approval) have reserved. A refund either names an
 amount, or names order lines (and perhaps the shipping fee), in which case the amount is computed
-from the lines. Above the actor's limit a refund waits for a second person's approval.
+from the lines. A refund that would take the order's unapproved refunds above the actor's
+limit, or the actor's own over the last 24 hours above the daily limit, waits for a second
+person's approval.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ REFUND_TRANSITIONS: dict[RefundStatus, frozenset[RefundStatus]] = {
 RESERVING_STATUSES = frozenset({_R.PENDING, _R.AWAITING_APPROVAL})
 # Refunds whose lines count as refunded (or about to be): everything not given up.
 COUNTED_STATUSES = frozenset({_R.PENDING, _R.AWAITING_APPROVAL, _R.SUCCEEDED})
+# Refunds that count toward the limits if nobody approved them: money gone or maybe leaving
+# (pending at Stripe). Awaiting approval counts for nothing until a second person decides.
+LIMIT_COUNTED_STATUSES = frozenset({_R.PENDING, _R.SUCCEEDED})
 
 REASONS = frozenset({"requested_by_customer", "duplicate", "fraudulent", "other"})
 MAX_NOTE_LENGTH = 1000
@@ -305,9 +310,67 @@ def refund_limit_minor(
     return 0 if text is None else Money.parse(text, currency).minor
 
 
-def needs_approval(role: str, money: Money, limits: Mapping[str, Mapping[str, str]]) -> bool:
-    limit = refund_limit_minor(role, money.currency, limits)
-    return limit is not None and money.minor > limit
+class ApprovalReason(StrEnum):
+    ORDER_LIMIT = "order_limit"  # with the order's earlier unapproved refunds, above the limit
+    DAILY_LIMIT = "daily_limit"  # with the actor's last 24 hours of them, above the daily limit
+    NO_LIMIT_SET = "no_limit_set"  # the role's table names no limit for this currency
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalCheck:
+    """Whether a refund needs a second person, and what is left to refund without one.
+
+    `*_left_minor` is None where the role has no such limit.
+    """
+
+    reasons: tuple[ApprovalReason, ...]
+    order_left_minor: int | None
+    daily_left_minor: int | None
+
+    @property
+    def needed(self) -> bool:
+        return bool(self.reasons)
+
+
+def refund_approval(
+    role: str,
+    money: Money,
+    *,
+    order_unapproved_minor: int,
+    actor_day_unapproved_minor: int,
+    limits: Mapping[str, Mapping[str, str]],
+    daily_limits: Mapping[str, Mapping[str, str]],
+) -> ApprovalCheck:
+    """Limits cannot be split: they cap sums, not single refunds.
+
+    A refund goes ahead alone only if, added to the refunds on its order that nobody approved
+    (`order_unapproved_minor`, whoever made them), it stays within the actor's role limit, and,
+    added to what the actor refunded without approval over the last 24 hours in this currency
+    (`actor_day_unapproved_minor`), within the role's daily limit. Refunds awaiting approval,
+    approved, rejected or failed are not in those sums; refunds pending at Stripe are.
+    """
+    order_left = _left(refund_limit_minor(role, money.currency, limits), order_unapproved_minor)
+    daily_limit = refund_limit_minor(role, money.currency, daily_limits)
+    daily_left = _left(daily_limit, actor_day_unapproved_minor)
+    reasons: list[ApprovalReason] = []
+    if not _named(role, money.currency, limits) or not _named(role, money.currency, daily_limits):
+        reasons.append(ApprovalReason.NO_LIMIT_SET)
+    else:
+        if order_left is not None and money.minor > order_left:
+            reasons.append(ApprovalReason.ORDER_LIMIT)
+        if daily_left is not None and money.minor > daily_left:
+            reasons.append(ApprovalReason.DAILY_LIMIT)
+    return ApprovalCheck(tuple(reasons), order_left, daily_left)
+
+
+def _left(limit_minor: int | None, used_minor: int) -> int | None:
+    return None if limit_minor is None else max(limit_minor - max(used_minor, 0), 0)
+
+
+def _named(role: str, currency: str, limits: Mapping[str, Mapping[str, str]]) -> bool:
+    """False when the role has a table that leaves this currency out (limits fail closed)."""
+    table = limits.get(role)
+    return table is None or currency in table
 
 
 def ensure_decider(*, requester_id: int | None, decider_id: int) -> None:

@@ -23,6 +23,25 @@ class RefundIn(Schema):
     note: str = ""
 
 
+class RefundPreviewIn(Schema):
+    # As in RefundIn, without the reason and note: what would be refunded, and by whom.
+    amount: str | int | float | None = Field(None, examples=["12.50"])
+    lines: list[RefundLineIn] | None = None
+    include_shipping: bool = False
+
+
+class RefundPreviewOut(Schema):
+    amount: str
+    amount_minor: int
+    currency: str
+    # True: the refund would wait for a manager's approval instead of going to Stripe.
+    needs_approval: bool
+    # order_limit | daily_limit | no_limit_set
+    reasons: list[str]
+    # One sentence for the person asking (empty when their role has no limits).
+    message: str
+
+
 class DecisionIn(Schema):
     note: str = ""
 

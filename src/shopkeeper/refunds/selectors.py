@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 
 from shopkeeper.money import Money
 from shopkeeper.orders.models import Order
@@ -12,6 +13,7 @@ from shopkeeper.payments.selectors import order_balance
 from shopkeeper.refunds.models import Refund, RefundLine
 from shopkeeper.refunds.rules import (
     COUNTED_STATUSES,
+    LIMIT_COUNTED_STATUSES,
     RESERVING_STATUSES,
     LineFacts,
     OrderFacts,
@@ -26,6 +28,34 @@ def reserved_minor(order: Order) -> int:
         total=Sum("amount_minor")
     )["total"]
     return int(total or 0)
+
+
+def _unapproved() -> QuerySet[Refund]:
+    """Refunds asked for here that went ahead without a second person: what the limits count.
+
+    An approved refund has `decided_at` (kept even if its approver's account is deleted).
+    """
+    return Refund.objects.filter(
+        source=Refund.Source.SHOPKEEPER,
+        status__in=LIMIT_COUNTED_STATUSES,
+        decided_at__isnull=True,
+    )
+
+
+def _total(refunds: QuerySet[Refund]) -> int:
+    return int(refunds.aggregate(total=Sum("amount_minor"))["total"] or 0)
+
+
+def unapproved_on_order_minor(order: Order) -> int:
+    """What the order's refunds nobody approved add up to, whoever asked for them."""
+    return _total(_unapproved().filter(order=order))
+
+
+def unapproved_by_staff_minor(*, staff_id: int, currency: str, since: datetime) -> int:
+    """What one member of staff refunded without approval since `since`, in one currency."""
+    return _total(
+        _unapproved().filter(requested_by_id=staff_id, currency=currency, created_at__gte=since)
+    )
 
 
 def refundable_minor(order: Order) -> int:

@@ -3,10 +3,16 @@
 Exactly once: a refund is first reserved as a row in a transaction that locks its order and
 counts the open refunds against what is refundable. Only after that commits is Stripe called,
 outside any lock, with an idempotency key taken from the row; the answer is recorded in a second
-transaction. An unknown answer is retried with the same key and, if still unknown, the refund
-stays pending for a webhook or reconciliation: it is never assumed failed and never sent twice.
+transaction. Every send carries the row's one key. An unknown answer from a send that certainly
+ended (Stripe answered 5xx or 429, or was never reached) is retried at once; one that may still
+be in flight (a timeout, an answer lost after sending) is not: the send may be queued at Stripe,
+which replays a key only once the first request finished (localstripe never). The refund stays
+pending for a webhook or reconciliation, never assumed failed, and is sent again only when the
+in-flight window after its last send (`last_sent_at`, a fact shared by every process) is over.
 
-Every refund status change holds the order's row lock (order first, then the refund).
+Every refund status change holds the order's row lock (order first, then the refund). A request
+also locks its requester's user row, after the order's, so that the limits' sums it reads (the
+order's unapproved refunds, the requester's own over 24 hours) are not raced.
 """
 
 from __future__ import annotations
@@ -15,22 +21,30 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from shopkeeper import failpoints
 from shopkeeper.errors import DomainError, PaymentProviderUnavailable
+from shopkeeper.idempotency.services import link_claim
 from shopkeeper.orders.claims import ensure_no_claim
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.selectors import get_order
-from shopkeeper.payments.gateway import PaymentGateway, RefundSnapshot, get_gateway
+from shopkeeper.payments.gateway import (
+    PaymentGateway,
+    PaymentOutcomeUnknown,
+    RefundSnapshot,
+    get_gateway,
+)
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import order_balance
-from shopkeeper.refunds.limits import configured_limits
+from shopkeeper.refunds.approval import check_approval, lock_staff
 from shopkeeper.refunds.models import Refund, RefundLine
 from shopkeeper.refunds.outcomes import apply_snapshot, audit_refund, fail_refund
 from shopkeeper.refunds.rules import (
@@ -44,7 +58,6 @@ from shopkeeper.refunds.rules import (
     ensure_reason,
     ensure_within_refundable,
     move_refund,
-    needs_approval,
     plan_refund,
 )
 from shopkeeper.refunds.selectors import order_facts, reserved_minor
@@ -59,6 +72,7 @@ class StripeAnswer:
     """The end of our attempts to create a refund: a snapshot, a refusal, or nothing known."""
 
     attempts: int
+    sent_at: datetime
     snapshot: RefundSnapshot | None = None
     refusal: DomainError | None = None
     unknown: str = ""
@@ -77,8 +91,9 @@ def request_refund(
 ) -> Refund:
     """Reserve a refund and, unless it needs approval, send it to Stripe.
 
-    Any rule broken raises before anything is written or sent. A refund above the actor's limit
-    is kept `awaiting_approval`; otherwise the returned refund shows Stripe's answer:
+    Any rule broken raises before anything is written or sent. A refund that takes the order's
+    unapproved refunds above the actor's limit, or the actor's last 24 hours of them above the
+    daily limit, is kept `awaiting_approval`; otherwise the returned refund shows Stripe's answer:
     succeeded, pending (Stripe's own pending, or no answer yet) or failed with a message.
     """
     note = (note or "").strip()
@@ -116,11 +131,12 @@ def _reserve_refund(
         plan = plan_refund(
             order_facts(order), amount=amount, lines=lines, include_shipping=include_shipping
         )
-        approval = needs_approval(getattr(actor, "role", ""), plan.amount, configured_limits())
+        lock_staff(actor)  # the daily sum below must see this person's refunds on other orders
+        approval = check_approval(order=order, actor=actor, amount=plan.amount)
         refund = Refund.objects.create(
             order=order,
             payment=payment,
-            status=RefundStatus.AWAITING_APPROVAL if approval else RefundStatus.PENDING,
+            status=RefundStatus.AWAITING_APPROVAL if approval.needed else RefundStatus.PENDING,
             amount_minor=plan.amount.minor,
             currency=plan.amount.currency,
             reason=reason,
@@ -128,6 +144,7 @@ def _reserve_refund(
             include_shipping=plan.include_shipping,
             requested_by=actor,
         )
+        link_claim(refund.pk)  # its Idempotency-Key answers from this row from now on
         RefundLine.objects.bulk_create(
             RefundLine(
                 refund=refund,
@@ -147,6 +164,7 @@ def _reserve_refund(
             reason=reason,
             note=note,
             include_shipping=plan.include_shipping,
+            approval_because=[str(reason) for reason in approval.reasons],
             lines=[
                 {"line_id": line.line_id, "quantity": line.quantity, "restock": line.restock}
                 for line in plan.lines
@@ -236,21 +254,47 @@ def lock_refund(refund_id: int) -> tuple[Order, Refund]:
 
 
 def execute_refund(
-    *, refund_id: int, actor: Any = None, gateway: PaymentGateway | None = None
+    *,
+    refund_id: int,
+    actor: Any = None,
+    gateway: PaymentGateway | None = None,
+    in_flight_after: datetime | None = None,
 ) -> Refund:
-    """Send a pending refund to Stripe (no transaction open) and record the answer."""
+    """Send a pending refund to Stripe (no transaction open) and record the answer.
+
+    Not sent when it has Stripe's answer already (Stripe's own pending is settled by later
+    news), nor while an earlier send may still be in flight: last sent after `in_flight_after`
+    (default: SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS ago), or claimed by another process now.
+    """
+    if not _claim_send(refund_id, in_flight_after):
+        return Refund.objects.select_related("payment", "order").get(pk=refund_id)
     refund = Refund.objects.select_related("payment", "order").get(pk=refund_id)
-    if refund.status != RefundStatus.PENDING or refund.stripe_refund_id:
-        return refund  # already answered: Stripe's own pending is settled by later news
     answer = _send(refund, gateway or get_gateway())
     failpoints.hit("refund.after_stripe")  # tests: a crash before the answer is recorded
     with transaction.atomic():
         order, refund = lock_refund(refund_id)
         refund.attempts += answer.attempts
-        refund.save(update_fields=["attempts"])
+        refund.last_sent_at = answer.sent_at
+        refund.save(update_fields=["attempts", "last_sent_at"])
         if refund.status == RefundStatus.PENDING:  # else a webhook settled it meanwhile
             _record_answer(order, refund, answer, actor=actor)
     return refund
+
+
+def _claim_send(refund_id: int, in_flight_after: datetime | None) -> bool:
+    """Mark the refund as being sent now, unless it must not be sent: one UPDATE, so of two
+    processes claiming at once (a request, reconcile) only one sends."""
+    if in_flight_after is None:
+        window = timedelta(seconds=settings.SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS)
+        in_flight_after = timezone.now() - window
+    claimed = (
+        Refund.objects.filter(
+            pk=refund_id, status=RefundStatus.PENDING, stripe_refund_id__isnull=True
+        )
+        .filter(Q(last_sent_at__isnull=True) | Q(last_sent_at__lte=in_flight_after))
+        .update(last_sent_at=timezone.now())
+    )
+    return claimed == 1
 
 
 def _record_answer(order: Order, refund: Refund, answer: StripeAnswer, *, actor: Any) -> None:
@@ -281,7 +325,8 @@ def _record_answer(order: Order, refund: Refund, answer: StripeAnswer, *, actor:
 
 
 def _send(refund: Refund, gateway: PaymentGateway) -> StripeAnswer:
-    """Create the refund at Stripe, retrying an unknown outcome with the same key.
+    """Create the refund at Stripe, retrying with the same key an unknown outcome whose send
+    certainly ended; one that may still be in flight is left pending (see the module docstring).
 
     A refusal that follows an unknown outcome is not trusted as final (the first attempt may
     have gone through), so the refund stays pending for reconciliation.
@@ -291,6 +336,7 @@ def _send(refund: Refund, gateway: PaymentGateway) -> StripeAnswer:
     for attempt, delay in enumerate(delays, start=1):
         if delay:
             time.sleep(delay)
+        sent_at = timezone.now()
         try:
             snapshot = gateway.create_refund(
                 intent_id=refund.payment.intent_id,
@@ -306,10 +352,12 @@ def _send(refund: Refund, gateway: PaymentGateway) -> StripeAnswer:
         except PaymentProviderUnavailable as error:
             unknown = error.detail
             logger.warning("Refund %s: Stripe outcome unknown (%s)", refund.pk, error.detail)
+            if isinstance(error, PaymentOutcomeUnknown) and error.in_flight:
+                return StripeAnswer(attempt, sent_at, unknown=f"{unknown} (may be in flight)")
             continue
         except DomainError as error:
             if unknown:
-                return StripeAnswer(attempt, unknown=f"{unknown}; then: {error.detail}")
-            return StripeAnswer(attempt, refusal=error)
-        return StripeAnswer(attempt, snapshot=snapshot)
-    return StripeAnswer(len(delays), unknown=unknown)
+                return StripeAnswer(attempt, sent_at, unknown=f"{unknown}; then: {error.detail}")
+            return StripeAnswer(attempt, sent_at, refusal=error)
+        return StripeAnswer(attempt, sent_at, snapshot=snapshot)
+    return StripeAnswer(len(delays), sent_at, unknown=unknown)

@@ -1,33 +1,56 @@
-"""`shopkeeper audit verify`: recompute the audit log's hash chain and report any break.
+"""`shopkeeper audit verify [--anchor FILE]` and `shopkeeper audit anchor [--output FILE]`.
 
-Exit status 0 with "OK n entries" when every entry matches its hash and links to the one
-before; otherwise each broken entry is listed and the exit status is 1.
+verify: exit 0 with "OK n entries" when every keyed chain holds (and, with an anchor, every
+entry the anchor signed is still there); otherwise each problem is listed and the exit status
+is 1; an anchor file that cannot be read or whose signature fails is exit 2.
+anchor: prints (or writes) the signed cut of the log as JSON, for keeping off-site; exit 1 when
+the log is broken (nothing is signed), 3 when writers kept it busy for 30 s (try again).
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from shopkeeper.audit.services import verify_audit_log
+from shopkeeper.audit.verification import (
+    AnchorUnreadable,
+    LogBroken,
+    LogBusy,
+    make_anchor,
+    verify_audit_log,
+)
 
 
 class Command(BaseCommand):
-    help = "Audit log tools. `verify` checks the hash chain for edited or deleted entries."
+    help = "Audit log tools: `verify` checks the keyed chains, `anchor` signs the log's head."
 
     def add_arguments(self, parser: CommandParser) -> None:
         subcommands = parser.add_subparsers(dest="subcommand", required=True)
-        subcommands.add_parser("verify", help="check every entry against the hash chain")
+        verify = subcommands.add_parser("verify", help="check every entry against its chain")
+        verify.add_argument("--anchor", help="an anchor file: also prove nothing it signed is gone")
+        anchor = subcommands.add_parser("anchor", help="print the signed head, to keep off-site")
+        anchor.add_argument("--output", help="write the anchor to this file instead of stdout")
 
     def handle(self, *args: Any, subcommand: str, **options: Any) -> None:
         if subcommand == "verify":
-            self.verify()
+            self.verify(options.get("anchor"))
+        else:
+            self.anchor(options.get("output"))
 
-    def verify(self) -> None:
-        count, problems = verify_audit_log()
+    def verify(self, anchor_path: str | None) -> None:
+        try:
+            anchor = _read_anchor(anchor_path) if anchor_path else None
+            count, problems = verify_audit_log(anchor)
+        except AnchorUnreadable as error:
+            raise CommandError(f"anchor {anchor_path}: {error}", returncode=2) from None
         if not problems:
-            self.stdout.write(f"OK {count} entries")
+            against = (
+                f" (anchor #{anchor['seq']} of {anchor['created_at']} holds)" if anchor else ""
+            )
+            self.stdout.write(f"OK {count} entries{against}")
             return
         for problem in problems:
             where = f"#{problem.seq}" if problem.seq is not None else "log"
@@ -36,3 +59,24 @@ class Command(BaseCommand):
             f"audit log verification failed: {len(problems)} problem(s) in {count} entries",
             returncode=1,
         )
+
+    def anchor(self, output: str | None) -> None:
+        try:
+            anchor = make_anchor()
+        except LogBroken as error:
+            raise CommandError(f"{error}; run `shopkeeper audit verify`", returncode=1) from None
+        except LogBusy as error:
+            raise CommandError(f"no anchor written: {error}", returncode=3) from None
+        text = json.dumps(anchor, indent=2, sort_keys=True) + "\n"
+        if output:
+            Path(output).write_text(text)
+            self.stdout.write(f"anchor #{anchor['seq']} ({anchor['entries']} entries) -> {output}")
+        else:
+            self.stdout.write(text, ending="")
+
+
+def _read_anchor(path: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise AnchorUnreadable(f"cannot be read ({error.__class__.__name__})") from None

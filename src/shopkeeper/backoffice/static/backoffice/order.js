@@ -167,7 +167,11 @@
     }
     setDialogError(dialog, "");
     showStep(dialog, "form");
-    if (dialog.id === "refund-dialog") syncRefundAmount(dialog);
+    if (dialog.id === "refund-dialog") {
+      syncRefundAmount(dialog);
+      setApprovalNotes(dialog, null);
+      previewRefund(dialog);
+    }
     dialog.showModal();
   }
 
@@ -301,6 +305,40 @@
     return { body, text: `${formatMinor(minor, facts.exponent)} ${facts.currency}` };
   }
 
+  // Whether the chosen refund would wait for a manager's approval: the server decides (the
+  // preview endpoint runs the same rule as the refund itself); this only shows its sentence.
+  let previewTimer = null;
+  let previewSeq = 0;
+
+  function setApprovalNotes(dialog, answer) {
+    dialog.querySelectorAll("[data-approval-note]").forEach((note) => {
+      const text = answer ? answer.message : "";
+      note.textContent = text;
+      note.hidden = !text;
+      note.dataset.needsApproval = answer && answer.needs_approval ? "true" : "false";
+    });
+  }
+
+  async function previewRefund(dialog) {
+    const seq = ++previewSeq;
+    const request = refundRequest(dialog);
+    if (request.error) {
+      setApprovalNotes(dialog, null);
+      return null;
+    }
+    const { reason, note, ...body } = request.body;
+    const result = await callApi(dialog.dataset.previewUrl, body, null);
+    if (seq !== previewSeq) return undefined; // a newer preview was asked for meanwhile
+    const answer = result.ok ? result.data : null;
+    setApprovalNotes(dialog, answer);
+    return answer;
+  }
+
+  function schedulePreview(dialog) {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(() => previewRefund(dialog), 250);
+  }
+
   function refundOutcome(data) {
     const refund = data.refund || data;
     const amount = refund.amount ? `${refund.amount} ${refund.currency || ""}`.trim() : "The refund";
@@ -321,16 +359,31 @@
   // ---- wiring --------------------------------------------------------------------------
   const flows = {
     "refund-dialog": {
-      review(dialog) {
+      async review(dialog, button) {
         const request = refundRequest(dialog);
         if (request.error) {
           setDialogError(dialog, request.error);
           return;
         }
         setDialogError(dialog, "");
+        clearTimeout(previewTimer);
+        setBusy(button, true);
+        let answer;
+        try {
+          answer = await previewRefund(dialog);
+        } finally {
+          setBusy(button, false);
+        }
         const card = refundFacts(dialog).card;
-        dialog.querySelector("[data-confirm-question]").textContent = `Refund ${request.text} to ${card}?`;
-        dialog.querySelector("[data-action=confirm]").textContent = `Refund ${request.text}`;
+        const question = dialog.querySelector("[data-confirm-question]");
+        const confirm = dialog.querySelector("[data-action=confirm]");
+        if (answer && answer.needs_approval) {
+          question.textContent = `Ask a manager to approve a refund of ${request.text} to ${card}?`;
+          confirm.textContent = `Request approval for ${request.text}`;
+        } else {
+          question.textContent = `Refund ${request.text} to ${card}?`;
+          confirm.textContent = `Refund ${request.text}`;
+        }
         showStep(dialog, "confirm");
       },
       confirm(dialog, button) {
@@ -403,13 +456,15 @@
     event.preventDefault();
     if (action === "close") closeDialog(dialog);
     else if (action === "back") showStep(dialog, "form");
-    else if (action === "review" && flow.review) flow.review(dialog);
+    else if (action === "review" && flow.review) flow.review(dialog, control);
     else if (action === "confirm" && flow.confirm) flow.confirm(dialog, control);
   });
 
   document.addEventListener("input", (event) => {
     const dialog = event.target.closest("#refund-dialog");
-    if (dialog && event.target.name !== "amount") syncRefundAmount(dialog);
+    if (!dialog) return;
+    if (event.target.name !== "amount") syncRefundAmount(dialog);
+    if (["amount", "quantity", "include_shipping"].includes(event.target.name)) schedulePreview(dialog);
   });
 
   // Enter in a dialog field means "next step", never a native form submission.

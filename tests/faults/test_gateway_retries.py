@@ -1,0 +1,111 @@
+"""One retry layer, ours: the SDK never retries, and the gateway resends a keyed write only when
+the earlier send certainly ended. A send that may still be in flight is never sent again here.
+
+Through the fault proxy (tests/faults/proxy.py) to localstripe, with the application's gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from shopkeeper.money import Money
+from shopkeeper.payments.gateway import PaymentOutcomeUnknown
+from shopkeeper.payments.stripe_gateway import StripeGateway
+from tests.faults.proxy import Fault, StripeFaultProxy
+
+pytestmark = pytest.mark.localstripe
+
+TIMEOUT = 1.0
+INTENTS = "/v1/payment_intents"
+
+
+@pytest.fixture
+def proxy(localstripe_url) -> Iterator[StripeFaultProxy]:
+    with StripeFaultProxy(localstripe_url, delay=TIMEOUT * 2.5) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def gateway(proxy) -> StripeGateway:
+    return StripeGateway(
+        secret_key="sk_test_retries",
+        webhook_secret="whsec_retries",
+        api_base=proxy.url,
+        timeout=TIMEOUT,
+        retry_delays=(0.05,),
+        emulator=True,
+    )
+
+
+def create_intent(gateway: StripeGateway, key: str):
+    return gateway.create_payment_intent(
+        amount=Money(1500, "USD"),
+        order_number="SK-R1",
+        capture_method="manual",
+        idempotency_key=key,
+    )
+
+
+@pytest.mark.parametrize("fault", [Fault.ERROR_500, Fault.RATE_LIMIT])
+def test_given_an_answered_failure_when_creating_a_payment_then_resent_once_with_the_same_key(
+    fault, proxy, gateway
+):
+    proxy.inject(fault, times=1, path=INTENTS)
+
+    intent = create_intent(gateway, "pi-retry-1")
+
+    assert intent.id.startswith("pi_")
+    assert proxy.count(path=INTENTS) == 2 and proxy.count("forwarded", path=INTENTS) == 1
+    assert {e.key for e in proxy.exchanges if e.path.startswith(INTENTS)} == {"pi-retry-1"}
+
+
+@pytest.mark.parametrize("fault", [Fault.DELAY, Fault.DROP_RESPONSE])
+def test_given_no_answer_when_creating_a_payment_then_in_flight_and_never_resent(
+    fault, proxy, gateway
+):
+    proxy.inject(fault, times=1, path=INTENTS)
+
+    with pytest.raises(PaymentOutcomeUnknown) as unknown:
+        create_intent(gateway, "pi-retry-2")
+
+    assert unknown.value.in_flight
+    assert proxy.count(path=INTENTS) == 1  # neither the SDK nor we sent it again
+
+
+def test_given_no_answer_to_a_read_then_it_is_read_again(proxy, gateway):
+    intent = create_intent(gateway, "pi-retry-3")
+    proxy.inject(Fault.DELAY, times=1, method="GET", path=INTENTS)
+
+    assert gateway.retrieve_payment_intent(intent.id).id == intent.id
+    assert proxy.count(method="GET", path=INTENTS) == 2
+
+
+def test_given_a_refused_connection_then_the_send_certainly_ended(proxy, gateway):
+    with proxy.refusing(), pytest.raises(PaymentOutcomeUnknown) as unknown:
+        gateway.create_refund(
+            intent_id="pi_x",
+            amount=Money(100, "USD"),
+            reason="other",
+            metadata={},
+            idempotency_key="refund-refused",
+        )
+
+    assert not unknown.value.in_flight
+
+
+def test_given_an_answered_500_to_a_refund_then_the_gateway_itself_sends_it_once(proxy, gateway):
+    """Refunds are retried by refunds.services alone, which knows their in-flight window."""
+    proxy.inject(Fault.ERROR_500, times=1)
+
+    with pytest.raises(PaymentOutcomeUnknown) as unknown:
+        gateway.create_refund(
+            intent_id="pi_x",
+            amount=Money(100, "USD"),
+            reason="other",
+            metadata={},
+            idempotency_key="refund-once",
+        )
+
+    assert not unknown.value.in_flight and proxy.count() == 1
