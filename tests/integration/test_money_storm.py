@@ -39,7 +39,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-ROUNDS = 10
+ROUNDS = 20
 REQUESTS = 30
 STOCK = 100
 
