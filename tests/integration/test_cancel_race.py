@@ -1,5 +1,6 @@
 """PostgreSQL, two connections: a cancel racing a capture on one authorised order ends in one
-consistent state: either voided and cancelled, or captured and paid, never a mix."""
+consistent state: either voided and cancelled, or captured and paid, never a mix. The second
+request is refused while the first is under way at Stripe (`orders.operations`)."""
 
 from __future__ import annotations
 
@@ -12,51 +13,38 @@ from django.db import connection
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
-from shopkeeper.errors import Conflict
 from shopkeeper.orders.models import Order
+from shopkeeper.orders.operations import OperationInProgress
 from shopkeeper.orders.services import cancel_order, capture_order
 from shopkeeper.payments.gateway import use_gateway
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.selectors import order_balance
-from tests.integration.orders_admin_fixtures import intent_id, make_staff, place
+from tests.integration.orders_admin_fixtures import make_staff, place
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-class BothReachStripeTogether:
-    """The fake Stripe, but capture and cancel wait for each other before going through.
+class HeldAtStripe:
+    """The fake Stripe, holding the first capture or cancel until the test lets it go."""
 
-    So each request has validated the order under its lock before either reaches Stripe: the
-    race the three-step design must survive. Stripe then takes `first`'s call first, and the
-    other right after it, while the first request is still recording its outcome.
-    """
-
-    def __init__(self, gateway: Any, first: str) -> None:
+    def __init__(self, gateway: Any) -> None:
         self._gateway = gateway
-        self._first = first
-        self._barrier = threading.Barrier(2, timeout=20)
-        self._first_done = threading.Event()
+        self.arrived = threading.Event()
+        self.go = threading.Event()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._gateway, name)
 
-    def _in_turn(self, operation: str, call: Callable[[], Any]) -> Any:
-        self._barrier.wait()
-        if operation != self._first:
-            assert self._first_done.wait(timeout=20)
-            return call()
-        try:
-            return call()
-        finally:
-            self._first_done.set()
+    def _held(self, call: Callable[[], Any]) -> Any:
+        self.arrived.set()
+        assert self.go.wait(timeout=20)
+        return call()
 
     def capture_payment_intent(self, *args: Any, **kwargs: Any) -> Any:
-        return self._in_turn(
-            "capture", lambda: self._gateway.capture_payment_intent(*args, **kwargs)
-        )
+        return self._held(lambda: self._gateway.capture_payment_intent(*args, **kwargs))
 
     def cancel_payment_intent(self, *args: Any, **kwargs: Any) -> Any:
-        return self._in_turn("cancel", lambda: self._gateway.cancel_payment_intent(*args, **kwargs))
+        return self._held(lambda: self._gateway.cancel_payment_intent(*args, **kwargs))
 
 
 def run_together(*work: Callable[[], Any]) -> list[Any]:
@@ -78,44 +66,44 @@ def run_together(*work: Callable[[], Any]) -> list[Any]:
     return results
 
 
-@pytest.mark.parametrize("first", ["cancel", "capture", "cancel", "capture"])
-def test_given_authorised_order_when_cancel_races_capture_then_one_consistent_outcome(
+@pytest.mark.parametrize("first", ["cancel", "capture"])
+def test_given_authorised_order_when_cancel_races_capture_then_the_second_waits_its_turn(
     fake_gateway, settings, first
 ):
+    """Both requests validate the authorised order; the first claims it before calling Stripe,
+    so the second, arriving while Stripe works on the first, is refused with 409
+    `operation_in_progress` and never reaches Stripe: one consistent outcome, whatever an
+    emulator would have accepted."""
     order = place(fake_gateway, settings, capture="manual", pay=True)
     manager = make_staff("manager")
-    racing = BothReachStripeTogether(fake_gateway, first)
+    held = HeldAtStripe(fake_gateway)
+    cancel = lambda: cancel_order(order_number=order.number, reason="race", actor=manager)  # noqa: E731
+    capture = lambda: capture_order(order_number=order.number, amount="10.00", actor=manager)  # noqa: E731
+    one, other = (cancel, capture) if first == "cancel" else (capture, cancel)
 
-    with use_gateway(racing):
-        cancelled, captured = run_together(
-            lambda: cancel_order(order_number=order.number, reason="race", actor=manager),
-            lambda: capture_order(order_number=order.number, amount="10.00", actor=manager),
-        )
+    with use_gateway(held):
+        results: list[Any] = []
+        thread = threading.Thread(target=lambda: results.extend(run_together(one)))
+        thread.start()
+        assert held.arrived.wait(timeout=20)
+        refused = run_together(other)[0]
+        held.go.set()
+        thread.join(timeout=30)
 
-    outcomes = [r for r in (cancelled, captured) if isinstance(r, Order)]
-    refusals = [r for r in (cancelled, captured) if isinstance(r, Exception)]
-    assert len(outcomes) == 1 and len(refusals) == 1, (cancelled, captured)
-    assert isinstance(refusals[0], Conflict), refusals[0]
+    assert isinstance(refused, OperationInProgress), refused
+    assert refused.code == "operation_in_progress" and refused.extra["operation"] == first
+    assert isinstance(results[0], Order), results
+    calls = [op for op, _ in fake_gateway.calls if op.endswith("_payment_intent")]
+    assert f"{'cancel' if first == 'capture' else 'capture'}_payment_intent" not in calls
     final = Order.objects.get(pk=order.pk)
     kinds = sorted(LedgerEntry.objects.filter(order=order).values_list("kind", flat=True))
-    stripe_status = fake_gateway.intents[intent_id(order)].status
     balance = order_balance(final)
-    assert isinstance(cancelled if first == "cancel" else captured, Order)
-    if isinstance(cancelled, Order):
-        assert refusals[0].code == "order_not_capturable"
-        assert (final.status, final.payment_status, stripe_status) == (
-            "cancelled",
-            "voided",
-            "canceled",
-        )
+    assert (final.operation, final.operation_key) == ("", "")
+    if first == "cancel":
+        assert (final.status, final.payment_status) == ("cancelled", "voided")
         assert kinds == ["authorization", "void"] and balance.captured == 0
     else:
-        assert refusals[0].code == "order_paid_refund_first"
-        assert (final.status, final.payment_status, stripe_status) == (
-            "processing",
-            "paid",
-            "succeeded",
-        )
+        assert (final.status, final.payment_status) == ("processing", "paid")
         assert kinds == ["authorization", "capture", "release"]
         assert (balance.captured, balance.released) == (1000, 1600)
 

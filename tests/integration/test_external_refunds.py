@@ -99,7 +99,8 @@ def test_given_dashboard_refund_listed_in_charge_refunded_then_recorded_as_strip
     assert (entry.amount_minor, entry.external_id, entry.source) == (1500, outside.id, "webhook")
     assert fresh(order).payment_status == "partially_refunded"
     assert order_detail(fresh(order))["refundable_minor"] == 1000
-    assert counting.listed == []  # the payload listed the refunds: Stripe was not asked
+    # Even when the payload lists the refunds, Stripe is asked: its body is never booked alone.
+    assert counting.listed == [intent_of(order)]
 
 
 def test_given_charge_refunded_without_its_refunds_list_then_stripe_is_asked_for_them(

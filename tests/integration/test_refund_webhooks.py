@@ -156,22 +156,14 @@ def test_given_webhook_overtakes_our_answer_then_the_money_is_recorded_once(fake
 def test_given_refund_made_in_stripe_dashboard_then_recorded_with_ledger_row(fake_gateway, manager):
     order = paid_order(fake_gateway)
     intent_id = order.payments.get().intent_id
-    charge_id = fake_gateway.intents[intent_id].charge_id
-    outside = RefundSnapshot(
-        id="re_dashboard_1",
-        status="succeeded",
-        amount=1500,
-        currency="USD",
-        payment_intent_id=intent_id,
-        charge_id=charge_id,
-    )
+    outside = fake_gateway.refund_outside(intent_id, 1500)
 
     deliver(outside, "refund.created")
     deliver(outside, "refund.updated")
 
     refund = Refund.objects.get(order=order)
     assert (refund.source, refund.status, refund.amount_minor) == ("stripe", "succeeded", 1500)
-    assert refund.requested_by is None and refund.stripe_refund_id == "re_dashboard_1"
+    assert refund.requested_by is None and refund.stripe_refund_id == outside.id
     assert refunded_minor(order) == 1500 and payment_status(order) == "partially_refunded"
     detail = order_detail(Order.objects.get(pk=order.pk))
     assert detail["refundable_minor"] == 1000 and detail["refunds"][0]["source"] == "stripe"

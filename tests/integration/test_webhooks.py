@@ -10,7 +10,7 @@ from django.test import Client
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
-from shopkeeper.orders.models import Order
+from shopkeeper.orders.models import Attention, Order
 from shopkeeper.payments import webhooks
 from shopkeeper.payments.models import LedgerEntry, Payment, WebhookEvent
 from tests.fakes import intent_event_payload, sign_payload
@@ -330,7 +330,11 @@ def test_given_signed_payload_that_is_no_event_when_delivered_then_400_and_nothi
 def test_given_paid_when_late_events_of_any_earlier_kind_arrive_then_nothing_changes(
     stripe_client, placed, fake_gateway, event_type, stale_status
 ):
-    """Out of order: an older or contradicting snapshot never overwrites what Stripe settled."""
+    """Out of order: an older or contradicting snapshot never overwrites what Stripe settled.
+
+    A PaymentIntent never leaves `succeeded`: "canceled" after it contradicts our books, and
+    flags the order for a person (audited) instead of recording a void.
+    """
     succeeded = fake_gateway.pay(placed.payment.intent_id)
     deliver(stripe_client, intent_event_payload(succeeded, "payment_intent.succeeded"))
     audit_count, payment_before = AuditEntry.objects.count(), Payment.objects.values().get()
@@ -343,7 +347,10 @@ def test_given_paid_when_late_events_of_any_earlier_kind_arrive_then_nothing_cha
     assert (order.status, order.payment_status) == ("processing", "paid")
     assert Payment.objects.values().get() == payment_before
     assert ledger() == [("authorization", 2600), ("capture", 2600)]
-    assert AuditEntry.objects.count() == audit_count
+    contradicts = stale_status == "canceled"
+    assert AuditEntry.objects.count() == audit_count + contradicts
+    flags = list(Attention.objects.values_list("code", flat=True))
+    assert flags == (["void_after_capture"] if contradicts else [])
 
 
 def test_given_a_signature_an_hour_ahead_when_delivered_then_400_and_nothing_stored(

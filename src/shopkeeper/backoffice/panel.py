@@ -23,7 +23,7 @@ PAGE_SIZE = 25
 REFUND_REASONS = tuple(REASON_LABELS.items())
 # Refunds whose outcome is still to come: the page polls quickly while one exists.
 OPEN_REFUND_STATUSES = frozenset({"pending", "awaiting_approval", "requires_action"})
-FILTERS = ("status", "payment_status", "q")
+FILTERS = ("status", "payment_status", "q", "needs_attention")
 
 
 def approval_queue(user: Any) -> list[dict[str, Any]]:
@@ -52,6 +52,7 @@ def order_list_context(request: HttpRequest) -> dict[str, Any]:
         q=filters["q"] or None,
         cursor=cursor or None,
         limit=PAGE_SIZE,
+        needs_attention=True if filters["needs_attention"] == "true" else None,
     )
     chosen = {name: value for name, value in filters.items() if value}
     next_cursor = page["next_cursor"]

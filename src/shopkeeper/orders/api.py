@@ -32,10 +32,17 @@ def list_orders(
     q: str | None = Query(None, max_length=200),
     cursor: str | None = Query(None, max_length=200),
     limit: int = Query(25, ge=1, le=100),
+    needs_attention: bool | None = None,
 ) -> dict[str, Any]:
-    """Newest first. Filter by status, payment status, or part of the number or e-mail (`q`)."""
+    """Newest first. Filter by status, payment status, part of the number or e-mail (`q`), or
+    `needs_attention=true`: the orders flagged for a person."""
     return selectors.list_orders(
-        status=status, payment_status=payment_status, q=q, cursor=cursor, limit=limit
+        status=status,
+        payment_status=payment_status,
+        q=q,
+        cursor=cursor,
+        limit=limit,
+        needs_attention=needs_attention,
     )
 
 

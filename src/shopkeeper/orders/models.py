@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -28,6 +29,11 @@ class Order(models.Model):
     shipping_address = models.JSONField(default=dict)
     cancel_reason = models.CharField(max_length=500, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The capture or cancel under way at Stripe, if any (orders.operations): claimed under the
+    # order's lock before Stripe is called, released when its answer is recorded.
+    operation = models.CharField(max_length=20, blank=True)
+    operation_key = models.CharField(max_length=255, blank=True)
+    operation_started_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -61,6 +67,40 @@ class Order(models.Model):
     @property
     def subtotal(self) -> Money:
         return Money(self.subtotal_minor, self.currency)
+
+
+class Attention(models.Model):
+    """Something about an order that a person must look at: Stripe contradicted our books, or
+    reported money our rules cannot book. Open until a person resolves it."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="attention")
+    code = models.CharField(max_length=50)
+    # What it is about (a PaymentIntent, a Stripe refund id): one open flag per code and subject.
+    subject = models.CharField(max_length=255, blank=True)
+    detail = models.CharField(max_length=1000)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    resolution = models.CharField(max_length=1000, blank=True)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = (
+            models.UniqueConstraint(
+                fields=("order", "code", "subject"),
+                condition=Q(resolved_at__isnull=True),
+                name="attention_open_once",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.code} {self.subject}"
 
 
 class OrderLine(models.Model):

@@ -81,6 +81,14 @@ class DisputeOut(Schema):
     closed_at: datetime | None
 
 
+class AttentionOut(Schema):
+    # capture_after_void | void_after_capture | stripe_contradicts | refund_exceeds_captured |
+    # payment_mismatch (orders.attention)
+    code: str
+    detail: str
+    at: datetime
+
+
 class OrderOut(Schema):
     number: str
     email: str
@@ -118,6 +126,9 @@ class OrderOut(Schema):
     cancel_blocked_reason: str | None
     cancel_reason: str
     cancelled_at: datetime | None
+    # True while Stripe's news contradicts our books or could not be booked: a person must look.
+    needs_attention: bool = False
+    attention: list[AttentionOut] = []
 
 
 class OrderSummaryOut(Schema):
@@ -129,6 +140,7 @@ class OrderSummaryOut(Schema):
     grand_total: str
     grand_total_minor: int
     created_at: datetime
+    needs_attention: bool = False
 
 
 class OrderPageOut(Schema):

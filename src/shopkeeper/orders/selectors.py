@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from shopkeeper.accounts.permissions import Permission, permissions_of
 from shopkeeper.audit.models import AuditEntry
@@ -16,7 +16,7 @@ from shopkeeper.disputes.selectors import has_open_dispute, order_disputes
 from shopkeeper.errors import InvalidInput, NotFound
 from shopkeeper.money import Money
 from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
-from shopkeeper.orders.models import Order
+from shopkeeper.orders.models import Attention, Order
 from shopkeeper.payments.ledger import Balance
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.selectors import current_payment, order_balance
@@ -33,6 +33,24 @@ def get_order(number: str) -> Order:
     if order is None:
         raise OrderNotFound(f"No order {number!r}", number=number)
     return order
+
+
+def open_attention(order: Order) -> QuerySet[Attention]:
+    """The order's flags no person has resolved yet, oldest first."""
+    return Attention.objects.filter(order=order, resolved_at__isnull=True).order_by("id")
+
+
+def needing_attention() -> Exists:
+    """For annotating or filtering orders: has an open flag."""
+    return Exists(Attention.objects.filter(order=OuterRef("pk"), resolved_at__isnull=True))
+
+
+def attention_data(order: Order) -> dict[str, Any]:
+    flags = [
+        {"code": flag.code, "detail": flag.detail, "at": flag.created_at}
+        for flag in open_attention(order)
+    ]
+    return {"needs_attention": bool(flags), "attention": flags}
 
 
 def amount_fields(name: str, minor: int, currency: str) -> dict[str, Any]:
@@ -92,6 +110,7 @@ def order_detail(order: Order, *, actor: Any = None) -> dict[str, Any]:
     ):
         detail.update(amount_fields(name, minor, currency))
     detail.update(actions_for(order, actor=actor, balance=balance))
+    detail.update(attention_data(order))
     detail["refunds"] = order_refunds(order)
     detail["disputed"] = has_open_dispute(order)
     detail["disputes"] = order_disputes(order)
@@ -161,12 +180,18 @@ def list_orders(
     q: str | None = None,
     cursor: str | None = None,
     limit: int = 25,
+    needs_attention: bool | None = None,
 ) -> dict[str, Any]:
     """Newest first, by keyset over (created_at, id): a page never shifts as orders arrive.
 
-    `q` matches part of the order number or of the customer's e-mail, ignoring case.
+    `q` matches part of the order number or of the customer's e-mail, ignoring case;
+    `needs_attention` keeps the orders flagged for a person (or, False, the others).
     """
-    orders = Order.objects.order_by("-created_at", "-id")
+    orders = Order.objects.annotate(attention_open=needing_attention()).order_by(
+        "-created_at", "-id"
+    )
+    if needs_attention is not None:
+        orders = orders.filter(attention_open=needs_attention)
     if status:
         orders = orders.filter(status=status)
     if payment_status:
@@ -194,6 +219,7 @@ def order_summary(order: Order) -> dict[str, Any]:
         "payment_status": order.payment_status,
         "currency": order.currency,
         "created_at": order.created_at,
+        "needs_attention": bool(getattr(order, "attention_open", False)),
         **amount_fields("grand_total", order.grand_total_minor, order.currency),
     }
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from shopkeeper.errors import Conflict
 from shopkeeper.orders.states import PaymentStatus
 
 
@@ -52,6 +53,39 @@ class Balance:
     def refundable(self, pending_refunds: int = 0) -> int:
         """Captured money that can still be refunded, given refunds not yet settled."""
         return max(self.captured - self.refunded - pending_refunds - self.disputed, 0)
+
+
+class ImpossibleMovement(Conflict):
+    code = "impossible_movement"
+    title = "This money movement contradicts the ledger (a capture after a void, or a void "
+    "after a capture)"
+
+
+def contradiction(balance: Balance, kind: EntryKind | str, amount_minor: int = 0) -> str:
+    """Why the ledger cannot take a movement of `kind`; "" when it can.
+
+    One authorisation ends one way: captured (the rest released) or voided, never both; and
+    what is refunded, with what is held back by disputes, never passes what was captured.
+    """
+    kind = EntryKind(kind)
+    if kind == EntryKind.CAPTURE and balance.voided:
+        return "a capture of an authorisation already voided"
+    if kind == EntryKind.VOID and balance.captured > 0:
+        return "a void of an authorisation already captured"
+    if kind == EntryKind.REFUND and (
+        balance.refunded + balance.disputed + amount_minor > balance.captured
+    ):
+        return (
+            f"a refund of {amount_minor} that would make refunded {balance.refunded} + disputed "
+            f"{balance.disputed} pass captured {balance.captured}"
+        )
+    return ""
+
+
+def ensure_possible(balance: Balance, kind: EntryKind | str, amount_minor: int = 0) -> None:
+    reason = contradiction(balance, kind, amount_minor)
+    if reason:
+        raise ImpossibleMovement(f"The ledger refuses {reason}", kind=str(kind))
 
 
 def balance_of(movements: Iterable[Movement]) -> Balance:

@@ -16,6 +16,12 @@ from django.utils.crypto import constant_time_compare
 
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.errors import NotFound
+from shopkeeper.orders.attention import (
+    CAPTURE_AFTER_VOID,
+    STRIPE_CONTRADICTS,
+    VOID_AFTER_CAPTURE,
+    flag_order,
+)
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import (
     OrderStatus,
@@ -29,7 +35,7 @@ from shopkeeper.payments.gateway import (
     PaymentGateway,
     get_gateway,
 )
-from shopkeeper.payments.ledger import EntryKind, payment_status_for
+from shopkeeper.payments.ledger import EntryKind, contradiction, ensure_possible, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import order_balance, payment_balance
 
@@ -75,11 +81,16 @@ def add_ledger_entry(
     source: str,
     **stripe_ids: str,
 ) -> LedgerEntry | None:
-    """Append a movement once; None when this movement is already on the ledger."""
+    """Append a movement once; None when this movement is already on the ledger.
+
+    Raises ImpossibleMovement for a movement the ledger cannot hold (a capture after a void, a
+    void after a capture, refunds above captured): callers check first and flag the order.
+    """
     if amount_minor <= 0:
         return None
     if LedgerEntry.objects.filter(kind=kind, external_id=external_id).exists():
         return None
+    ensure_possible(payment_balance(payment), kind, amount_minor)
     try:
         with transaction.atomic():
             return LedgerEntry.objects.create(
@@ -215,7 +226,11 @@ def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
         # Lock in the fixed order: order, then payment.
         order = Order.objects.select_for_update().get(pk=payment_ref)
         payment = Payment.objects.select_for_update().get(intent_id=intent.id)
-        if payment.flagged or is_stale(payment, intent):
+        if payment.flagged:
+            return order
+        if _contradicts_us(order, payment, intent, source):
+            return order
+        if is_stale(payment, intent):
             return order
         mismatch = _mismatch(order, intent)
         if mismatch:
@@ -227,6 +242,37 @@ def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
         current = not Payment.objects.filter(order=order, id__gt=payment.pk).exists()
         _advance_order(order, intent, source, current=current)
     return order
+
+
+def _contradicts_us(order: Order, payment: Payment, intent: IntentSnapshot, source: str) -> bool:
+    """Stripe reports an end our books rule out: flag the order for a person, record nothing.
+
+    An authorisation is captured or voided, never both, and Stripe never leaves a final status:
+    a snapshot that says otherwise (an emulator that accepted both calls, a capture made in the
+    Dashboard while we voided) is not older news but a contradiction.
+    """
+    balance = payment_balance(payment)
+    code = ""
+    if intent.status == "succeeded" and contradiction(balance, EntryKind.CAPTURE):
+        code = CAPTURE_AFTER_VOID
+    elif intent.status == "canceled" and contradiction(balance, EntryKind.VOID):
+        code = VOID_AFTER_CAPTURE
+    elif {payment.intent_status, intent.status} <= FINAL_INTENT_STATUSES and (
+        payment.intent_status != intent.status
+    ):
+        code = STRIPE_CONTRADICTS
+    if not code:
+        return False
+    flag_order(
+        order,
+        code=code,
+        subject=intent.id,
+        detail=f"Stripe reports PaymentIntent {intent.id} {intent.status}, but our books have it "
+        f"{payment.intent_status} (captured {balance.captured}, voided {balance.voided})",
+        actor_label=STRIPE,
+        source=source,
+    )
+    return True
 
 
 def _note_second_payment(order: Order, payment: Payment, source: str) -> None:

@@ -32,16 +32,26 @@ FINAL_INTENT = frozenset({"succeeded", "canceled"})
 def compare_payment(ours: LedgerFacts | None, stripe: StripeFacts | None) -> list[Difference]:
     """Every difference between our books and Stripe's for one PaymentIntent."""
     if stripe is None:
-        return [] if ours is None else [_missing_at_stripe(ours)]
+        return [] if ours is None else [_missing_at_stripe(ours), *_attention(ours)]
     if ours is None:
         return _unknown_intent(stripe.intent)
     if ours.flag_reason:
-        return [_diff(ours, Kind.PAYMENT_FLAGGED, ours.flag_reason, stripe.intent.status)]
+        flagged = _diff(ours, Kind.PAYMENT_FLAGGED, ours.flag_reason, stripe.intent.status)
+        return [flagged, *_attention(ours)]
     remainders = capture_remainders(ours, stripe)
     return [
         *_intent_differences(ours, stripe, remainders),
         *refund_differences(ours, stripe, remainders),
         *_dispute_differences(ours, stripe),
+        *_attention(ours),
+    ]
+
+
+def _attention(ours: LedgerFacts) -> list[Difference]:
+    """Each open flag on the order stands as a difference until a person resolves it."""
+    return [
+        _diff(ours, Kind.NEEDS_ATTENTION, f"{code}: {detail}", "", subject=f"{code} {subject}")
+        for code, subject, detail in ours.attention
     ]
 
 

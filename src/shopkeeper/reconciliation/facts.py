@@ -39,6 +39,7 @@ class Kind(StrEnum):
     DISPUTE_MISSING_AT_STRIPE = "dispute_missing_at_stripe"
     DISPUTE_STATUS = "dispute_status"
     DISPUTE_AMOUNT = "dispute_amount"
+    NEEDS_ATTENTION = "needs_attention"
 
 
 DESCRIPTIONS = {
@@ -62,6 +63,8 @@ DESCRIPTIONS = {
     Kind.DISPUTE_MISSING_AT_STRIPE: "A dispute in our books is not at Stripe",
     Kind.DISPUTE_STATUS: "The dispute's status differs",
     Kind.DISPUTE_AMOUNT: "The disputed amount differs",
+    Kind.NEEDS_ATTENTION: "The order is flagged for a person: Stripe's news contradicted our "
+    "books or could not be booked",
 }
 
 
@@ -109,6 +112,8 @@ class LedgerFacts:
     disputes: tuple[OurDispute, ...] = ()
     refund_rows: tuple[OurRefund, ...] = ()
     flag_reason: str = ""  # set when the payment is flagged
+    # The order's open flags for a person (code, subject, detail), given with its latest payment.
+    attention: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

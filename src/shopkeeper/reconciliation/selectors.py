@@ -6,9 +6,11 @@ from collections import defaultdict
 from datetime import datetime
 
 from shopkeeper.disputes.models import Dispute
-from shopkeeper.orders.selectors import get_order
+from shopkeeper.orders.models import Order
+from shopkeeper.orders.selectors import get_order, needing_attention, open_attention
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import LedgerEntry, Payment
+from shopkeeper.payments.selectors import current_payment
 from shopkeeper.reconciliation.facts import LedgerFacts, OurDispute, OurRefund
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import RefundStatus
@@ -29,7 +31,20 @@ def intents_here(*, since: datetime | None, order_number: str | None) -> list[st
         if order_number is not None:
             pending = pending.filter(order__number=order_number)
         ids += pending.values_list("payment__intent_id", flat=True).distinct()
+        ids += _flagged_orders_payments(order_number)
     return list(dict.fromkeys(ids))
+
+
+def _flagged_orders_payments(order_number: str | None) -> list[str]:
+    """The latest payment of each order flagged for a person, whatever its age."""
+    flagged = Order.objects.filter(needing_attention())
+    if order_number is not None:
+        flagged = flagged.filter(number=order_number)
+    return [
+        payment.intent_id
+        for payment in (current_payment(order) for order in flagged)
+        if payment is not None
+    ]
 
 
 def _created_since(since: datetime | None) -> dict[str, datetime]:
@@ -62,7 +77,15 @@ def ledger_facts(intent_id: str, *, in_flight_after: datetime) -> LedgerFacts | 
         disputes=_disputes(payment, entries),
         refund_rows=_refund_rows(payment, in_flight_after),
         flag_reason=(payment.flag_reason or "flagged") if payment.flagged else "",
+        attention=_attention(payment),
     )
+
+
+def _attention(payment: Payment) -> tuple[tuple[str, str, str], ...]:
+    """The order's open flags, given with its latest payment only (so reported once)."""
+    if current_payment(payment.order) != payment:
+        return ()
+    return tuple((flag.code, flag.subject, flag.detail) for flag in open_attention(payment.order))
 
 
 def _refunds_on_ledger(entries: list[LedgerEntry]) -> dict[str, int]:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from shopkeeper.disputes.services import record_dispute
 from shopkeeper.errors import PaymentProviderUnavailable
+from shopkeeper.orders.claims import recover_expired_claim
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.gateway import (
     IntentSnapshot,
@@ -162,9 +163,13 @@ def _reconcile_intent(
         found = compare_payment(ours, stripe)
         report.in_flight += sum(1 for row in (ours.refund_rows if ours else ()) if row.in_flight)
         if not fix or not any(difference.fix != Fix.NONE for difference in found):
+            if fix and ours is not None:  # nothing to record: a claim past its lease can go
+                recover_expired_claim(ours.order_number, None)
             report.found(found)
             return
         unsent = _apply_fixes(found, ours, stripe, gateway, in_flight_after)
+        if ours is not None:  # Stripe's view is recorded: a claim past its lease can go
+            recover_expired_claim(ours.order_number, None)
         if any(d.fix == Fix.RESEND_REFUND for d in found):  # Stripe has changed: ask again
             stripe = stripe_facts(gateway, intent_id, None)
         after = ledger_facts(intent_id, in_flight_after=in_flight_after)

@@ -16,11 +16,14 @@ from django.utils import timezone
 
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.catalog.services import return_stock
+from shopkeeper.money import Money
+from shopkeeper.orders.attention import REFUND_EXCEEDS_CAPTURED, flag_order
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import move_payment
 from shopkeeper.payments.gateway import RefundSnapshot
-from shopkeeper.payments.ledger import EntryKind, payment_status_for
-from shopkeeper.payments.selectors import order_balance
+from shopkeeper.payments.ledger import EntryKind, contradiction, payment_status_for
+from shopkeeper.payments.models import Payment
+from shopkeeper.payments.selectors import order_balance, payment_balance
 from shopkeeper.payments.services import add_ledger_entry
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import (
@@ -91,7 +94,14 @@ def apply_snapshot(
         return False
     refund.stripe_refund_id = snapshot.id or refund.stripe_refund_id
     current, target = RefundStatus(refund.status), refund_status_for_stripe(snapshot.status)
-    if target == current or not can_move_refund(current, target):
+    if (
+        target == current
+        or not can_move_refund(current, target)
+        or (
+            target == RefundStatus.SUCCEEDED
+            and refund_exceeds_captured(order, refund.payment, snapshot, source=source)
+        )
+    ):
         refund.updated_at = timezone.now()
         refund.save(update_fields=["stripe_refund_id", "updated_at"])
         return False
@@ -116,6 +126,36 @@ def apply_snapshot(
         failure_reason=snapshot.failure_reason,
     )
     return True
+
+
+def refund_exceeds_captured(
+    order: Order, payment: Payment, snapshot: RefundSnapshot, *, source: str
+) -> bool:
+    """Would booking this refund's success put refunded + disputed above captured? Then it is
+    not booked: the order is flagged for a person (once per Stripe refund) and audited."""
+    if refund_status_for_stripe(snapshot.status) != RefundStatus.SUCCEEDED:
+        return False
+    balance = payment_balance(payment)
+    reason = contradiction(balance, EntryKind.REFUND, snapshot.amount)
+    if not reason:
+        return False
+    flag_order(
+        order,
+        code=REFUND_EXCEEDS_CAPTURED,
+        subject=snapshot.id,
+        detail=f"Stripe reports refund {snapshot.id} of {_shown(snapshot.amount, payment)} "
+        f"succeeded, but refunded {_shown(balance.refunded, payment)} + disputed "
+        f"{_shown(balance.disputed, payment)} would then pass captured "
+        f"{_shown(balance.captured, payment)}; not booked",
+        actor_label="Stripe",
+        source=source,
+        payment_intent=payment.intent_id,
+    )
+    return True
+
+
+def _shown(minor: int, payment: Payment) -> str:
+    return str(Money(minor, payment.currency))
 
 
 def fail_refund(

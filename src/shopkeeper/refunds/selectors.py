@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 
 from shopkeeper.money import Money
 from shopkeeper.orders.models import Order
@@ -18,6 +18,7 @@ from shopkeeper.refunds.rules import (
     LineFacts,
     OrderFacts,
     RefundNotFound,
+    RefundStatus,
 )
 
 
@@ -64,6 +65,15 @@ def refundable_minor(order: Order) -> int:
 def has_refund_in_progress(order: Order) -> bool:
     """True while a refund is pending at Stripe or awaiting approval (blocks cancellation)."""
     return Refund.objects.filter(order=order, status__in=RESERVING_STATUSES).exists()
+
+
+def has_refund_in_flight(order: Order) -> bool:
+    """True while a refund has been sent to Stripe (or is about to be) without an answer yet."""
+    return (
+        Refund.objects.filter(order=order, status=RefundStatus.PENDING)
+        .filter(Q(stripe_refund_id__isnull=True) | Q(stripe_refund_id=""))
+        .exists()
+    )
 
 
 def refunded_quantities(order: Order) -> dict[int, int]:

@@ -32,6 +32,7 @@ from django.utils import timezone
 from shopkeeper import failpoints
 from shopkeeper.errors import DomainError, PaymentProviderUnavailable
 from shopkeeper.idempotency.services import link_claim
+from shopkeeper.orders.claims import ensure_no_claim
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.selectors import get_order
 from shopkeeper.payments.gateway import (
@@ -124,6 +125,7 @@ def _reserve_refund(
     order_id = get_order(order_number).pk
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
+        ensure_no_claim(order)  # no capture or cancel of the order under way at Stripe
         ensure_captured(order.payment_status)
         payment = _captured_payment(order)
         plan = plan_refund(

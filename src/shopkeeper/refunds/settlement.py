@@ -18,7 +18,7 @@ from shopkeeper.payments.gateway import GatewayEvent, PaymentGateway, RefundSnap
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.services import apply_intent, with_intent_from_stripe
 from shopkeeper.refunds.models import Refund
-from shopkeeper.refunds.outcomes import apply_snapshot, audit_refund
+from shopkeeper.refunds.outcomes import apply_snapshot, audit_refund, refund_exceeds_captured
 from shopkeeper.refunds.rules import REASONS, RefundStatus, refund_status_for_stripe
 from shopkeeper.refunds.services import STRIPE, lock_refund
 
@@ -30,22 +30,21 @@ def with_refunds_from_stripe(
 ) -> GatewayEvent:
     """A refund or charge event with Stripe's current view of every refund of its payment.
 
-    Refund news overtakes other refund news: the success of a refund can arrive before the
-    failure of an earlier one that made room for it, and applied alone it would record more
-    refunded than captured. Settled together with Stripe's current list, it cannot. A charge
-    payload listing all its refunds is such a view already (Stripe stopped listing them in API
-    2022-11-15). It may overtake the payment's own news too: then the PaymentIntent is read as
-    well. Call it before the event's transaction: Stripe is never called under locks.
+    Refund news is booked only from what Stripe returns when asked, never from the event's
+    body: a signed event naming a refund Stripe does not list books nothing. Settled together
+    with Stripe's current list, news overtaking other news (the success of a refund arriving
+    before the failure of an earlier one that made room for it) cannot record more refunded
+    than captured either. The event may overtake the payment's own news too: then the
+    PaymentIntent is read as well. Call it before the event's transaction: Stripe is never
+    called under locks.
     """
     if event.refund is None and event.charge is None:
         return event
     payment = _payment_of_event(event)
-    if payment is None:  # not one of our payments: nothing to ask
-        return event if event.refunds is not None else replace(event, refunds=())
+    if payment is None:  # not one of our payments: nothing to ask, nothing to book
+        return replace(event, refunds=())
     gateway = gateway or get_gateway()
     event = with_intent_from_stripe(event, payment, gateway)
-    if event.refunds is not None:
-        return event
     listed = gateway.list_refunds(payment.intent_id)
     charge_id = event.charge.id if event.charge is not None else ""
     return replace(
@@ -66,22 +65,33 @@ def _payment_of_event(event: GatewayEvent) -> Payment | None:
 def settle_refund_news(event: GatewayEvent) -> None:
     """Webhook handler for `refund.*`, `charge.refund.updated` and `charge.refunded`.
 
-    The payment's news comes first when the event overtook it; then the event's own refund is
-    settled, and so is every refund in Stripe's list (see `with_refunds_from_stripe`, which
-    runs first) whose status is news to us. Refunds made outside Shopkeeper are recorded.
+    The payment's news comes first when the event overtook it; then every refund in Stripe's
+    list (read by `with_refunds_from_stripe`, which runs first) whose status is news to us is
+    settled, money coming back (failures) before money going out, so the ledger never passes
+    what was captured on the way. The event's own refund counts only as Stripe lists it; one
+    Stripe does not list is not booked. Refunds made outside Shopkeeper are recorded.
     """
     if event.refunds is None or (event.refund is None and event.charge is None):
         raise ValueError(f"{event.type} carries no refund, or its refunds were not read")
     if event.intent is not None:
         apply_intent(event.intent, source="webhook")
-    news: dict[str, RefundSnapshot] = {}
-    if event.refund is not None:
-        news[event.refund.id] = event.refund
-    for listed in event.refunds:
-        if listed.id == getattr(event.refund, "id", None) or _is_news(listed):
-            news[listed.id] = _in_charge(listed, event)  # Stripe's list is the newer view
-    for snapshot in news.values():
+    named = getattr(event.refund, "id", None)
+    news = [
+        _in_charge(listed, event)
+        for listed in event.refunds
+        if listed.id == named or _is_news(listed)
+    ]
+    if named is not None and all(listed.id != named for listed in event.refunds):
+        logger.warning(
+            "%s names refund %s, which Stripe does not list: not booked", event.id, named
+        )
+    for snapshot in sorted(news, key=_money_back_first):
         settle_refund(snapshot, source="webhook")
+
+
+def _money_back_first(snapshot: RefundSnapshot) -> tuple[int, int, str]:
+    back = refund_status_for_stripe(snapshot.status) in (RefundStatus.FAILED, RefundStatus.CANCELED)
+    return (0 if back else 1, snapshot.created, snapshot.id)
 
 
 def _is_news(snapshot: RefundSnapshot) -> bool:
@@ -148,6 +158,8 @@ def _record_external_refund(snapshot: RefundSnapshot, *, source: str) -> Refund 
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=payment.order_id)
         refund = Refund.objects.select_for_update().filter(stripe_refund_id=snapshot.id).first()
+        if refund is None and refund_exceeds_captured(order, payment, snapshot, source=source):
+            return None
         if refund is None:  # not recorded by a concurrent delivery of the same news
             reason = snapshot.metadata.get("reason", "")
             refund = Refund.objects.create(

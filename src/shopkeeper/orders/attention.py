@@ -1,0 +1,85 @@
+"""Orders flagged for a person: Stripe contradicted our books, or reported money our rules will
+not book (a capture after a void, refunds above what was captured). Nothing is recorded into an
+impossible ledger; instead the order carries an open `Attention` with a code and what happened,
+shown on the order page, in the orders list (`needs_attention`), in the API and by `reconcile`
+(exit 1 while one stands), until a person resolves it. Every flag and resolution is audited.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from shopkeeper.audit.services import record_for_order
+from shopkeeper.errors import Conflict, InvalidInput
+from shopkeeper.orders.models import Attention, Order
+from shopkeeper.orders.selectors import get_order, open_attention
+
+logger = logging.getLogger(__name__)
+
+# The reasons an order is flagged.
+CAPTURE_AFTER_VOID = "capture_after_void"  # Stripe captured an authorisation we recorded void
+VOID_AFTER_CAPTURE = "void_after_capture"  # Stripe voided an authorisation we recorded captured
+STRIPE_CONTRADICTS = "stripe_contradicts"  # Stripe's final status differs from our final one
+REFUND_EXCEEDS_CAPTURED = "refund_exceeds_captured"  # refunds + disputes would pass captured
+PAYMENT_MISMATCH = "payment_mismatch"  # Stripe's amount, currency or order is not the order's
+MAX_DETAIL = 1000
+
+
+class OrderNeedsAttention(Conflict):
+    code = "order_needs_attention"
+    title = "Stripe's answer contradicts this order's books; it is flagged for a person to look at"
+
+
+def flag_order(
+    order: Order,
+    *,
+    code: str,
+    detail: str,
+    subject: str = "",
+    actor_label: str = "Shopkeeper",
+    **details: Any,
+) -> Attention | None:
+    """Flag `order` (locked by the caller, in its transaction); None when already flagged so."""
+    if Attention.objects.filter(
+        order=order, code=code, subject=subject, resolved_at__isnull=True
+    ).exists():
+        return None
+    attention = Attention.objects.create(
+        order=order, code=code, subject=subject, detail=detail[:MAX_DETAIL]
+    )
+    record_for_order(
+        order,
+        action="order.attention_flagged",
+        actor_label=actor_label,
+        details={"code": code, "subject": subject, "detail": attention.detail, **details},
+    )
+    logger.error("Order %s needs a person: %s %s: %s", order.number, code, subject, detail)
+    return attention
+
+
+def resolve_attention(*, order_number: str, actor: Any, note: str) -> int:
+    """A person has looked: the order's open flags are closed with their note. How many."""
+    note = (note or "").strip()
+    if not note:
+        raise InvalidInput("Say what was done about it")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=get_order(order_number).pk)
+        open_flags = list(open_attention(order))
+        now = timezone.now()
+        for attention in open_flags:
+            attention.resolved_at, attention.resolution = now, note[:MAX_DETAIL]
+            attention.resolved_by = actor if getattr(actor, "pk", None) else None
+            attention.save(update_fields=["resolved_at", "resolution", "resolved_by"])
+        if open_flags:
+            record_for_order(
+                order,
+                action="order.attention_resolved",
+                actor=actor,
+                actor_label="" if actor else "Command line",
+                details={"codes": [a.code for a in open_flags], "note": note[:MAX_DETAIL]},
+            )
+    return len(open_flags)
