@@ -45,6 +45,7 @@ def test_given_production_then_failpoints_are_refused_at_start(tmp_path):
         STRIPE_SECRET_KEY="sk_test_production_check",
         STRIPE_WEBHOOK_SECRET="whsec_production_check",
         ALLOWED_HOSTS="shop.example",
+        SHOPKEEPER_AUDIT_KEY="an-audit-key-for-this-check-only-0123456789",
         SHOPKEEPER_DATA_DIR=str(tmp_path),
         SHOPKEEPER_FAILPOINTS="refund.after_stripe=kill",
     )
