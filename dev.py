@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".shopkeeper-installed"
-EMBEDDED_POSTGRES = "shopkeeper.ops.embedded_postgres"
+EMBEDDED_POSTGRES = "shopkeeper.demo.embedded_postgres"
 DEFAULT_TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/shopkeeper"
 # The test command runs on the development defaults whatever the caller's shell says: every
 # setting (DATABASE_URL, STRIPE_*, SHOPKEEPER_*, ALLOWED_HOSTS) is dropped but the test knobs.
@@ -112,7 +112,7 @@ def shopkeeper(*args: str) -> list[str]:
 
 
 def start_embedded_postgres(data: Path, *options: str) -> subprocess.Popen[str]:
-    """Start the venv's embedded PostgreSQL (shopkeeper/ops/embedded_postgres.py) on `data`.
+    """Start the venv's embedded PostgreSQL (shopkeeper/demo/embedded_postgres.py) on `data`.
 
     It runs in a session of its own, so Ctrl-C reaches dev.py alone, which stops the servers
     first and the database last; it stops by itself when dev.py dies (its stdin closes).
@@ -258,7 +258,7 @@ def serve_demo(
     localstripe = subprocess.Popen(
         [
             str(BIN / "python"),
-            *("-m", "shopkeeper.ops.localstripe_server"),
+            *("-m", "shopkeeper.demo.localstripe_server"),
             *("--host", args.host, "--port", str(args.stripe_port)),
             *("--store", str(data_dir / "localstripe.pickle")),
         ],

@@ -37,12 +37,12 @@ def free_port() -> int:
 def start_localstripe() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "shopkeeper.ops.localstripe_server", "--port", str(port)],
+        [sys.executable, "-m", "shopkeeper.demo.localstripe_server", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    from shopkeeper.ops.localstripe_server import wait_until_up
+    from shopkeeper.demo.localstripe_server import wait_until_up
 
     wait_until_up(url)
     return process, url

@@ -91,13 +91,13 @@ def localstripe_url() -> Iterator[str]:
     """A real localstripe process (in-memory store) for this test session."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "shopkeeper.ops.localstripe_server", "--port", str(port)],
+        [sys.executable, "-m", "shopkeeper.demo.localstripe_server", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        from shopkeeper.ops.localstripe_server import wait_until_up
+        from shopkeeper.demo.localstripe_server import wait_until_up
 
         wait_until_up(url)
         yield url

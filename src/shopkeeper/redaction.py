@@ -1,7 +1,7 @@
 """Secrets are masked in log lines: Stripe keys, our API tokens (shk_…), every Authorization
 value (Basic credentials, bearer tokens, any scheme), secrets in a query string and passwords in
 a URL. `MaskSecretsFilter` is on the console handler (settings.LOGGING) and on gunicorn's error
-and access logs (ops.server), so the access log is masked too. Pure: no Django.
+and access logs (server.gunicorn_app), so the access log is masked too. Pure: no Django.
 """
 
 from __future__ import annotations

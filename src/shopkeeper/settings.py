@@ -94,7 +94,8 @@ INSTALLED_APPS = [
     "shopkeeper.idempotency",
     "shopkeeper.checkout",
     "shopkeeper.backoffice",
-    "shopkeeper.ops",
+    "shopkeeper.demo",
+    "shopkeeper.server",
     "shopkeeper.reconciliation",
 ]
 

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
-from shopkeeper.ops.localstripe_server import register_webhook
+from shopkeeper.demo.localstripe_server import register_webhook
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import Payment, WebhookEvent
 from tests.browser.csp_watch import watch_csp_violations

@@ -18,12 +18,12 @@ from django.test import Client
 from shopkeeper.accounts.models import ApiToken, User
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
-from shopkeeper.ops import demo
-from shopkeeper.ops.server import ShopkeeperServer, server_options
+from shopkeeper.demo import data as demo
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.gateway import PaymentOutcomeUnknown
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import LedgerEntry
+from shopkeeper.server.gunicorn_app import ShopkeeperServer, server_options
 from tests.conftest import free_port
 from tests.fakes import FakeGateway
 
@@ -229,7 +229,7 @@ def test_serve_configures_gunicorn_not_runserver() -> None:
 
     assert server.cfg.bind == ["127.0.0.1:8123"]
     assert (server.cfg.workers, server.cfg.threads) == (3, 2)
-    assert server.cfg.worker_class_str == "shopkeeper.ops.worker.BufferingWorker"
+    assert server.cfg.worker_class_str == "shopkeeper.server.worker.BufferingWorker"
 
 
 def _subprocess_env(tmp_path: Path) -> dict[str, str]:

@@ -18,8 +18,8 @@ from django.conf import settings
 import stripe
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.card_payment import pay_with_card
+from shopkeeper.demo.localstripe_server import register_webhook
 from shopkeeper.money import Money
-from shopkeeper.ops.localstripe_server import register_webhook
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.gateway import PaymentDeclined
 from shopkeeper.payments.models import LedgerEntry, Payment, WebhookEvent

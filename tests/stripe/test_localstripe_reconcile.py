@@ -21,7 +21,7 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
-from shopkeeper.ops.localstripe_server import flush
+from shopkeeper.demo.localstripe_server import flush
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.services import capture_order
 from shopkeeper.payments.gateway import PaymentOutcomeUnknown

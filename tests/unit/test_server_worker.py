@@ -1,4 +1,4 @@
-"""The event-loop worker's hand-over to Django (shopkeeper/ops/worker.py)."""
+"""The event-loop worker's hand-over to Django (shopkeeper/server/worker.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shopkeeper.ops.worker import RequestsInFlight
+from shopkeeper.server.worker import RequestsInFlight
 
 
 class DjangoLikeResponse:

@@ -9,8 +9,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from shopkeeper.accounts.provisioning import issue_api_token
 from shopkeeper.errors import DomainError
-from shopkeeper.ops.provisioning import issue_api_token
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from shopkeeper.accounts.permissions import Role
+from shopkeeper.accounts.provisioning import create_user
 from shopkeeper.errors import DomainError
-from shopkeeper.ops.provisioning import create_user
 
 
 class Command(BaseCommand):

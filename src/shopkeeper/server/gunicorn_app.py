@@ -52,12 +52,12 @@ def server_options(*, host: str, port: int, workers: int, threads: int) -> dict[
         "workers": workers,
         "threads": threads,
         # An event loop reads each request whole; only complete requests take a thread (worker.py).
-        "worker_class": "shopkeeper.ops.worker.BufferingWorker",
+        "worker_class": "shopkeeper.server.worker.BufferingWorker",
         # Load Django once in the master: a broken deployment fails before any worker forks.
         "preload_app": True,
         "accesslog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
-        "logger_class": "shopkeeper.ops.server.MaskedLogger",
+        "logger_class": "shopkeeper.server.gunicorn_app.MaskedLogger",
         "errorlog": "-",
         "timeout": 60,
         "graceful_timeout": 10,

@@ -14,11 +14,11 @@ from typing import Any
 
 from shopkeeper.accounts.models import User
 from shopkeeper.accounts.permissions import Role
+from shopkeeper.accounts.provisioning import create_user
 from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.money import Money
-from shopkeeper.ops.provisioning import create_user
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import OrderStatus
 from shopkeeper.payments.gateway import (

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from shopkeeper.accounts.models import User
+from shopkeeper.demo import data as demo
 from shopkeeper.errors import DomainError
-from shopkeeper.ops import demo
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from shopkeeper.ops.server import ShopkeeperServer, server_options
+from shopkeeper.server.gunicorn_app import ShopkeeperServer, server_options
 
 
 class Command(BaseCommand):

