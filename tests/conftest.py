@@ -1,12 +1,15 @@
-"""Test tiers and shared fixtures.
+"""Test tiers and shared fixtures: the one place that decides which tiers run.
 
+Every tier runs on PostgreSQL (DATABASE_URL; `dev.py test` starts an embedded one without it).
 - unit: pure domain, no database.
-- integration: Django + database. The test command runs the suite once on SQLite and once on
-  PostgreSQL; tests marked `postgres` (races, row locks, triggers) run only on PostgreSQL.
+- integration: Django + database (races, row locks and triggers included).
 - stripe: against a real localstripe process started here (marker `localstripe`).
-- browser: Playwright driving Debian's Chromium (marker `browser`).
+- browser: Playwright driving Debian's Chromium (marker `browser`); skipped, with a banner at the
+  end, when Chromium is missing, unless SHOPKEEPER_REQUIRE_BROWSER=1 makes that a failure.
 
-Every test gets the in-memory FakeGateway unless it asks for `localstripe_gateway`.
+Every test gets the in-memory FakeGateway unless it asks for `localstripe_gateway`. Passwords are
+hashed with MD5 (fast) unless a test asks for `production_password_hashers`. Hypothesis runs the
+quick `dev` profile unless HYPOTHESIS_PROFILE says otherwise (`dev.py test` sets `ci`).
 """
 
 from __future__ import annotations
@@ -15,53 +18,55 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from hypothesis import settings as hypothesis_settings
 
 from shopkeeper.payments.gateway import use_gateway
 from tests.fakes import FakeGateway
 from tests.secret_watch import SecretWatch
 
 CHROMIUM = Path(os.environ.get("SHOPKEEPER_CHROMIUM", "/usr/bin/chromium"))
+REQUIRE_BROWSER = os.environ.get("SHOPKEEPER_REQUIRE_BROWSER") == "1"
+FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+PRODUCTION_HASHERS = pytest.StashKey[list[str]]()
 
-
-def _require(name: str) -> bool:
-    return os.environ.get(name) == "1"
+# `ci`: Hypothesis's own depth (100 examples a property), what the test command runs; `dev`: a
+# quick look while writing code. Tests that set their own `max_examples` keep it in both.
+hypothesis_settings.register_profile("ci", max_examples=100)
+hypothesis_settings.register_profile("dev", max_examples=20)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """On SQLite, test in a file of this run's own rather than Django's shared-cache memory DB.
-
-    In shared-cache memory a reader meets a writer's table lock at once ("database table is
-    locked"), so a test polling the database while the live server or a webhook writes fails
-    under load; a file lets them wait for each other (the 20 s busy timeout in settings).
-    """
+    """Tests hash passwords with MD5: Argon2 costs ~50 ms a password (production keeps it)."""
     from django.conf import settings
 
-    database = settings.DATABASES["default"]
-    if database["ENGINE"] == "django.db.backends.sqlite3":
-        name = Path(tempfile.gettempdir()) / f"shopkeeper-test-{os.getpid()}.sqlite3"
-        database.setdefault("TEST", {})["NAME"] = str(name)
+    config.stash[PRODUCTION_HASHERS] = list(settings.PASSWORD_HASHERS)
+    settings.PASSWORD_HASHERS = FAST_PASSWORD_HASHERS
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    on_postgres = connection.vendor == "postgresql"
-    if _require("SHOPKEEPER_REQUIRE_POSTGRES") and not on_postgres and _only_postgres(config):
-        raise pytest.UsageError("SHOPKEEPER_REQUIRE_POSTGRES=1 but DATABASE_URL is not PostgreSQL")
-    skip_pg = pytest.mark.skip(reason="needs PostgreSQL (runs in the PostgreSQL pass)")
-    for item in items:
-        if "postgres" in item.keywords and not on_postgres:
-            item.add_marker(skip_pg)
+@pytest.fixture
+def production_password_hashers(
+    request: pytest.FixtureRequest, settings: pytest.FixtureRequest
+) -> list[str]:
+    """The production hashers (Argon2 first), for tests of hashing or of another process."""
+    hashers = request.config.stash[PRODUCTION_HASHERS]
+    settings.PASSWORD_HASHERS = hashers  # type: ignore[attr-defined]
+    return hashers
 
 
-def _only_postgres(config: pytest.Config) -> bool:
-    return "postgres" in (config.getoption("-m") or "") and "not postgres" not in (
-        config.getoption("-m") or ""
-    )
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not CHROMIUM.exists() and any("browser" in report.keywords for report in skipped):
+        rule = "!" * 78
+        terminalreporter.write_line(rule)
+        terminalreporter.write_line(f"!!  BROWSER TIER SKIPPED: Chromium not found at {CHROMIUM}.")
+        terminalreporter.write_line("!!  Install it with: sudo apt-get install chromium")
+        terminalreporter.write_line("!!  (SHOPKEEPER_REQUIRE_BROWSER=1 turns this into a failure.)")
+        terminalreporter.write_line(rule)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -126,7 +131,7 @@ def localstripe_gateway(localstripe_url: str, settings: pytest.FixtureRequest) -
 def chromium_path() -> Path:
     if not CHROMIUM.exists():
         message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if _require("SHOPKEEPER_REQUIRE_BROWSER"):
+        if REQUIRE_BROWSER:
             pytest.fail(message)
         pytest.skip(message)
     return CHROMIUM

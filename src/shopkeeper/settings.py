@@ -1,6 +1,6 @@
 """One settings module, read from the environment.
 
-Development defaults let the project run with nothing installed (SQLite, offline Stripe keys);
+Development defaults let the project run without a Stripe account (offline Stripe keys);
 production mode (SHOPKEEPER_ENV=production) refuses to start with any of those defaults.
 """
 
@@ -131,15 +131,21 @@ TEMPLATES = [
     },
 ]
 
+# PostgreSQL only (row locks, triggers); no default: `dev.py` starts an embedded one and sets it.
+DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
+if not DATABASE_URL:
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set: point it at a PostgreSQL database, e.g. "
+        "postgres://user:password@127.0.0.1:5432/shopkeeper "
+        "(python3 dev.py run and python3 dev.py test start an embedded one)"
+    )
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'shopkeeper.sqlite3'}"),
-        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
+        DATABASE_URL, conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0"))
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Wait for a writer instead of failing at once; SQLite serialises writers.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...)")
 
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [

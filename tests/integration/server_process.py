@@ -1,7 +1,7 @@
 """A real `shopkeeper serve` (gunicorn) process on the test's own database, for crash tests.
 
-The process shares the test database (a SQLite file, or pytest-django's PostgreSQL test
-database), so what the test wrote and committed is what the server sees, and the other way round.
+The process shares the test database (pytest-django's PostgreSQL test database), so what the
+test wrote and committed is what the server sees, and the other way round.
 """
 
 from __future__ import annotations
@@ -22,11 +22,6 @@ from tests.conftest import free_port
 def shared_database_url() -> str:
     """The database this test runs on, as a DATABASE_URL for another process."""
     db: dict[str, Any] = connection.settings_dict
-    if connection.vendor == "sqlite":
-        name = str(db["NAME"])
-        if name.startswith(":memory:") or "mode=memory" in name:
-            raise RuntimeError("the test database is in memory; another process cannot share it")
-        return f"sqlite:///{name}"
     user = urllib.parse.quote(str(db.get("USER") or ""))
     password = urllib.parse.quote(str(db.get("PASSWORD") or ""))
     credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")

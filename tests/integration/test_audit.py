@@ -81,7 +81,6 @@ def test_given_an_entry_moved_to_another_chain_then_it_is_reported():
     assert "order:SK-ONE: its newest entries were removed" in output
 
 
-@pytest.mark.postgres
 def test_given_postgres_when_an_entry_is_updated_then_the_trigger_refuses():
     (entry,) = add_entries(1)
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
@@ -89,7 +88,6 @@ def test_given_postgres_when_an_entry_is_updated_then_the_trigger_refuses():
     assert AuditEntry.objects.get(pk=entry.pk).action == "order.note"
 
 
-@pytest.mark.postgres
 def test_given_postgres_when_an_entry_is_deleted_then_the_trigger_refuses():
     (entry,) = add_entries(1)
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():

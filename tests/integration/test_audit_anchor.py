@@ -90,7 +90,6 @@ def test_given_an_anchor_signed_with_another_key_then_verify_refuses_it(tmp_path
     assert "signature invalid" in output
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_given_an_open_audited_write_on_order_a_then_one_on_order_b_does_not_wait_for_it():
     """No row that every audited write locks: B's write completes while A's transaction is open
@@ -139,7 +138,6 @@ def test_given_the_audit_key_in_a_log_record_then_the_secret_watch_sees_it(setti
     assert settings.SHOPKEEPER_AUDIT_KEY not in audit("anchor")[1] + verify()[1]
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_given_an_entry_still_uncommitted_below_newer_ones_then_the_anchor_waits_and_covers_it(
     tmp_path: Path,
@@ -185,7 +183,6 @@ def test_given_an_entry_still_uncommitted_below_newer_ones_then_the_anchor_waits
     assert verify(path)[0] == 0
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_given_a_writer_that_stays_open_then_anchor_gives_up_with_exit_3(monkeypatch):
     from shopkeeper.audit import verification

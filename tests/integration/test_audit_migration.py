@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from tests.audit_fixtures import verify
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 BEFORE = [("audit", "0002_append_only_trigger")]
 
 

@@ -38,7 +38,11 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "localhost",
 }
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI"),
+    # The server is another process, on the production hashers: it must read the password.
+    pytest.mark.usefixtures("production_password_hashers"),
+]
 
 
 def sign_in(base: str, cert: Path) -> tuple[int, str, str, Message]:

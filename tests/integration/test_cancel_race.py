@@ -21,7 +21,7 @@ from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.selectors import order_balance
 from tests.integration.orders_admin_fixtures import make_staff, place
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class HeldAtStripe:

@@ -19,7 +19,7 @@ from shopkeeper.payments.models import Payment
 
 T = TypeVar("T")
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 ADDRESS = {
     "name": "Ada",

@@ -6,9 +6,9 @@ worker there: the refund exists at Stripe (localstripe), our database has only t
 After a restart, reconciliation finds the refund at Stripe by the key we sent with it and
 records it: exactly one refund, a ledger equal to Stripe's, and the audit log says so.
 
-Runs on SQLite (a file the server shares) and on PostgreSQL (the test database). The same kill
-while the request holds an Idempotency-Key leaves the key's claim in progress; after its lease
-the same key takes it over and answers with the refund the dead request reserved (PostgreSQL).
+The server shares pytest-django's PostgreSQL test database. The same kill while the request
+holds an Idempotency-Key leaves the key's claim in progress; after its lease the same key takes
+it over and answers with the refund the dead request reserved.
 """
 
 from __future__ import annotations
@@ -159,7 +159,6 @@ def test_given_server_killed_after_stripe_refunded_when_restarted_and_reconciled
     assert not SECRET_KEY_SHAPE.search(logged)  # the servers' and reconcile's output too
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_given_server_killed_holding_a_key_when_retried_after_its_lease_then_it_answers_its_refund(
     tmp_path, localstripe_url, localstripe_gateway

@@ -19,7 +19,7 @@ from tests.integration.refund_fixtures import paid_order
 from tests.integration.test_concurrency_checkout import race
 from tests.integration.webhook_fixtures import deliver_ok
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def dispute_rows() -> list[tuple[str, int]]:

@@ -34,7 +34,6 @@ from shopkeeper.payments.services import apply_intent
 from tests.integration.refund_fixtures import ADDRESS, pay, staff, stocked, token_for
 
 pytestmark = [
-    pytest.mark.postgres,
     pytest.mark.localstripe,
     pytest.mark.django_db(transaction=True),
 ]

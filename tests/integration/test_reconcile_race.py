@@ -13,7 +13,7 @@ from tests.fakes import refund_event_payload, sign_payload
 from tests.integration.refund_fixtures import paid_order, refunded_minor
 from tests.integration.test_refund_concurrency import race
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_given_overlapping_runs_with_fix_then_each_stripe_fact_is_recorded_once(fake_gateway):

@@ -27,7 +27,7 @@ from tests.integration.refund_fixtures import (
     token_for,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 20
 

@@ -18,7 +18,7 @@ from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
 from tests.integration.refund_fixtures import paid_order, staff
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 20
 

@@ -35,8 +35,10 @@ def error_codes(form: ThrottledAuthenticationForm) -> list[str]:
     return [error.code for error in form.non_field_errors().as_data()]
 
 
-def test_passwords_are_hashed_with_argon2(staff):
+def test_passwords_are_hashed_with_argon2(production_password_hashers):
+    staff = User.objects.create_user("argon@example.com", PASSWORD, role="support")
     assert staff.password.startswith("argon2")
+    assert sign_in(staff.email, PASSWORD).is_valid()
 
 
 def test_given_right_password_then_signed_in():

@@ -19,9 +19,11 @@ REAL_SECRETS = {
     "SHOPKEEPER_AUDIT_KEY": "an-audit-key-kept-outside-the-database-0123",
     "ALLOWED_HOSTS": "shop.example.com",
 }
+# `check` never connects: any PostgreSQL URL will do.
+SOME_DATABASE = "postgres://shopkeeper@127.0.0.1:5432/shopkeeper"
 
 
-def shopkeeper(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def shopkeeper(tmp_path: Path, *args: str, **env: str | None) -> subprocess.CompletedProcess[str]:
     clean = {
         key: value
         for key, value in os.environ.items()
@@ -29,9 +31,11 @@ def shopkeeper(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPr
     }
     clean.pop("ALLOWED_HOSTS", None)
     clean["SHOPKEEPER_DATA_DIR"] = str(tmp_path)
+    clean["DATABASE_URL"] = SOME_DATABASE
+    environment = {**clean, **env}
     return subprocess.run(
         [sys.executable, "-m", "shopkeeper", *args],
-        env={**clean, **env},
+        env={key: value for key, value in environment.items() if value is not None},
         capture_output=True,
         text=True,
         timeout=120,
@@ -50,7 +54,34 @@ def test_given_production_with_default_secrets_when_starting_then_it_refuses_in_
         "SHOPKEEPER_SECRET_KEY, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, SHOPKEEPER_AUDIT_KEY"
     )
     assert "Traceback" not in result.stderr + result.stdout
-    assert not (tmp_path / "shopkeeper.sqlite3").exists()  # nothing was touched
+    assert not any(tmp_path.iterdir())  # nothing was touched
+
+
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_given_no_database_url_when_starting_then_it_refuses_in_one_line(
+    tmp_path: Path, environment: str
+) -> None:
+    """PostgreSQL only: no database is made up (no SQLite file) when DATABASE_URL is unset."""
+    result = shopkeeper(
+        tmp_path, "migrate", DATABASE_URL=None, SHOPKEEPER_ENV=environment, **REAL_SECRETS
+    )
+
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        "shopkeeper: configuration error: DATABASE_URL is not set: point it at a PostgreSQL "
+        "database, e.g. postgres://user:password@127.0.0.1:5432/shopkeeper "
+        "(python3 dev.py run and python3 dev.py test start an embedded one)"
+    )
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not any(tmp_path.iterdir())  # no SQLite file, nothing else
+
+
+def test_given_a_database_url_that_is_not_postgresql_then_it_refuses(tmp_path: Path) -> None:
+    result = shopkeeper(tmp_path, "check", DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
+
+    assert result.returncode != 0
+    assert "DATABASE_URL must name a PostgreSQL database (postgres://...)" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(

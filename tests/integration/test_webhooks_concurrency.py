@@ -16,7 +16,7 @@ from shopkeeper.payments.services import sync_from_stripe
 from tests.fakes import intent_event_payload, sign_payload
 from tests.integration.test_concurrency_checkout import race
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 ADDRESS = {
     "name": "Ada",

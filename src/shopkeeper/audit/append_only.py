@@ -23,15 +23,13 @@ def trigger_sql(table: str) -> tuple[str, str]:
 
 
 def install(table: str) -> tuple[Any, Any]:
-    """A (forward, backward) pair for migrations.RunPython: a no-op except on PostgreSQL."""
+    """A (forward, backward) pair for migrations.RunPython."""
     create, drop = trigger_sql(table)
 
     def forward(apps: Any, schema_editor: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(create, params=None)
+        schema_editor.execute(create, params=None)
 
     def backward(apps: Any, schema_editor: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(drop, params=None)
+        schema_editor.execute(drop, params=None)
 
     return forward, backward

@@ -12,7 +12,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from shopkeeper.audit.chain import chain_name, entry_hash, head_mac
@@ -91,17 +90,14 @@ def _locked_head(chain: str) -> AuditChainHead:
 def _next_seq() -> int:
     """The next global sequence number, taken without waiting on any other writer.
 
-    On PostgreSQL the table's ROW EXCLUSIVE lock (the one every INSERT takes, which never
+    The table's ROW EXCLUSIVE lock (the one every INSERT takes, which never
     conflicts with another writer) is taken before the number, so an anchor that takes SHARE
     mode knows that every number handed out before it belongs to a finished transaction.
     """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {AuditEntry._meta.db_table} IN ROW EXCLUSIVE MODE")
-            cursor.execute("SELECT nextval(%s)", [SEQ_SEQUENCE])
-            return int(cursor.fetchone()[0])
-    # SQLite serialises writers: the largest number + 1 is free.
-    return (AuditEntry.objects.aggregate(top=Max("seq"))["top"] or 0) + 1
+    with connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {AuditEntry._meta.db_table} IN ROW EXCLUSIVE MODE")
+        cursor.execute("SELECT nextval(%s)", [SEQ_SEQUENCE])
+        return int(cursor.fetchone()[0])
 
 
 def stored_form(content: Mapping[str, Any]) -> dict[str, Any]:

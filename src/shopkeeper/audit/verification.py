@@ -55,7 +55,7 @@ class Report:
 
 def inspect_log(*, cut_seq: int | None = None) -> Report:
     """Every check that needs no anchor, in one consistent snapshot; with `cut_seq`, the cut too."""
-    snapshot = connection.vendor == "postgresql" and not connection.in_atomic_block
+    snapshot = not connection.in_atomic_block
     with transaction.atomic():
         if snapshot:  # entries and heads read as of one moment, while the shop goes on writing
             with connection.cursor() as cursor:
@@ -116,10 +116,9 @@ def anchor_cut_seq() -> int:
     """
     try:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute(f"SET LOCAL lock_timeout = {int(ANCHOR_LOCK_TIMEOUT_MS)}")
-                    cursor.execute(f"LOCK TABLE {AuditEntry._meta.db_table} IN SHARE MODE")
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = {int(ANCHOR_LOCK_TIMEOUT_MS)}")
+                cursor.execute(f"LOCK TABLE {AuditEntry._meta.db_table} IN SHARE MODE")
             return AuditEntry.objects.aggregate(top=Max("seq"))["top"] or 0
     except OperationalError as error:  # a writer kept its transaction open for 30 s
         raise LogBusy("a transaction writing to the audit log stayed open: try again") from error

@@ -69,8 +69,7 @@ def reseal(apps, schema_editor):
     _check_old_chain(rows, old_head)
     key = str(settings.SHOPKEEPER_AUDIT_KEY).encode()
     heads: dict[str, tuple[int, str]] = {}
-    if db.vendor == "postgresql":
-        schema_editor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only")
+    schema_editor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only")
     for row in rows:
         chain = f"{row['target_type']}:{row['target_id']}"
         seq_in_chain, prev = heads.get(chain, (0, GENESIS))
@@ -80,8 +79,7 @@ def reseal(apps, schema_editor):
             chain=chain, chain_seq=seq_in_chain + 1, prev_hash=prev, hash=digest
         )
         heads[chain] = (seq_in_chain + 1, digest)
-    if db.vendor == "postgresql":
-        schema_editor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only")
+    schema_editor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only")
     head_model.objects.bulk_create(
         head_model(
             chain=chain,
@@ -94,17 +92,15 @@ def reseal(apps, schema_editor):
 
 
 def create_sequence(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("CREATE SEQUENCE IF NOT EXISTS audit_entry_seq")
-        schema_editor.execute(
-            "SELECT setval('audit_entry_seq', "
-            "COALESCE((SELECT MAX(seq) FROM audit_auditentry), 0) + 1, false)"
-        )
+    schema_editor.execute("CREATE SEQUENCE IF NOT EXISTS audit_entry_seq")
+    schema_editor.execute(
+        "SELECT setval('audit_entry_seq', "
+        "COALESCE((SELECT MAX(seq) FROM audit_auditentry), 0) + 1, false)"
+    )
 
 
 def drop_sequence(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("DROP SEQUENCE IF EXISTS audit_entry_seq")
+    schema_editor.execute("DROP SEQUENCE IF EXISTS audit_entry_seq")
 
 
 class Migration(migrations.Migration):
