@@ -2,7 +2,7 @@
 """Shopkeeper's two commands, for a fresh Linux machine with only Python 3.11+.
 
     python3 dev.py run    # venv, install, embedded PostgreSQL, migrate, seed, offline Stripe, serve
-    python3 dev.py test   # ruff, mypy, makemigrations --check, pytest on SQLite then PostgreSQL
+    python3 dev.py test   # + dev tools; ruff, mypy, makemigrations --check, pytest on PostgreSQL
 
 Standard library only: this script creates the virtualenv everything else runs in.
 """
@@ -10,6 +10,7 @@ Standard library only: this script creates the virtualenv everything else runs i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import re
@@ -23,6 +24,7 @@ import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Generator
 from pathlib import Path
 from types import FrameType
 
@@ -32,6 +34,10 @@ BIN = VENV / "bin"
 STAMP = VENV / ".shopkeeper-installed"
 EMBEDDED_POSTGRES = "shopkeeper.demo.embedded_postgres"
 DEFAULT_TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/shopkeeper"
+# What each command installs: the demo needs the runtime and the `demo` extra; the test command
+# adds the `dev` extra (pytest, mypy, ruff, schemathesis, Playwright).
+RUN_EXTRAS = ("demo",)
+TEST_EXTRAS = ("demo", "dev")
 # The test command runs on the development defaults whatever the caller's shell says: every
 # setting (DATABASE_URL, STRIPE_*, SHOPKEEPER_*, ALLOWED_HOSTS) is dropped but the test knobs.
 TEST_KNOBS = frozenset(
@@ -80,8 +86,16 @@ def install_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def ensure_venv() -> None:
-    """Create .venv and install the project with its dev and demo extras (unless unchanged)."""
+def installed_extras(fingerprint: str) -> frozenset[str] | None:
+    """The extras the stamp says were installed from this pyproject.toml; None: install again."""
+    stamp = STAMP.read_text().split() if STAMP.exists() else []
+    if not stamp or stamp[0] != fingerprint or not (BIN / "shopkeeper").exists():
+        return None
+    return frozenset(stamp[1:])
+
+
+def ensure_venv(extras: tuple[str, ...] = TEST_EXTRAS) -> None:
+    """Create .venv and install the project with `extras` (unless they are already there)."""
     if not (BIN / "python").exists():
         say(f"Creating the virtualenv in {VENV} ...")
         created = subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=False)
@@ -92,16 +106,20 @@ def ensure_venv() -> None:
                 "first: sudo apt-get install python3-venv"
             )
     fingerprint = install_fingerprint()
-    installed = STAMP.read_text().strip() if STAMP.exists() else ""
-    if installed == fingerprint and (BIN / "shopkeeper").exists():
+    installed = installed_extras(fingerprint)
+    if installed is not None and installed.issuperset(extras):
         return
-    say("Installing Shopkeeper and its development tools into .venv ...")
+    wanted = sorted({*extras, *(installed or ())})
+    say(f"Installing Shopkeeper with {', '.join(wanted)} into .venv ...")
     pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check"]
-    steps = [[*pip, "install", "--upgrade", "pip"], [*pip, "install", "-e", ".[dev,demo]"]]
+    steps = [
+        [*pip, "install", "--upgrade", "pip"],
+        [*pip, "install", "-e", f".[{','.join(wanted)}]"],
+    ]
     for step in steps:
         if subprocess.run(step, cwd=ROOT, env=venv_env(), check=False).returncode != 0:
             fail("installation failed (see pip's output above)")
-    STAMP.write_text(fingerprint + "\n")
+    STAMP.write_text(" ".join([fingerprint, *wanted]) + "\n")
 
 
 def shopkeeper(*args: str) -> list[str]:
@@ -207,7 +225,7 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    ensure_venv()
+    ensure_venv(RUN_EXTRAS)
     for port in (args.port, args.stripe_port):
         if not port_is_free(args.host, port):
             fail(f"port {port} on {args.host} is in use; choose another (see --help)")
@@ -368,12 +386,11 @@ def tier_counts(junit: Path) -> dict[str, Counter[str]]:
     return tiers
 
 
-def report_pytest(report: Report, label: str, code: int, summary: str, junit: Path) -> None:
-    # Exit code 5: nothing collected (e.g. a -k that matches no test of this pass).
-    report.add(f"pytest on {label}", code in (0, 5), summary or f"exit code {code}")
+def report_pytest(report: Report, code: int, summary: str, junit: Path) -> None:
+    report.add("pytest", code == 0, summary or f"exit code {code}")
     for tier, counts in sorted(tier_counts(junit).items()):
         detail = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
-        report.add(f"  tests/{tier} ({label})", counts["failed"] == 0, detail)
+        report.add(f"  tests/{tier}", counts["failed"] == 0, detail)
 
 
 def postgres_reachable(url: str, env: dict[str, str]) -> str:
@@ -413,89 +430,68 @@ def test_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def postgres_pass(
-    report: Report, env: dict[str, str], tmp: Path, pytest_args: list[str], require_pg: bool
-) -> None:
-    """pytest on the PostgreSQL at SHOPKEEPER_TEST_DATABASE_URL, or else on an embedded one
-    started for this run (its data in the run's temporary directory) and stopped after it."""
+def database_for_tests(
+    report: Report, env: dict[str, str], tmp: Path
+) -> Generator[str, None, None]:
+    """The DATABASE_URL the run tests on: the PostgreSQL at SHOPKEEPER_TEST_DATABASE_URL when it
+    answers, else an embedded one started for this run (its data in the run's temporary
+    directory) and stopped after it. SHOPKEEPER_REQUIRE_POSTGRES=1 (CI): that server must answer."""
     pg_url = os.environ.get("SHOPKEEPER_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
     shown = without_password(pg_url)
-    database: subprocess.Popen[str] | None = None
+    why_not = postgres_reachable(pg_url, env)
+    if not why_not:
+        report.add("PostgreSQL server", True, shown)
+        yield pg_url
+        return
+    say(f"\nNo PostgreSQL at {shown} ({why_not[:120]})")
+    if os.environ.get("SHOPKEEPER_REQUIRE_POSTGRES") == "1":
+        banner(f"NO POSTGRESQL at {shown}", "SHOPKEEPER_REQUIRE_POSTGRES=1: no embedded one.")
+        report.add("PostgreSQL server", False, f"nothing at {shown}")
+        return
+    say("== Starting an embedded PostgreSQL for the tests")
+    database = start_embedded_postgres(tmp / "postgres", "--fast")
     try:
-        why_not = postgres_reachable(pg_url, env)
-        if why_not:
-            say(f"\nNo PostgreSQL at {shown} ({why_not[:120]})")
-            say("== Starting an embedded PostgreSQL for the PostgreSQL pass")
-            database = start_embedded_postgres(tmp / "postgres", "--fast")
-            try:
-                pg_url = embedded_url(database)
-            except RuntimeError as error:
-                banner(
-                    f"POSTGRESQL TIER {'FAILED' if require_pg else 'SKIPPED'}: "
-                    f"nothing at {shown}, and {error}",
-                    why_not[:150],
-                    "Set SHOPKEEPER_TEST_DATABASE_URL, or start PostgreSQL on 127.0.0.1:5432.",
-                    "SHOPKEEPER_REQUIRE_POSTGRES=1: a PostgreSQL tier that cannot run fails."
-                    if require_pg
-                    else "(SHOPKEEPER_REQUIRE_POSTGRES=1 turns this into a failure.)",
-                )
-                report.add("pytest on PostgreSQL", False if require_pg else None, "no server")
-                return
-            report.add("PostgreSQL server", True, f"embedded (nothing at {shown})")
-        else:
-            report.add("PostgreSQL server", True, shown)
-        junit = tmp / "postgres.xml"
-        # Unit tests touch no database: they ran in the SQLite pass.
-        command = [str(BIN / "pytest"), f"--junitxml={junit}", "--ignore=tests/unit"]
-        code, summary = run_step([*command, *pytest_args], {**env, "DATABASE_URL": pg_url})
-        report_pytest(report, "PostgreSQL", code, summary, junit)
+        url = embedded_url(database)
+        report.add("PostgreSQL server", True, f"embedded (nothing at {shown})")
+        yield url
+    except RuntimeError as error:
+        banner(f"NO POSTGRESQL: nothing at {shown}, and {error}", "No test can run without one.")
+        report.add("PostgreSQL server", False, f"nothing at {shown}, and {error}")
     finally:
         stop_embedded_postgres(database)
 
 
 def command_test(pytest_args: list[str]) -> int:
-    ensure_venv()
+    ensure_venv(TEST_EXTRAS)
     report = Report()
-    require_pg = os.environ.get("SHOPKEEPER_REQUIRE_POSTGRES") == "1"
-    require_browser = os.environ.get("SHOPKEEPER_REQUIRE_BROWSER") == "1"
     with tempfile.TemporaryDirectory(prefix="shopkeeper-test-") as tmpdir:
         tmp = Path(tmpdir)
         env = test_env(tmp)
-        checks = [
-            ("ruff check", [str(BIN / "ruff"), "check", "."]),
-            ("ruff format --check", [str(BIN / "ruff"), "format", "--check", "."]),
-            ("mypy", [str(BIN / "mypy")]),
-            ("makemigrations --check", shopkeeper("makemigrations", "--check", "--dry-run")),
-        ]
-        for name, command in checks:
-            code, _ = run_step(command, env)
-            report.add(name, code == 0, "" if code == 0 else f"exit code {code}")
-
-        chromium = Path(os.environ.get("SHOPKEEPER_CHROMIUM", "/usr/bin/chromium"))
-        if chromium.exists():
-            report.add("browser tier (Chromium)", True, str(chromium))
-        else:
-            banner(
-                f"BROWSER TIER {'FAILED' if require_browser else 'SKIPPED'}: "
-                f"Chromium not found at {chromium}.",
-                "Install it with: sudo apt-get install chromium",
-                "SHOPKEEPER_REQUIRE_BROWSER=1: a missing browser fails the run."
-                if require_browser
-                else "(SHOPKEEPER_REQUIRE_BROWSER=1 turns this into a failure.)",
-            )
-            report.add(
-                "browser tier (Chromium)",
-                False if require_browser else None,
-                f"not found at {chromium}",
-            )
-
-        junit = tmp / "sqlite.xml"
-        code, summary = run_step([str(BIN / "pytest"), f"--junitxml={junit}", *pytest_args], env)
-        report_pytest(report, "SQLite", code, summary, junit)
-
-        postgres_pass(report, env, tmp, pytest_args, require_pg)
+        with contextlib.closing(database_for_tests(report, env, tmp)) as databases:
+            for database_url in databases:
+                run_suite(report, {**env, "DATABASE_URL": database_url}, tmp, pytest_args)
     report.show()
     return 1 if report.failed else 0
+
+
+def run_suite(report: Report, env: dict[str, str], tmp: Path, pytest_args: list[str]) -> None:
+    """Lint, types, migrations check, then pytest once over every tier (which tiers run, and
+    when a missing one fails, is tests/conftest.py's to say). Hypothesis at CI depth."""
+    checks = [
+        ("ruff check", [str(BIN / "ruff"), "check", "."]),
+        ("ruff format --check", [str(BIN / "ruff"), "format", "--check", "."]),
+        ("mypy", [str(BIN / "mypy")]),
+        ("makemigrations --check", shopkeeper("makemigrations", "--check", "--dry-run")),
+    ]
+    for name, command in checks:
+        code, _ = run_step(command, env)
+        report.add(name, code == 0, "" if code == 0 else f"exit code {code}")
+    junit = tmp / "pytest.xml"
+    code, summary = run_step(
+        [str(BIN / "pytest"), f"--junitxml={junit}", *pytest_args],
+        {**env, "HYPOTHESIS_PROFILE": "ci"},
+    )
+    report_pytest(report, code, summary, junit)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -512,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--workers", type=int, default=2)
     commands.add_parser(
         "test",
-        help="lint, type-check, migrations check, pytest on SQLite and PostgreSQL",
+        help="lint, type-check, migrations check, pytest (on PostgreSQL)",
         description="Arguments after `test` go to pytest, e.g. `python3 dev.py test -k refund`.",
     )
     args, rest = parser.parse_known_args(argv)
