@@ -184,7 +184,15 @@ def test_given_the_csp_when_a_page_runs_inline_script_then_chromium_blocks_and_r
     assert any("inline script" in message for message in violations), violations
 
 
-def test_given_the_csp_when_opening_the_api_docs_then_swagger_ui_renders(page: Page) -> None:
+def test_given_the_csp_when_opening_the_api_docs_then_swagger_ui_renders(
+    page: Page, shop: str
+) -> None:
+    elsewhere: list[str] = []
+    page.on(
+        "request",
+        lambda request: None if request.url.startswith(shop) else elsewhere.append(request.url),
+    )
     page.goto("/api/docs")
 
     expect(page.locator("#swagger-ui .opblock").first).to_be_visible()
+    assert elsewhere == [], f"/api/docs fetched from outside the shop: {elsewhere}"
