@@ -487,8 +487,11 @@ def run_suite(report: Report, env: dict[str, str], tmp: Path, pytest_args: list[
         code, _ = run_step(command, env)
         report.add(name, code == 0, "" if code == 0 else f"exit code {code}")
     junit = tmp / "pytest.xml"
+    # Two workers, a test module each at a time (its module fixtures stay in one process); each
+    # worker has its own test database (test_<name>_gw0, _gw1). docs/development.md has timings.
+    workers = ["-n", "2", "--dist", "loadfile"]
     code, summary = run_step(
-        [str(BIN / "pytest"), f"--junitxml={junit}", *pytest_args],
+        [str(BIN / "pytest"), *workers, f"--junitxml={junit}", *pytest_args],
         {**env, "HYPOTHESIS_PROFILE": "ci"},
     )
     report_pytest(report, code, summary, junit)

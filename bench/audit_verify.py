@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How long `audit verify` and `audit anchor` take on a large log, and what one append costs.
 
-    .venv/bin/python bench/audit_verify.py                      # SQLite in a temp dir
+    .venv/bin/python bench/audit_verify.py                      # embedded PostgreSQL, temp dir
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sk_bench .venv/bin/python bench/audit_verify.py
 
 The log is written directly (untimed), sealed exactly as `record` seals it: `--orders` orders
@@ -27,9 +27,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from refund_latency import bench_database  # noqa: E402
+
 
 def configure(tmp: str) -> None:
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
+    os.environ["DATABASE_URL"] = bench_database(tmp)
     os.environ["DJANGO_SETTINGS_MODULE"] = "shopkeeper.settings"
     os.environ["SHOPKEEPER_LOG_LEVEL"] = "WARNING"
     os.environ["SHOPKEEPER_DATA_DIR"] = tmp
@@ -89,10 +91,9 @@ def fill(orders: int, per_order: int) -> int:
                 for target_type, target_id in chains[start : start + 2000]
                 if target_type == "order"
             )  # fmt: skip
-    if connection.vendor == "postgresql":  # what `record` numbers next
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT setval(%s, %s)", [SEQ_SEQUENCE, seq])
-            cursor.execute("ANALYZE")  # as autovacuum would after a load this size
+    with connection.cursor() as cursor:  # what `record` numbers next
+        cursor.execute("SELECT setval(%s, %s)", [SEQ_SEQUENCE, seq])
+        cursor.execute("ANALYZE")  # as autovacuum would after a load this size
     return len(chains) * per_order
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reconciliation throughput against a real localstripe: how long a whole-account run takes.
 
-    .venv/bin/python bench/reconcile_throughput.py                 # SQLite in a temp dir
+    .venv/bin/python bench/reconcile_throughput.py                 # embedded PostgreSQL
     .venv/bin/python bench/reconcile_throughput.py --orders 500 --dashboard 0.1
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sk_bench \\
         .venv/bin/python bench/reconcile_throughput.py

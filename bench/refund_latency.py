@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Refund latency end to end against a real localstripe: p50 / p95 of one partial refund.
 
-    .venv/bin/python bench/refund_latency.py               # SQLite in a temp dir
+    .venv/bin/python bench/refund_latency.py               # an embedded PostgreSQL in a temp dir
     .venv/bin/python bench/refund_latency.py --via api     # through POST .../refunds
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sk_bench \
         .venv/bin/python bench/refund_latency.py
@@ -15,6 +15,7 @@ DATABASE_URL the tables are migrated into that database: give it one of its own.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import socket
@@ -48,8 +49,20 @@ def start_localstripe() -> tuple[subprocess.Popen[bytes], str]:
     return process, url
 
 
+def bench_database(tmp: str) -> str:
+    """DATABASE_URL, or else an embedded PostgreSQL (fsync off) in `tmp`, stopped at exit."""
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    from shopkeeper.demo.embedded_postgres import database_url, ensure_database, start
+
+    server = start(Path(tmp) / "postgres", fast=True)
+    atexit.register(server.stop)
+    ensure_database(server, "bench")
+    return database_url(server, "bench")
+
+
 def configure(tmp: str, api_base: str) -> None:
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
+    os.environ["DATABASE_URL"] = bench_database(tmp)
     os.environ["STRIPE_API_BASE"] = api_base
     os.environ["DJANGO_SETTINGS_MODULE"] = "shopkeeper.settings"
     os.environ["SHOPKEEPER_LOG_LEVEL"] = "WARNING"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Slow clients: ordinary requests' p50 / p95 while 200 connections hold half a request for 60 s.
 
-    .venv/bin/python bench/slow_clients.py                    # 200 slow clients, 60 s, SQLite
+    .venv/bin/python bench/slow_clients.py                    # 200 slow clients, 60 s
     .venv/bin/python bench/slow_clients.py --slow 500 --seconds 30 --workers 2 --threads 4
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sk_bench .venv/bin/python bench/slow_clients.py
 
@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from refund_latency import free_port  # noqa: E402
+from refund_latency import bench_database, free_port  # noqa: E402
 from tests.slow_clients import HalfRequests, ordinary_request, ordinary_requests_for  # noqa: E402
 
 TARGET_SECONDS = 1.0
@@ -38,7 +38,7 @@ TARGET_SECONDS = 1.0
 
 def start_server(tmp: str, workers: int, threads: int) -> tuple[subprocess.Popen[bytes], int]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "SHOPKEEPER_"))}
-    env.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
+    env["DATABASE_URL"] = bench_database(tmp)
     env.update(SHOPKEEPER_DATA_DIR=tmp, SHOPKEEPER_LOG_LEVEL="WARNING")
     shopkeeper = [sys.executable, "-m", "shopkeeper"]
     subprocess.run([*shopkeeper, "migrate", "-v0"], env=env, check=True)

@@ -49,7 +49,9 @@ def test_given_production_then_failpoints_are_refused_at_start(tmp_path):
         SHOPKEEPER_DATA_DIR=str(tmp_path),
         SHOPKEEPER_FAILPOINTS="refund.after_stripe=kill",
     )
-    env.pop("DATABASE_URL", None)
+    env["DATABASE_URL"] = (
+        "postgres://shopkeeper@127.0.0.1:5432/shopkeeper"  # `check` never connects
+    )
 
     refused = subprocess.run(
         [sys.executable, "-m", "shopkeeper", "check"],

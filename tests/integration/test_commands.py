@@ -26,6 +26,7 @@ from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.server.gunicorn_app import ShopkeeperServer, server_options
 from tests.conftest import free_port
 from tests.fakes import FakeGateway
+from tests.integration.server_process import shared_database_url
 
 
 def run(*args: str) -> tuple[str, str]:
@@ -234,11 +235,12 @@ def test_serve_configures_gunicorn_not_runserver() -> None:
 
 def _subprocess_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "SHOPKEEPER_"))}
-    env.pop("DATABASE_URL", None)
+    env["DATABASE_URL"] = shared_database_url()  # the test database, already migrated
     env["SHOPKEEPER_DATA_DIR"] = str(tmp_path)
     return env
 
 
+@pytest.mark.django_db(transaction=True)
 def test_given_a_migrated_database_when_serving_then_gunicorn_answers_http(tmp_path: Path) -> None:
     env, port = _subprocess_env(tmp_path), free_port()
     shopkeeper = [sys.executable, "-m", "shopkeeper"]
