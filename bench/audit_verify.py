@@ -31,7 +31,7 @@ from refund_latency import bench_database  # noqa: E402
 
 
 def configure(tmp: str) -> None:
-    os.environ["DATABASE_URL"] = bench_database(tmp)
+    os.environ["DATABASE_URL"] = bench_database()
     os.environ["DJANGO_SETTINGS_MODULE"] = "shopkeeper.settings"
     os.environ["SHOPKEEPER_LOG_LEVEL"] = "WARNING"
     os.environ["SHOPKEEPER_DATA_DIR"] = tmp

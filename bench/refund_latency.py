@@ -18,6 +18,7 @@ import argparse
 import atexit
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -49,20 +50,23 @@ def start_localstripe() -> tuple[subprocess.Popen[bytes], str]:
     return process, url
 
 
-def bench_database(tmp: str) -> str:
-    """DATABASE_URL, or else an embedded PostgreSQL (fsync off) in `tmp`, stopped at exit."""
+def bench_database() -> str:
+    """DATABASE_URL, or else an embedded PostgreSQL (fsync off) in a temporary directory of its
+    own, stopped and removed at exit."""
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"]
     from shopkeeper.demo.embedded_postgres import database_url, ensure_database, start
 
-    server = start(Path(tmp) / "postgres", fast=True)
-    atexit.register(server.stop)
+    data = Path(tempfile.mkdtemp(prefix="shopkeeper-bench-"))
+    server = start(data / "postgres", fast=True)
+    atexit.register(shutil.rmtree, data, ignore_errors=True)
+    atexit.register(server.stop)  # atexit runs last in, first out: stop, then remove
     ensure_database(server, "bench")
     return database_url(server, "bench")
 
 
 def configure(tmp: str, api_base: str) -> None:
-    os.environ["DATABASE_URL"] = bench_database(tmp)
+    os.environ["DATABASE_URL"] = bench_database()
     os.environ["STRIPE_API_BASE"] = api_base
     os.environ["DJANGO_SETTINGS_MODULE"] = "shopkeeper.settings"
     os.environ["SHOPKEEPER_LOG_LEVEL"] = "WARNING"

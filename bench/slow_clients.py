@@ -38,7 +38,7 @@ TARGET_SECONDS = 1.0
 
 def start_server(tmp: str, workers: int, threads: int) -> tuple[subprocess.Popen[bytes], int]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "SHOPKEEPER_"))}
-    env["DATABASE_URL"] = bench_database(tmp)
+    env["DATABASE_URL"] = bench_database()
     env.update(SHOPKEEPER_DATA_DIR=tmp, SHOPKEEPER_LOG_LEVEL="WARNING")
     shopkeeper = [sys.executable, "-m", "shopkeeper"]
     subprocess.run([*shopkeeper, "migrate", "-v0"], env=env, check=True)
