@@ -24,7 +24,6 @@ def owner(settings) -> User:
     settings.SHOPKEEPER_LOGIN_MAX_FAILURES_PER_ADDRESS = 20
     settings.SHOPKEEPER_LOGIN_THROTTLE_SECONDS = 900
     settings.SHOPKEEPER_PROXY_COUNT = 0
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast
     return User.objects.create_user("owner@shop.example", PASSWORD, role="owner")
 
 
