@@ -16,13 +16,9 @@ from django.conf import settings
 from shopkeeper.errors import Conflict, PaymentProviderUnavailable
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import UNPAID_STATUSES, OrderStatus, PaymentStatus
-from shopkeeper.payments.gateway import (
-    IntentSnapshot,
-    PaymentDeclined,
-    PaymentGateway,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentDeclined, PaymentGateway
 from shopkeeper.payments.models import Payment
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.selectors import current_payment
 from shopkeeper.payments.services import apply_intent, record_payment_intent
 

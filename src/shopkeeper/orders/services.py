@@ -48,14 +48,10 @@ from shopkeeper.orders.steps import (
     locked_payments,
     statuses,
 )
-from shopkeeper.payments.gateway import (
-    IntentSnapshot,
-    PaymentGateway,
-    PaymentRequestInvalid,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, PaymentRequestInvalid
 from shopkeeper.payments.ledger import EntryKind, contradiction
 from shopkeeper.payments.models import Payment
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.selectors import payment_balance
 from shopkeeper.payments.services import add_ledger_entry
 from shopkeeper.refunds.selectors import has_refund_in_flight, has_refund_in_progress

@@ -1,14 +1,13 @@
 """The payment gateway port: what Shopkeeper asks of Stripe, in its own terms. Pure Python.
 
-`stripe_gateway.StripeGateway` is the one implementation that talks to Stripe; tests use
-`tests/fakes.FakeGateway`. Outcomes are domain values and errors: declined, invalid, or
-unknown. Unknown (timeout, 5xx, lost connection) never means failed.
+`payments/stripe/` holds the one implementation that talks to Stripe (`provider.get_gateway`
+builds it); tests use `tests/fakes.FakeGateway`. Outcomes are domain values and errors:
+declined, invalid, or unknown. Unknown (timeout, 5xx, lost connection) never means failed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -194,25 +193,3 @@ class PaymentGateway(Protocol):
     def event_from_payload(self, payload: Mapping[str, Any]) -> GatewayEvent:
         """An event already verified and stored, read again (replaying failed events)."""
         ...
-
-
-_override: PaymentGateway | None = None
-
-
-def get_gateway() -> PaymentGateway:
-    if _override is not None:
-        return _override
-    from shopkeeper.payments.stripe_gateway import StripeGateway
-
-    return StripeGateway.from_settings()
-
-
-@contextmanager
-def use_gateway(gateway: PaymentGateway) -> Iterator[PaymentGateway]:
-    """Swap the gateway (tests, tools). Restores the previous one on exit."""
-    global _override
-    previous, _override = _override, gateway
-    try:
-        yield gateway
-    finally:
-        _override = previous

@@ -29,14 +29,10 @@ from shopkeeper.orders.states import (
     can_move_order,
     can_move_payment,
 )
-from shopkeeper.payments.gateway import (
-    GatewayEvent,
-    IntentSnapshot,
-    PaymentGateway,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import GatewayEvent, IntentSnapshot, PaymentGateway
 from shopkeeper.payments.ledger import EntryKind, contradiction, ensure_possible, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.selectors import order_balance, payment_balance
 
 logger = logging.getLogger(__name__)

@@ -23,13 +23,9 @@ from shopkeeper.disputes.services import record_dispute
 from shopkeeper.errors import PaymentProviderUnavailable
 from shopkeeper.orders.claims import recover_expired_claim
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import (
-    IntentSnapshot,
-    PaymentGateway,
-    PaymentRequestInvalid,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, PaymentRequestInvalid
 from shopkeeper.payments.models import Payment
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.services import apply_intent
 from shopkeeper.reconciliation.compare import compare_payment, proven_intent
 from shopkeeper.reconciliation.facts import Difference, Fix, LedgerFacts, StripeFacts

@@ -35,14 +35,10 @@ from shopkeeper.idempotency.services import link_claim
 from shopkeeper.orders.claims import ensure_no_claim
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.selectors import get_order
-from shopkeeper.payments.gateway import (
-    PaymentGateway,
-    PaymentOutcomeUnknown,
-    RefundSnapshot,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import PaymentGateway, PaymentOutcomeUnknown, RefundSnapshot
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import Payment
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.selectors import order_balance
 from shopkeeper.refunds.approval import check_approval, lock_staff
 from shopkeeper.refunds.models import Refund, RefundLine
