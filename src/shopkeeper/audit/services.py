@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.chain import chain_name, entry_hash, head_mac
 from shopkeeper.audit.context import current_context
 from shopkeeper.audit.models import AuditChainHead, AuditEntry
@@ -33,7 +34,7 @@ def record(
     target_type: str,
     target_id: str | int,
     target_label: str = "",
-    actor: Any = None,
+    actor: Actor | None = None,
     actor_label: str = "",
     before: Any = None,
     after: Any = None,

@@ -13,6 +13,12 @@ from typing import Any, Protocol
 
 from shopkeeper.errors import DomainError, PaymentProviderUnavailable
 from shopkeeper.money import Money
+from shopkeeper.payments.stripe_statuses import (
+    ChargeStatus,
+    DisputeStatus,
+    IntentStatus,
+    StripeRefundStatus,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +26,7 @@ class IntentSnapshot:
     """What Stripe says about one PaymentIntent."""
 
     id: str
-    status: str
+    status: IntentStatus
     amount: int
     currency: str  # upper case
     capture_method: str
@@ -38,7 +44,7 @@ class IntentSnapshot:
 @dataclass(frozen=True, slots=True)
 class RefundSnapshot:
     id: str
-    status: str  # pending | requires_action | succeeded | failed | canceled
+    status: StripeRefundStatus
     amount: int
     currency: str
     payment_intent_id: str = ""
@@ -57,7 +63,7 @@ class ChargeSnapshot:
     """
 
     id: str
-    status: str  # succeeded | pending | failed
+    status: ChargeStatus
     amount: int
     currency: str
     captured: bool
@@ -72,9 +78,7 @@ class DisputeSnapshot:
     """A dispute (chargeback) of a PaymentIntent's charge."""
 
     id: str
-    # warning_needs_response | warning_under_review | warning_closed | needs_response |
-    # under_review | won | lost | prevented
-    status: str
+    status: DisputeStatus
     amount: int
     currency: str
     charge_id: str = ""
