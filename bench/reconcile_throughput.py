@@ -27,7 +27,7 @@ from refund_latency import ROOT, configure, paid_orders, start_localstripe
 def counted_gateway(url: str) -> tuple[Any, list[str]]:
     """The real gateway, with every HTTP request it sends to Stripe noted."""
     import stripe
-    from shopkeeper.payments.stripe_gateway import StripeGateway
+    from shopkeeper.payments.provider import gateway_from_settings
 
     requests: list[str] = []
     original = stripe.RequestsClient.request
@@ -37,7 +37,7 @@ def counted_gateway(url: str) -> tuple[Any, list[str]]:
         return original(self, method, url, *args, **kwargs)
 
     stripe.RequestsClient.request = request  # type: ignore[method-assign]
-    gateway = StripeGateway.from_settings()
+    gateway = gateway_from_settings()
     return gateway, requests
 
 

@@ -121,10 +121,10 @@ def run(refunds: int, per_order: int, via: str, warmup: int) -> dict[str, object
     from django.db import connection
     from django.test import Client
 
-    from shopkeeper.payments.stripe_gateway import StripeGateway
+    from shopkeeper.payments.provider import gateway_from_settings
     from shopkeeper.refunds.services import request_refund
 
-    gateway = StripeGateway.from_settings()
+    gateway = gateway_from_settings()
     user, token = staff()
     orders = paid_orders(-(-(refunds + warmup) // per_order), gateway)
     client = Client()

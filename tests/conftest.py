@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from shopkeeper.payments.gateway import use_gateway
+from shopkeeper.payments.provider import use_gateway
 from tests.fakes import FakeGateway
 from tests.secret_watch import SecretWatch
 
@@ -113,15 +113,14 @@ def localstripe_url() -> Iterator[str]:
 
 @pytest.fixture
 def localstripe_gateway(localstripe_url: str, settings: pytest.FixtureRequest) -> Iterator[object]:
-    from shopkeeper.payments.stripe_gateway import StripeGateway
+    from shopkeeper.payments.stripe.emulator import EmulatorGateway
 
     settings.STRIPE_API_BASE = localstripe_url  # type: ignore[attr-defined]
-    gateway = StripeGateway(
+    gateway = EmulatorGateway(
         secret_key=settings.STRIPE_SECRET_KEY,  # type: ignore[attr-defined]
         webhook_secret=settings.STRIPE_WEBHOOK_SECRET,  # type: ignore[attr-defined]
         api_base=localstripe_url,
         timeout=5,
-        emulator=True,
     )
     with use_gateway(gateway):
         yield gateway

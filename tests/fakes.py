@@ -306,14 +306,14 @@ class FakeGateway:
 
     # --- Webhooks -------------------------------------------------------------------
     def parse_webhook(self, payload: bytes, signature: str) -> GatewayEvent:
-        from shopkeeper.payments.stripe_gateway import StripeGateway
+        from shopkeeper.payments.stripe.client import StripeGateway
 
         return StripeGateway(
             secret_key="sk_test_fake", webhook_secret=WEBHOOK_SECRET
         ).parse_webhook(payload, signature)
 
     def event_from_payload(self, payload: Mapping[str, Any]) -> GatewayEvent:
-        from shopkeeper.payments.stripe_gateway import StripeGateway
+        from shopkeeper.payments.stripe.client import StripeGateway
 
         return StripeGateway(
             secret_key="sk_test_fake", webhook_secret=WEBHOOK_SECRET

@@ -29,7 +29,7 @@ import pytest
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import LedgerEntry
-from shopkeeper.payments.stripe_gateway import StripeGateway
+from shopkeeper.payments.stripe.emulator import EmulatorGateway
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
@@ -64,14 +64,13 @@ def proxy(localstripe_url) -> Iterator[StripeFaultProxy]:
 
 
 @pytest.fixture
-def gateway(proxy) -> StripeGateway:
+def gateway(proxy) -> EmulatorGateway:
     """The application's gateway, talking to Stripe through the proxy."""
-    return StripeGateway(
+    return EmulatorGateway(
         secret_key="sk_test_faults",
         webhook_secret="whsec_faults",
         api_base=proxy.url,
         timeout=TIMEOUT,
-        emulator=True,
     )
 
 
@@ -85,7 +84,7 @@ def manager():
     return staff("manager")
 
 
-def reconcile_fix(gateway: StripeGateway, order: Order) -> None:
+def reconcile_fix(gateway: EmulatorGateway, order: Order) -> None:
     """`shopkeeper reconcile --fix --order N`, with no grace for refunds just sent."""
     report = reconcile(order_number=order.number, fix=True, gateway=gateway, in_flight=timedelta(0))
     assert (report.remaining, report.unreachable) == ([], []), report.as_text()
@@ -203,7 +202,7 @@ def test_given_stripe_faulty_for_the_whole_request_then_pending_and_reconcile_ma
 def test_given_api_refund_while_answers_are_lost_then_201_pending_and_reconcile_settles_it(
     proxy, gateway, order, localstripe_gateway
 ):
-    from shopkeeper.payments.gateway import use_gateway
+    from shopkeeper.payments.provider import use_gateway
 
     api = Api(token_for(staff("owner")))
     proxy.inject(Fault.DROP_RESPONSE, times=1000)
@@ -255,12 +254,11 @@ def test_given_stripe_stalled_past_our_timeout_when_it_answers_every_queued_requ
     that timed out may still be queued at Stripe, so nothing sends it again while it may be in
     flight; the emulator executes every request it received, whatever its key.
     """
-    gateway = StripeGateway(
+    gateway = EmulatorGateway(
         secret_key="sk_test_faults",
         webhook_secret="whsec_faults",
         api_base=proxy.url,
         timeout=TIMEOUT,
-        emulator=True,
     )
     proxy.inject(Fault.STALL, times=1000)
 

@@ -12,7 +12,7 @@ import pytest
 
 from shopkeeper.money import Money
 from shopkeeper.payments.gateway import PaymentOutcomeUnknown
-from shopkeeper.payments.stripe_gateway import StripeGateway
+from shopkeeper.payments.stripe.emulator import EmulatorGateway
 from tests.faults.proxy import Fault, StripeFaultProxy
 
 pytestmark = pytest.mark.localstripe
@@ -28,18 +28,17 @@ def proxy(localstripe_url) -> Iterator[StripeFaultProxy]:
 
 
 @pytest.fixture
-def gateway(proxy) -> StripeGateway:
-    return StripeGateway(
+def gateway(proxy) -> EmulatorGateway:
+    return EmulatorGateway(
         secret_key="sk_test_retries",
         webhook_secret="whsec_retries",
         api_base=proxy.url,
         timeout=TIMEOUT,
         retry_delays=(0.05,),
-        emulator=True,
     )
 
 
-def create_intent(gateway: StripeGateway, key: str):
+def create_intent(gateway: EmulatorGateway, key: str):
     return gateway.create_payment_intent(
         amount=Money(1500, "USD"),
         order_number="SK-R1",

@@ -16,8 +16,8 @@ from shopkeeper.catalog.models import Product
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.operations import OperationInProgress
 from shopkeeper.orders.services import cancel_order, capture_order
-from shopkeeper.payments.gateway import use_gateway
 from shopkeeper.payments.models import LedgerEntry
+from shopkeeper.payments.provider import use_gateway
 from shopkeeper.payments.selectors import order_balance
 from tests.integration.orders_admin_fixtures import make_staff, place
 

@@ -72,7 +72,7 @@ class CountingLists:
 
 @pytest.fixture
 def counting(fake_gateway):
-    from shopkeeper.payments.gateway import use_gateway
+    from shopkeeper.payments.provider import use_gateway
 
     gateway = CountingLists(fake_gateway)
     with use_gateway(gateway):  # type: ignore[arg-type]

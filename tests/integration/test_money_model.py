@@ -53,9 +53,10 @@ from shopkeeper.errors import DomainError
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.services import cancel_order, capture_order
 from shopkeeper.orders.states import ORDER_TRANSITIONS, PAYMENT_TRANSITIONS
-from shopkeeper.payments.gateway import PaymentDeclined, PaymentRequestInvalid, use_gateway
+from shopkeeper.payments.gateway import PaymentDeclined, PaymentRequestInvalid
 from shopkeeper.payments.ledger import payment_status_for
 from shopkeeper.payments.models import Payment
+from shopkeeper.payments.provider import use_gateway
 from shopkeeper.payments.selectors import order_balance
 from shopkeeper.payments.services import sync_from_stripe
 from shopkeeper.reconciliation.services import reconcile

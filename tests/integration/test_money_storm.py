@@ -27,8 +27,8 @@ from django.test import Client
 from shopkeeper.catalog.models import Product
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import use_gateway
 from shopkeeper.payments.models import LedgerEntry
+from shopkeeper.payments.provider import use_gateway
 from shopkeeper.payments.selectors import order_balance
 from shopkeeper.payments.services import apply_intent
 from tests.integration.refund_fixtures import ADDRESS, pay, staff, stocked, token_for

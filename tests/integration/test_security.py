@@ -15,8 +15,8 @@ from shopkeeper.accounts.permissions import ROLE_PERMISSIONS, Role
 from shopkeeper.api import api
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import use_gateway
-from shopkeeper.payments.stripe_gateway import StripeGateway
+from shopkeeper.payments.provider import use_gateway
+from shopkeeper.payments.stripe.client import StripeGateway
 from tests.integration.orders_admin_fixtures import (
     ROLES,
     Api,

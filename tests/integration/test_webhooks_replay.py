@@ -12,8 +12,9 @@ from django.core.management import CommandError, call_command
 
 from shopkeeper.disputes.models import Dispute
 from shopkeeper.payments import webhooks
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown, use_gateway
+from shopkeeper.payments.gateway import PaymentOutcomeUnknown
 from shopkeeper.payments.models import LedgerEntry, WebhookEvent
+from shopkeeper.payments.provider import use_gateway
 from shopkeeper.refunds.models import Refund
 from tests.fakes import charge_event_payload, dispute_event_payload, sign_payload
 from tests.integration.refund_fixtures import paid_order

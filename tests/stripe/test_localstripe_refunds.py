@@ -15,7 +15,7 @@ import pytest
 
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import LedgerEntry
-from shopkeeper.payments.stripe_gateway import StripeGateway
+from shopkeeper.payments.stripe.emulator import EmulatorGateway
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import RefundExceedsRefundable
@@ -105,8 +105,8 @@ def test_given_response_lost_on_the_wire_after_the_refund_then_not_resent_and_se
     SDK's retries are off, ours leave it). Reconciliation finds the one refund by its key."""
     order = paid_order(localstripe_gateway)
     with StripeFaultProxy(localstripe_url) as proxy:
-        gateway = StripeGateway(
-            secret_key="sk_test_lossy", webhook_secret="whsec_x", api_base=proxy.url, emulator=True
+        gateway = EmulatorGateway(
+            secret_key="sk_test_lossy", webhook_secret="whsec_x", api_base=proxy.url
         )
         proxy.inject(Fault.DROP_RESPONSE, times=1)
 

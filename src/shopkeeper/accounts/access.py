@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from django.http import HttpRequest
 
+from shopkeeper.accounts.actors import Actor
 from shopkeeper.accounts.permissions import Permission, can
 from shopkeeper.errors import Forbidden
 
@@ -16,16 +17,24 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def acting_user(request: HttpRequest) -> Any:
+def acting_user(request: HttpRequest) -> Actor | None:
     """The user behind a request: the bearer token's owner, else the session's user."""
     user = getattr(request, "auth", None) or getattr(request, "user", None)
     return user if getattr(user, "is_authenticated", False) else None
 
 
-def ensure_can(request: HttpRequest, permission: Permission) -> Any:
+def acting_staff(request: HttpRequest) -> Actor:
+    """The member of staff behind a request that `requires` already let through."""
+    user = acting_user(request)
+    if user is None:
+        raise Forbidden("Sign in first")
+    return user
+
+
+def ensure_can(request: HttpRequest, permission: Permission) -> Actor:
     """Return the acting user, or raise Forbidden (recording the refusal in the audit log)."""
     user = acting_user(request)
-    if can(user, permission):
+    if user is not None and can(user, permission):
         return user
     from shopkeeper.audit.services import record
 

@@ -41,7 +41,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 
-class Actor(Protocol):
+class RoleBearer(Protocol):
+    """What `can()` reads of an actor (`accounts.actors.Actor` has it)."""
+
     @property
     def role(self) -> str: ...
 
@@ -49,7 +51,7 @@ class Actor(Protocol):
     def is_active(self) -> bool: ...
 
 
-def permissions_of(actor: Actor | None) -> frozenset[Permission]:
+def permissions_of(actor: RoleBearer | None) -> frozenset[Permission]:
     """Everything the actor's role allows; nothing for no actor, an inactive one or an odd role."""
     if actor is None or not getattr(actor, "is_active", False):
         return frozenset()
@@ -60,5 +62,5 @@ def permissions_of(actor: Actor | None) -> frozenset[Permission]:
     return ROLE_PERMISSIONS[role]
 
 
-def can(actor: Actor | None, permission: Permission | str) -> bool:
+def can(actor: RoleBearer | None, permission: Permission | str) -> bool:
     return Permission(permission) in permissions_of(actor)

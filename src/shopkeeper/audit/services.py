@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.chain import chain_name, entry_hash, head_mac
 from shopkeeper.audit.context import current_context
 from shopkeeper.audit.models import AuditChainHead, AuditEntry
@@ -32,7 +33,7 @@ def record(
     target_type: str,
     target_id: str | int,
     target_label: str = "",
-    actor: Any = None,
+    actor: Actor | None = None,
     actor_label: str = "",
     before: Any = None,
     after: Any = None,

@@ -22,7 +22,7 @@ from shopkeeper.refunds.selectors import list_refunds, order_facts
 PAGE_SIZE = 25
 REFUND_REASONS = tuple(REASON_LABELS.items())
 # Refunds whose outcome is still to come: the page polls quickly while one exists.
-OPEN_REFUND_STATUSES = frozenset({"pending", "awaiting_approval", "requires_action"})
+OPEN_REFUND_STATUSES = frozenset({"pending", "awaiting_approval"})
 FILTERS = ("status", "payment_status", "q", "needs_attention")
 
 

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from ninja import Schema, Status
 from pydantic import StrictInt
 
-from shopkeeper.accounts.access import requires
+from shopkeeper.accounts.access import acting_user, requires
 from shopkeeper.accounts.api_auth import GuardedRouter, api_auth
 from shopkeeper.accounts.permissions import Permission
 from shopkeeper.catalog import services
@@ -52,7 +52,7 @@ def product_out(product: Product) -> ProductOut:
 @router.post("", response={201: ProductOut})
 @requires(Permission.CATALOG_MANAGE)
 def create_product(request: HttpRequest, payload: ProductIn) -> Status[ProductOut]:
-    product = services.create_product(**payload.dict(), actor=request.user)
+    product = services.create_product(**payload.dict(), actor=acting_user(request))
     return Status(201, product_out(product))
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.services import record
 from shopkeeper.catalog.models import Product
 from shopkeeper.errors import Conflict, InvalidInput
@@ -48,7 +49,7 @@ def _clean_text(value: str, *, field: str, max_length: int) -> str:
 
 
 def create_product(
-    *, sku: str, name: str, price: str, currency: str, stock: int, actor: object = None
+    *, sku: str, name: str, price: str, currency: str, stock: int, actor: Actor | None = None
 ) -> Product:
     sku = _clean_text(sku, field="sku", max_length=MAX_SKU_LENGTH)
     name = _clean_text(name, field="name", max_length=MAX_NAME_LENGTH)

@@ -16,23 +16,20 @@ from django.conf import settings
 from shopkeeper.errors import Conflict, PaymentProviderUnavailable
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import UNPAID_STATUSES, OrderStatus, PaymentStatus
-from shopkeeper.payments.gateway import (
-    IntentSnapshot,
-    PaymentDeclined,
-    PaymentGateway,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentDeclined, PaymentGateway
 from shopkeeper.payments.models import Payment
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.selectors import current_payment
 from shopkeeper.payments.services import apply_intent, record_payment_intent
+from shopkeeper.payments.stripe_statuses import IntentStatus
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "storefront"
 # PaymentIntent statuses in which a confirmation can still be attempted.
-CONFIRMABLE = frozenset({"requires_payment_method", "requires_confirmation"})
+CONFIRMABLE = frozenset({IntentStatus.REQUIRES_PAYMENT_METHOD, IntentStatus.REQUIRES_CONFIRMATION})
 # ...and those in which a new attempt is still possible, with a new PaymentIntent if needed.
-RETRYABLE = CONFIRMABLE | {"requires_action"}
+RETRYABLE = CONFIRMABLE | {IntentStatus.REQUIRES_ACTION}
 
 
 class OrderNotPayable(Conflict):

@@ -21,8 +21,9 @@ from shopkeeper.errors import DomainError, InvalidInput
 from shopkeeper.money import Money
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.orders.states import OrderStatus, PaymentStatus, move_order, move_payment
-from shopkeeper.payments.gateway import PaymentGateway, get_gateway
+from shopkeeper.payments.gateway import PaymentGateway
 from shopkeeper.payments.models import Payment
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.services import record_payment_intent
 from shopkeeper.shipping import shipping_fee
 

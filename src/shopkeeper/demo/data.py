@@ -21,12 +21,8 @@ from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.money import Money
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import OrderStatus
-from shopkeeper.payments.gateway import (
-    IntentSnapshot,
-    PaymentDeclined,
-    PaymentGateway,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentDeclined, PaymentGateway
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.services import apply_intent
 
 DEMO_PASSWORD = "shopkeeper-demo"

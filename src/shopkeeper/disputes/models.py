@@ -7,8 +7,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from shopkeeper.disputes.rules import DisputeOutcome, DisputeStatus
+from shopkeeper.disputes.rules import DisputeOutcome
 from shopkeeper.money import Money
+from shopkeeper.payments.stripe_statuses import DisputeStatus
 
 
 class Dispute(models.Model):

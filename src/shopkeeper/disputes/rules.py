@@ -16,16 +16,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-
-class DisputeStatus(StrEnum):
-    WARNING_NEEDS_RESPONSE = "warning_needs_response"
-    WARNING_UNDER_REVIEW = "warning_under_review"
-    WARNING_CLOSED = "warning_closed"
-    NEEDS_RESPONSE = "needs_response"
-    UNDER_REVIEW = "under_review"
-    WON = "won"
-    LOST = "lost"
-    PREVENTED = "prevented"
+from shopkeeper.payments.stripe_statuses import DisputeStatus
 
 
 class DisputeOutcome(StrEnum):

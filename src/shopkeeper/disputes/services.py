@@ -26,14 +26,10 @@ from shopkeeper.disputes.rules import (
     outcome_of,
 )
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import (
-    DisputeSnapshot,
-    GatewayEvent,
-    PaymentGateway,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import DisputeSnapshot, GatewayEvent, PaymentGateway
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import Payment
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.selectors import order_balance
 from shopkeeper.payments.services import (
     STRIPE,

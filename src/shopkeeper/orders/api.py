@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query
 
-from shopkeeper.accounts.access import acting_user, requires
+from shopkeeper.accounts.access import acting_staff, requires
 from shopkeeper.accounts.api_auth import GuardedRouter, api_auth
 from shopkeeper.accounts.permissions import Permission
 from shopkeeper.orders import selectors, services
@@ -49,7 +49,7 @@ def list_orders(
 @router.get("/{number}", response=OrderOut)
 @requires(Permission.ORDERS_VIEW)
 def get_order(request: HttpRequest, number: str) -> dict[str, Any]:
-    return selectors.order_detail(selectors.get_order(number), actor=acting_user(request))
+    return selectors.order_detail(selectors.get_order(number), actor=acting_staff(request))
 
 
 @router.get("/{number}/events", response=list[OrderEventOut])
@@ -62,7 +62,7 @@ def order_events(request: HttpRequest, number: str) -> list[dict[str, Any]]:
 @router.post("/{number}/cancel", response=OrderOut)
 @requires(Permission.ORDERS_CANCEL)
 def cancel_order(request: HttpRequest, number: str, payload: CancelIn) -> dict[str, Any]:
-    actor = acting_user(request)
+    actor = acting_staff(request)
     order = services.cancel_order(order_number=number, reason=payload.reason, actor=actor)
     return selectors.order_detail(order, actor=actor)
 
@@ -70,6 +70,6 @@ def cancel_order(request: HttpRequest, number: str, payload: CancelIn) -> dict[s
 @router.post("/{number}/capture", response=OrderOut)
 @requires(Permission.ORDERS_CAPTURE)
 def capture_order(request: HttpRequest, number: str, payload: CaptureIn) -> dict[str, Any]:
-    actor = acting_user(request)
+    actor = acting_staff(request)
     order = services.capture_order(order_number=number, amount=payload.amount, actor=actor)
     return selectors.order_detail(order, actor=actor)

@@ -13,6 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.errors import Conflict, InvalidInput
 from shopkeeper.orders.models import Attention, Order
@@ -61,7 +62,7 @@ def flag_order(
     return attention
 
 
-def resolve_attention(*, order_number: str, actor: Any, note: str) -> int:
+def resolve_attention(*, order_number: str, actor: Actor | None, note: str) -> int:
     """A person has looked: the order's open flags are closed with their note. How many."""
     note = (note or "").strip()
     if not note:
@@ -72,7 +73,7 @@ def resolve_attention(*, order_number: str, actor: Any, note: str) -> int:
         now = timezone.now()
         for attention in open_flags:
             attention.resolved_at, attention.resolution = now, note[:MAX_DETAIL]
-            attention.resolved_by = actor if getattr(actor, "pk", None) else None
+            attention.resolved_by = actor if actor is not None and actor.pk else None
             attention.save(update_fields=["resolved_at", "resolution", "resolved_by"])
         if open_flags:
             record_for_order(

@@ -4,11 +4,10 @@ transaction. See `orders.services` for the three steps both money operations tak
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 from django.utils import timezone
 
+from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.errors import Conflict, InvalidAmount, PaymentProviderUnavailable
 from shopkeeper.money import Money
@@ -18,7 +17,6 @@ from shopkeeper.orders.models import Order
 from shopkeeper.orders.operations import Operation
 from shopkeeper.orders.states import OrderNotCapturable, can_move_payment, ensure_capturable
 from shopkeeper.orders.steps import (
-    FINISHED_INTENT_STATUSES,
     SOURCE,
     learn_why_stripe_refused,
     locked_order,
@@ -26,16 +24,13 @@ from shopkeeper.orders.steps import (
     refresh_payment,
     statuses,
 )
-from shopkeeper.payments.gateway import (
-    IntentSnapshot,
-    PaymentGateway,
-    PaymentRequestInvalid,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, PaymentRequestInvalid
 from shopkeeper.payments.ledger import Balance, EntryKind, contradiction, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.selectors import order_balance, payment_balance
 from shopkeeper.payments.services import add_ledger_entry
+from shopkeeper.payments.stripe_statuses import FINISHED_INTENT_STATUSES
 
 
 class CaptureExceedsAuthorized(Conflict):
@@ -43,7 +38,7 @@ class CaptureExceedsAuthorized(Conflict):
     title = "The amount to capture exceeds what is authorised"
 
 
-def capture_order(*, order_number: str, amount: str | None = None, actor: Any) -> Order:
+def capture_order(*, order_number: str, amount: str | None = None, actor: Actor) -> Order:
     """Capture an authorised payment in full or in part (manual-capture mode).
 
     `amount` is a decimal string in the order's currency, more than zero and at most what is
@@ -121,7 +116,7 @@ def _record_capture(
     intent_id: str,
     captured: Money,
     intent: IntentSnapshot,
-    actor: Any,
+    actor: Actor,
     key: str,
 ) -> Order:
     """Stripe has taken the money: record it, each movement once, and release the claim.
@@ -157,7 +152,7 @@ def _record_capture(
 
 
 def _record_captured_money(
-    order: Order, payment: Payment, captured: Money, intent: IntentSnapshot, actor: Any
+    order: Order, payment: Payment, captured: Money, intent: IntentSnapshot, actor: Actor
 ) -> None:
     intent_id = payment.intent_id
     before = statuses(order)

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from shopkeeper.accounts.actors import Actor
 from shopkeeper.accounts.permissions import Permission, permissions_of
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.disputes.selectors import has_open_dispute, order_disputes
@@ -58,7 +59,7 @@ def amount_fields(name: str, minor: int, currency: str) -> dict[str, Any]:
     return {name: Money(minor, currency).to_decimal_string(), f"{name}_minor": minor}
 
 
-def order_detail(order: Order, *, actor: Any = None) -> dict[str, Any]:
+def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
     """The order as the API and the back office show it, with what `actor` may do next."""
     balance = order_balance(order)
     currency = order.currency
@@ -117,7 +118,7 @@ def order_detail(order: Order, *, actor: Any = None) -> dict[str, Any]:
     return detail
 
 
-def actions_for(order: Order, *, actor: Any, balance: Balance) -> dict[str, Any]:
+def actions_for(order: Order, *, actor: Actor | None, balance: Balance) -> dict[str, Any]:
     """`available_actions` for this caller, and why cancelling is refused when it is.
 
     The reason is only given to someone allowed to cancel: to others it explains nothing.

@@ -16,11 +16,10 @@ nothing: the same request later reuses the same key.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 from django.utils import timezone
 
+from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.catalog.services import return_stock
 from shopkeeper.errors import DomainError, InvalidInput, PaymentProviderUnavailable
@@ -41,23 +40,19 @@ from shopkeeper.orders.states import (
     move_payment,
 )
 from shopkeeper.orders.steps import (
-    FINISHED_INTENT_STATUSES,
     SOURCE,
     learn_why_stripe_refused,
     locked_order,
     locked_payments,
     statuses,
 )
-from shopkeeper.payments.gateway import (
-    IntentSnapshot,
-    PaymentGateway,
-    PaymentRequestInvalid,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, PaymentRequestInvalid
 from shopkeeper.payments.ledger import EntryKind, contradiction
 from shopkeeper.payments.models import Payment
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.selectors import payment_balance
 from shopkeeper.payments.services import add_ledger_entry
+from shopkeeper.payments.stripe_statuses import FINISHED_INTENT_STATUSES, IntentStatus
 from shopkeeper.refunds.selectors import has_refund_in_flight, has_refund_in_progress
 
 MAX_REASON_LENGTH = 500
@@ -71,7 +66,7 @@ class CancelReasonRequired(InvalidInput):
 # --- cancel ---------------------------------------------------------------------------------
 
 
-def cancel_order(*, order_number: str, reason: str, actor: Any) -> Order:
+def cancel_order(*, order_number: str, reason: str, actor: Actor) -> Order:
     """Cancel an order that holds no captured money, voiding its open PaymentIntents first.
 
     Unpaid and authorised orders are cancelled (the PaymentIntent is cancelled at Stripe so it
@@ -134,18 +129,18 @@ def _cancel_at_stripe(order_number: str, intent_id: str, gateway: PaymentGateway
         )
     except PaymentRequestInvalid as refusal:
         intent = learn_why_stripe_refused(intent_id, gateway, refusal)
-        if intent.status == "succeeded":
+        if intent.status == IntentStatus.SUCCEEDED:
             raise OrderPaidRefundFirst(
                 "The customer paid before the cancellation reached Stripe; "
                 "refund the order in full before cancelling it"
             ) from refusal
-        if intent.status == "canceled":
+        if intent.status == IntentStatus.CANCELED:
             return intent
         raise
 
 
 def _record_cancellation(
-    order_number: str, reason: str, actor: Any, cancelled: list[IntentSnapshot], key: str
+    order_number: str, reason: str, actor: Actor, cancelled: list[IntentSnapshot], key: str
 ) -> Order:
     """Record the cancellation Stripe confirmed; the claim is released whatever happens.
 
@@ -195,14 +190,18 @@ def _flag_voids_after_capture(
 
 
 def _cancel_locked(
-    order: Order, payments: list[Payment], reason: str, actor: Any, cancelled: list[IntentSnapshot]
+    order: Order,
+    payments: list[Payment],
+    reason: str,
+    actor: Actor,
+    cancelled: list[IntentSnapshot],
 ) -> None:
     before = statuses(order)
     cancelled_ids = {intent.id for intent in cancelled}
     voided = 0
     for payment in payments:
         if payment.intent_id in cancelled_ids:
-            payment.intent_status = "canceled"
+            payment.intent_status = IntentStatus.CANCELED
             payment.updated_at = timezone.now()
             payment.save(update_fields=["intent_status", "updated_at"])
         voided += _void_authorisation(payment)

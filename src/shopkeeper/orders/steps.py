@@ -11,9 +11,8 @@ from shopkeeper.orders.selectors import OrderNotFound
 from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, PaymentRequestInvalid
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.services import apply_intent
+from shopkeeper.payments.stripe_statuses import IntentStatus
 
-# PaymentIntent statuses from which nothing more can happen to the money.
-FINISHED_INTENT_STATUSES = frozenset({"canceled", "succeeded"})
 SOURCE = "shopkeeper"
 
 
@@ -54,6 +53,6 @@ def learn_why_stripe_refused(
     """Stripe refused a cancel or capture: fetch the PaymentIntent and record what it proves."""
     intent = gateway.retrieve_payment_intent(intent_id)
     apply_intent(intent, source="stripe")
-    if intent.status == "processing":
+    if intent.status == IntentStatus.PROCESSING:
         raise PaymentProcessing() from refusal
     return intent

@@ -1,19 +1,24 @@
 """The payment gateway port: what Shopkeeper asks of Stripe, in its own terms. Pure Python.
 
-`stripe_gateway.StripeGateway` is the one implementation that talks to Stripe; tests use
-`tests/fakes.FakeGateway`. Outcomes are domain values and errors: declined, invalid, or
-unknown. Unknown (timeout, 5xx, lost connection) never means failed.
+`payments/stripe/` holds the one implementation that talks to Stripe (`provider.get_gateway`
+builds it); tests use `tests/fakes.FakeGateway`. Outcomes are domain values and errors:
+declined, invalid, or unknown. Unknown (timeout, 5xx, lost connection) never means failed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shopkeeper.errors import DomainError, PaymentProviderUnavailable
 from shopkeeper.money import Money
+from shopkeeper.payments.stripe_statuses import (
+    ChargeStatus,
+    DisputeStatus,
+    IntentStatus,
+    StripeRefundStatus,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +26,7 @@ class IntentSnapshot:
     """What Stripe says about one PaymentIntent."""
 
     id: str
-    status: str
+    status: IntentStatus
     amount: int
     currency: str  # upper case
     capture_method: str
@@ -39,7 +44,7 @@ class IntentSnapshot:
 @dataclass(frozen=True, slots=True)
 class RefundSnapshot:
     id: str
-    status: str  # pending | requires_action | succeeded | failed | canceled
+    status: StripeRefundStatus
     amount: int
     currency: str
     payment_intent_id: str = ""
@@ -58,7 +63,7 @@ class ChargeSnapshot:
     """
 
     id: str
-    status: str  # succeeded | pending | failed
+    status: ChargeStatus
     amount: int
     currency: str
     captured: bool
@@ -73,9 +78,7 @@ class DisputeSnapshot:
     """A dispute (chargeback) of a PaymentIntent's charge."""
 
     id: str
-    # warning_needs_response | warning_under_review | warning_closed | needs_response |
-    # under_review | won | lost | prevented
-    status: str
+    status: DisputeStatus
     amount: int
     currency: str
     charge_id: str = ""
@@ -194,25 +197,3 @@ class PaymentGateway(Protocol):
     def event_from_payload(self, payload: Mapping[str, Any]) -> GatewayEvent:
         """An event already verified and stored, read again (replaying failed events)."""
         ...
-
-
-_override: PaymentGateway | None = None
-
-
-def get_gateway() -> PaymentGateway:
-    if _override is not None:
-        return _override
-    from shopkeeper.payments.stripe_gateway import StripeGateway
-
-    return StripeGateway.from_settings()
-
-
-@contextmanager
-def use_gateway(gateway: PaymentGateway) -> Iterator[PaymentGateway]:
-    """Swap the gateway (tests, tools). Restores the previous one on exit."""
-    global _override
-    previous, _override = _override, gateway
-    try:
-        yield gateway
-    finally:
-        _override = previous

@@ -29,15 +29,16 @@ from shopkeeper.orders.states import (
     can_move_order,
     can_move_payment,
 )
-from shopkeeper.payments.gateway import (
-    GatewayEvent,
-    IntentSnapshot,
-    PaymentGateway,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import GatewayEvent, IntentSnapshot, PaymentGateway
 from shopkeeper.payments.ledger import EntryKind, contradiction, ensure_possible, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.selectors import order_balance, payment_balance
+from shopkeeper.payments.stripe_statuses import (
+    FINISHED_INTENT_STATUSES,
+    MONEY_HOLDING_INTENT_STATUSES,
+    IntentStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -111,21 +112,20 @@ def add_ledger_entry(
 # How far a PaymentIntent has come. Stripe never moves one backwards (a declined attempt and a
 # retry both sit at the first step), so a snapshot ranking below the one we last applied, or a
 # different final status, is older news: a late or reordered webhook. It changes nothing.
-INTENT_PROGRESS = {
-    "requires_payment_method": 0,
-    "requires_confirmation": 0,
-    "requires_action": 0,
-    "processing": 0,
-    "requires_capture": 1,
-    "succeeded": 2,
-    "canceled": 2,
+INTENT_PROGRESS: dict[str, int] = {
+    IntentStatus.REQUIRES_PAYMENT_METHOD: 0,
+    IntentStatus.REQUIRES_CONFIRMATION: 0,
+    IntentStatus.REQUIRES_ACTION: 0,
+    IntentStatus.PROCESSING: 0,
+    IntentStatus.REQUIRES_CAPTURE: 1,
+    IntentStatus.SUCCEEDED: 2,
+    IntentStatus.CANCELED: 2,
 }
-FINAL_INTENT_STATUSES = frozenset({"succeeded", "canceled"})
 
 
 def is_stale(payment: Payment, intent: IntentSnapshot) -> bool:
     seen, now = payment.intent_status, intent.status
-    if seen in FINAL_INTENT_STATUSES:
+    if seen in FINISHED_INTENT_STATUSES:
         return now != seen
     return INTENT_PROGRESS.get(now, 0) < INTENT_PROGRESS.get(seen, 0)
 
@@ -152,8 +152,10 @@ def _record_movements(payment: Payment, intent: IntentSnapshot, source: str) -> 
     authorization = None
     pi = intent.id
     charge = {"stripe_charge_id": intent.charge_id} if intent.charge_id else {}
-    if intent.status in ("requires_capture", "succeeded"):
-        authorized = intent.amount if intent.status == "succeeded" else intent.amount_capturable
+    if intent.status in MONEY_HOLDING_INTENT_STATUSES:
+        authorized = (
+            intent.amount if intent.status == IntentStatus.SUCCEEDED else intent.amount_capturable
+        )
         authorization = add_ledger_entry(
             payment=payment,
             kind=EntryKind.AUTHORIZATION,
@@ -162,7 +164,7 @@ def _record_movements(payment: Payment, intent: IntentSnapshot, source: str) -> 
             source=source,
             **charge,
         )
-    if intent.status == "succeeded":
+    if intent.status == IntentStatus.SUCCEEDED:
         add_ledger_entry(
             payment=payment,
             kind=EntryKind.CAPTURE,
@@ -180,7 +182,7 @@ def _record_movements(payment: Payment, intent: IntentSnapshot, source: str) -> 
             source=source,
             **charge,
         )
-    if intent.status == "canceled":
+    if intent.status == IntentStatus.CANCELED:
         add_ledger_entry(
             payment=payment,
             kind=EntryKind.VOID,
@@ -200,12 +202,12 @@ def _target_status(order: Order, intent: IntentSnapshot, *, current: bool) -> Pa
     derived = payment_status_for(order_balance(order), order.payment_status)
     if derived != order.payment_status or not current:
         return derived
-    if intent.status == "canceled" and order.payment_status in (
+    if intent.status == IntentStatus.CANCELED and order.payment_status in (
         PaymentStatus.PENDING,
         PaymentStatus.FAILED,
     ):
         return PaymentStatus.VOIDED
-    if intent.status == "requires_payment_method" and intent.last_error:
+    if intent.status == IntentStatus.REQUIRES_PAYMENT_METHOD and intent.last_error:
         return PaymentStatus.FAILED
     return PaymentStatus(order.payment_status)
 
@@ -253,11 +255,11 @@ def _contradicts_us(order: Order, payment: Payment, intent: IntentSnapshot, sour
     """
     balance = payment_balance(payment)
     code = ""
-    if intent.status == "succeeded" and contradiction(balance, EntryKind.CAPTURE):
+    if intent.status == IntentStatus.SUCCEEDED and contradiction(balance, EntryKind.CAPTURE):
         code = CAPTURE_AFTER_VOID
-    elif intent.status == "canceled" and contradiction(balance, EntryKind.VOID):
+    elif intent.status == IntentStatus.CANCELED and contradiction(balance, EntryKind.VOID):
         code = VOID_AFTER_CAPTURE
-    elif {payment.intent_status, intent.status} <= FINAL_INTENT_STATUSES and (
+    elif {payment.intent_status, intent.status} <= FINISHED_INTENT_STATUSES and (
         payment.intent_status != intent.status
     ):
         code = STRIPE_CONTRADICTS
@@ -357,7 +359,11 @@ def with_intent_from_stripe(
     own webhook. Its handler applies the PaymentIntent first, so what went back never exceeds
     what we recorded as taken. Call it before the event's transaction (no Stripe under locks).
     """
-    if payment.intent_status == "succeeded" or payment.flagged or event.intent is not None:
+    if (
+        payment.intent_status == IntentStatus.SUCCEEDED
+        or payment.flagged
+        or event.intent is not None
+    ):
         return event
     return replace(event, intent=gateway.retrieve_payment_intent(payment.intent_id))
 

@@ -28,8 +28,9 @@ from django.views.decorators.http import require_POST
 
 from shopkeeper.disputes.services import record_dispute_event, with_intent_for_dispute
 from shopkeeper.errors import DomainError
-from shopkeeper.payments.gateway import GatewayEvent, PaymentGateway, get_gateway
+from shopkeeper.payments.gateway import GatewayEvent, PaymentGateway
 from shopkeeper.payments.models import WebhookEvent
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.services import apply_intent
 from shopkeeper.problems import problem, problem_for
 from shopkeeper.refunds.settlement import settle_refund_news, with_refunds_from_stripe

@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from shopkeeper.disputes.rules import DisputeOutcome, DisputeStatus, is_newer, outcome_of
+from shopkeeper.disputes.rules import DisputeOutcome, is_newer, outcome_of
 from shopkeeper.payments.gateway import DisputeSnapshot, IntentSnapshot
+from shopkeeper.payments.stripe_statuses import (
+    FINISHED_INTENT_STATUSES,
+    MONEY_HOLDING_INTENT_STATUSES,
+    ChargeStatus,
+    DisputeStatus,
+    IntentStatus,
+)
 from shopkeeper.reconciliation.compare_refunds import refund_differences
 from shopkeeper.reconciliation.facts import (
     Difference,
@@ -24,9 +31,6 @@ from shopkeeper.reconciliation.facts import (
     money_text,
 )
 from shopkeeper.reconciliation.facts import difference as _diff
-
-MONEY_HOLDING_INTENT = frozenset({"requires_capture", "succeeded"})
-FINAL_INTENT = frozenset({"succeeded", "canceled"})
 
 
 def compare_payment(ours: LedgerFacts | None, stripe: StripeFacts | None) -> list[Difference]:
@@ -61,7 +65,7 @@ def _missing_at_stripe(ours: LedgerFacts) -> Difference:
 
 def _unknown_intent(intent: IntentSnapshot) -> list[Difference]:
     """A PaymentIntent of ours (it names an order) unknown here matters only if it holds money."""
-    if not intent.order_number or intent.status not in MONEY_HOLDING_INTENT:
+    if not intent.order_number or intent.status not in MONEY_HOLDING_INTENT_STATUSES:
         return []
     held = money_text(intent.amount, intent.currency)
     return [
@@ -84,7 +88,7 @@ def capture_remainders(ours: LedgerFacts, stripe: StripeFacts) -> frozenset[str]
     Once our ledger has the capture, its amount must also be what we recorded as released.
     At most one per PaymentIntent, the earliest.
     """
-    if stripe.intent.status != "succeeded":
+    if stripe.intent.status != IntentStatus.SUCCEEDED:
         return frozenset()
     known = {row.stripe_refund_id for row in ours.refund_rows} | set(ours.refunds)
     candidates = sorted(
@@ -103,9 +107,9 @@ def capture_remainders(ours: LedgerFacts, stripe: StripeFacts) -> frozenset[str]
 
 def captured_at_stripe(stripe: StripeFacts, remainders: frozenset[str] = frozenset()) -> int:
     """What Stripe captured: its captured charges, less a localstripe capture remainder."""
-    if stripe.intent.status != "succeeded":
+    if stripe.intent.status != IntentStatus.SUCCEEDED:
         return 0
-    charges = [c for c in stripe.charges if c.status == "succeeded" and c.captured]
+    charges = [c for c in stripe.charges if c.status == ChargeStatus.SUCCEEDED and c.captured]
     if not charges:
         return min(stripe.intent.amount_received or stripe.intent.amount, stripe.intent.amount)
     released = sum(refund.amount for refund in stripe.refunds if refund.id in remainders)
@@ -126,19 +130,23 @@ def expected_movements(
 ) -> dict[str, int]:
     """The ledger movements Stripe proves, by kind, as `apply_intent` would record them."""
     intent = stripe.intent
-    if intent.status == "requires_capture":
+    if intent.status == IntentStatus.REQUIRES_CAPTURE:
         return {"authorization": intent.amount_capturable or intent.amount}
-    if intent.status == "succeeded":
+    if intent.status == IntentStatus.SUCCEEDED:
         captured = captured_at_stripe(stripe, remainders)
         return {
             "authorization": intent.amount,
             "capture": captured,
             "release": max(intent.amount - captured, 0),
         }
-    if intent.status == "canceled":
+    if intent.status == IntentStatus.CANCELED:
         # A canceled PaymentIntent proves a hold only through an uncaptured charge; without
         # one (canceled before payment, or an emulator without charges) ours stands.
-        held = [c.amount for c in stripe.charges if c.status == "succeeded" and not c.captured]
+        held = [
+            c.amount
+            for c in stripe.charges
+            if c.status == ChargeStatus.SUCCEEDED and not c.captured
+        ]
         authorized = sum(held) if held else ours.authorization
         return {"authorization": authorized, "void": max(authorized - ours.release, 0)}
     return {}
@@ -150,7 +158,7 @@ def _intent_differences(
     intent = stripe.intent
     differences = []
     if ours.intent_status != intent.status:
-        stale = ours.intent_status in FINAL_INTENT  # Stripe never leaves a final status
+        stale = ours.intent_status in FINISHED_INTENT_STATUSES  # Stripe never leaves a final status
         fix = Fix.NONE if stale else Fix.APPLY_INTENT
         differences.append(
             _diff(ours, Kind.INTENT_STATUS, ours.intent_status, intent.status, fix=fix)

@@ -9,6 +9,7 @@ same idempotency key.
 from __future__ import annotations
 
 from shopkeeper.payments.gateway import RefundSnapshot
+from shopkeeper.payments.stripe_statuses import LIVE_REFUND_STATUSES
 from shopkeeper.reconciliation.facts import (
     Difference,
     Fix,
@@ -22,7 +23,6 @@ from shopkeeper.reconciliation.facts import difference as _diff
 from shopkeeper.refunds.rules import RefundStatus, can_move_refund, refund_status_for_stripe
 
 # Refunds that move money, or may still: recorded here even when they later fail.
-LIVE_REFUND = frozenset({"pending", "requires_action", "succeeded"})
 
 
 def _our_refund_key(refund: RefundSnapshot) -> str:
@@ -77,7 +77,7 @@ def _unknown_refund(
 ) -> list[Difference]:
     """A Stripe refund no row of ours accounts for. One carrying the key of a row that already
     has another Stripe refund is a duplicate made at Stripe: a person must look."""
-    if refund.status not in LIVE_REFUND:
+    if refund.status not in LIVE_REFUND_STATUSES:
         return []  # failed or canceled: no money moved, nothing to record
     mine = "none" if twin is None else f"a second refund under the key of refund {twin.id}"
     fix = Fix.SETTLE_REFUND if twin is None else Fix.NONE

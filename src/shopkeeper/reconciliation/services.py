@@ -23,14 +23,11 @@ from shopkeeper.disputes.services import record_dispute
 from shopkeeper.errors import PaymentProviderUnavailable
 from shopkeeper.orders.claims import recover_expired_claim
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import (
-    IntentSnapshot,
-    PaymentGateway,
-    PaymentRequestInvalid,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, PaymentRequestInvalid
 from shopkeeper.payments.models import Payment
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.services import apply_intent
+from shopkeeper.payments.stripe_statuses import IntentStatus
 from shopkeeper.reconciliation.compare import compare_payment, proven_intent
 from shopkeeper.reconciliation.facts import Difference, Fix, LedgerFacts, StripeFacts
 from shopkeeper.reconciliation.report import Report
@@ -196,14 +193,14 @@ def stripe_facts(
         ):
             return None
         raise
-    if intent.status == "succeeded":
+    if intent.status == IntentStatus.SUCCEEDED:
         return StripeFacts(
             intent=intent,
             charges=tuple(gateway.list_charges(intent_id)),
             refunds=tuple(gateway.list_refunds(intent_id)),
             disputes=tuple(gateway.list_disputes(intent_id)),
         )
-    if intent.status == "canceled":
+    if intent.status == IntentStatus.CANCELED:
         return StripeFacts(intent=intent, charges=tuple(gateway.list_charges(intent_id)))
     return StripeFacts(intent=intent)
 

@@ -9,7 +9,8 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Status
 
-from shopkeeper.accounts.access import acting_user, requires
+from shopkeeper.accounts.access import acting_staff, requires
+from shopkeeper.accounts.actors import Actor
 from shopkeeper.accounts.api_auth import GuardedRouter, api_auth
 from shopkeeper.accounts.permissions import Permission
 from shopkeeper.idempotency.api import idempotent
@@ -33,7 +34,7 @@ router = GuardedRouter(tags=["refunds"], auth=api_auth)
 
 def refund_now(request: HttpRequest, refund_id: int) -> Status[RefundWithOrderOut]:
     """What a refund request's Idempotency-Key answers once its refund exists: its state now."""
-    return Status(201, refund_with_order(get_refund(refund_id), acting_user(request)))
+    return Status(201, refund_with_order(get_refund(refund_id), acting_staff(request)))
 
 
 @router.post("/orders/{number}/refunds", response={201: RefundWithOrderOut})
@@ -46,7 +47,7 @@ def create_refund(
 
     Send an `Idempotency-Key` header so a retried request refunds once.
     """
-    actor = acting_user(request)
+    actor = acting_staff(request)
     refund = services.request_refund(
         order_number=number,
         actor=actor,
@@ -73,7 +74,7 @@ def preview_refund_request(
     """
     return preview_refund(
         order_number=number,
-        actor=acting_user(request),
+        actor=acting_staff(request),
         amount=payload.amount,
         lines=[
             LineRequest(line_id=line.line_id, quantity=line.quantity, restock=line.restock)
@@ -90,7 +91,7 @@ def approve_refund(
     request: HttpRequest, refund_id: int, payload: DecisionIn | None = None
 ) -> RefundWithOrderOut:
     """Approve a refund awaiting approval (not your own request); it is then sent to Stripe."""
-    actor = acting_user(request)
+    actor = acting_staff(request)
     refund = services.approve_refund(
         refund_id=refund_id, actor=actor, note=payload.note if payload else ""
     )
@@ -104,7 +105,7 @@ def reject_refund(
     request: HttpRequest, refund_id: int, payload: DecisionIn | None = None
 ) -> RefundWithOrderOut:
     """Reject a refund awaiting approval; the amount it held back is released."""
-    actor = acting_user(request)
+    actor = acting_staff(request)
     refund = services.reject_refund(
         refund_id=refund_id, actor=actor, note=payload.note if payload else ""
     )
@@ -125,10 +126,10 @@ def refunds(
 @router.get("/refunds/{refund_id}", response=RefundWithOrderOut)
 @requires(Permission.ORDERS_VIEW)
 def refund(request: HttpRequest, refund_id: int) -> RefundWithOrderOut:
-    return refund_with_order(get_refund(refund_id), acting_user(request))
+    return refund_with_order(get_refund(refund_id), acting_staff(request))
 
 
-def refund_with_order(refund: Refund, actor: Any) -> RefundWithOrderOut:
+def refund_with_order(refund: Refund, actor: Actor) -> RefundWithOrderOut:
     fresh = get_refund(refund.pk)
     return RefundWithOrderOut.model_validate(
         {"refund": refund_data(fresh), "order": order_detail(fresh.order, actor=actor)}

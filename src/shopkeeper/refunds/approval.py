@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from shopkeeper.accounts.actors import Actor
 from shopkeeper.money import Money
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.selectors import get_order
@@ -35,7 +36,7 @@ DAY = timedelta(hours=24)
 APPROVAL = "a manager's approval"
 
 
-def lock_staff(actor: Any) -> None:
+def lock_staff(actor: Actor) -> None:
     """Lock the requester's user row, after the order's and before any refund's.
 
     Refunds by one person on different orders then queue here, so the daily sum each one reads
@@ -47,7 +48,7 @@ def lock_staff(actor: Any) -> None:
     list(users.values_list("pk", flat=True))
 
 
-def check_approval(*, order: Order, actor: Any, amount: Money) -> ApprovalCheck:
+def check_approval(*, order: Order, actor: Actor, amount: Money) -> ApprovalCheck:
     staff_id = getattr(actor, "pk", None)
     day = (
         unapproved_by_staff_minor(
@@ -69,7 +70,7 @@ def check_approval(*, order: Order, actor: Any, amount: Money) -> ApprovalCheck:
 def preview_refund(
     *,
     order_number: str,
-    actor: Any,
+    actor: Actor,
     amount: object = None,
     lines: Sequence[LineRequest] = (),
     include_shipping: bool = False,
@@ -90,7 +91,7 @@ def preview_refund(
     }
 
 
-def approval_outlook(*, order: Order, actor: Any) -> str:
+def approval_outlook(*, order: Order, actor: Actor) -> str:
     """Before any amount is chosen: how much this person may refund here without approval."""
     check = check_approval(order=order, actor=actor, amount=Money(1, order.currency))
     if ApprovalReason.NO_LIMIT_SET in check.reasons:

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.catalog.services import return_stock
 from shopkeeper.money import Money
@@ -25,6 +26,7 @@ from shopkeeper.payments.ledger import EntryKind, contradiction, payment_status_
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import order_balance, payment_balance
 from shopkeeper.payments.services import add_ledger_entry
+from shopkeeper.payments.stripe_statuses import StripeRefundStatus
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import (
     RefundStatus,
@@ -44,8 +46,8 @@ FAILURE_MESSAGES = {
 DEFAULT_FAILURE_MESSAGE = "Stripe could not send the refund"
 
 
-def failure_message(failure_reason: str, stripe_status: str) -> str:
-    if stripe_status == "canceled":
+def failure_message(failure_reason: str, stripe_status: StripeRefundStatus) -> str:
+    if stripe_status == StripeRefundStatus.CANCELED:
         return "The refund was canceled at Stripe"
     return FAILURE_MESSAGES.get(failure_reason, DEFAULT_FAILURE_MESSAGE)
 
@@ -55,7 +57,7 @@ def audit_refund(
     refund: Refund,
     action: str,
     *,
-    actor: Any = None,
+    actor: Actor | None = None,
     actor_label: str = "",
     before: Any = None,
     after: Any = None,
@@ -83,7 +85,7 @@ def apply_snapshot(
     refund: Refund,
     snapshot: RefundSnapshot,
     source: str,
-    actor: Any = None,
+    actor: Actor | None = None,
     actor_label: str = "",
 ) -> bool:
     """Move `refund` to what Stripe reports. False when the news is stale or contradicts us."""
@@ -159,7 +161,7 @@ def _shown(minor: int, payment: Payment) -> str:
 
 
 def fail_refund(
-    *, order: Order, refund: Refund, message: str, actor: Any = None, actor_label: str = ""
+    *, order: Order, refund: Refund, message: str, actor: Actor | None = None, actor_label: str = ""
 ) -> None:
     """Stripe refused the refund outright: nothing left the shop, the amount is released."""
     before = {"status": refund.status}

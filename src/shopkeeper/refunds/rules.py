@@ -24,6 +24,7 @@ from shopkeeper.errors import (
 )
 from shopkeeper.money import Money
 from shopkeeper.orders.states import CAPTURED_STATUSES, PaymentStatus
+from shopkeeper.payments.stripe_statuses import StripeRefundStatus
 
 
 class RefundStatus(StrEnum):
@@ -61,11 +62,11 @@ MAX_NOTE_LENGTH = 1000
 
 # Stripe's refund statuses in ours: requires_action is still open.
 _FROM_STRIPE = {
-    "pending": _R.PENDING,
-    "requires_action": _R.PENDING,
-    "succeeded": _R.SUCCEEDED,
-    "failed": _R.FAILED,
-    "canceled": _R.CANCELED,
+    StripeRefundStatus.PENDING: _R.PENDING,
+    StripeRefundStatus.REQUIRES_ACTION: _R.PENDING,
+    StripeRefundStatus.SUCCEEDED: _R.SUCCEEDED,
+    StripeRefundStatus.FAILED: _R.FAILED,
+    StripeRefundStatus.CANCELED: _R.CANCELED,
 }
 
 
@@ -154,7 +155,7 @@ class RefundPlan:
     include_shipping: bool
 
 
-def refund_status_for_stripe(stripe_status: str) -> RefundStatus:
+def refund_status_for_stripe(stripe_status: StripeRefundStatus) -> RefundStatus:
     try:
         return _FROM_STRIPE[stripe_status]
     except KeyError:

@@ -22,7 +22,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -30,19 +29,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from shopkeeper import failpoints
+from shopkeeper.accounts.actors import Actor
 from shopkeeper.errors import DomainError, PaymentProviderUnavailable
 from shopkeeper.idempotency.services import link_claim
 from shopkeeper.orders.claims import ensure_no_claim
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.selectors import get_order
-from shopkeeper.payments.gateway import (
-    PaymentGateway,
-    PaymentOutcomeUnknown,
-    RefundSnapshot,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import PaymentGateway, PaymentOutcomeUnknown, RefundSnapshot
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import Payment
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.selectors import order_balance
 from shopkeeper.refunds.approval import check_approval, lock_staff
 from shopkeeper.refunds.models import Refund, RefundLine
@@ -81,7 +77,7 @@ class StripeAnswer:
 def request_refund(
     *,
     order_number: str,
-    actor: Any,
+    actor: Actor,
     reason: str,
     amount: object = None,
     lines: Sequence[LineRequest] = (),
@@ -115,7 +111,7 @@ def request_refund(
 def _reserve_refund(
     *,
     order_number: str,
-    actor: Any,
+    actor: Actor,
     reason: str,
     amount: object,
     lines: tuple[LineRequest, ...],
@@ -182,7 +178,7 @@ def _captured_payment(order: Order) -> Payment:
 
 
 def approve_refund(
-    *, refund_id: int, actor: Any, note: str = "", gateway: PaymentGateway | None = None
+    *, refund_id: int, actor: Actor, note: str = "", gateway: PaymentGateway | None = None
 ) -> Refund:
     """A second person lets a refund above the requester's limit go ahead; it is then sent.
 
@@ -208,7 +204,7 @@ def approve_refund(
     return execute_refund(refund_id=refund.pk, actor=actor, gateway=gateway)
 
 
-def reject_refund(*, refund_id: int, actor: Any, note: str = "") -> Refund:
+def reject_refund(*, refund_id: int, actor: Actor, note: str = "") -> Refund:
     """A second person turns a refund down; the amount it reserved is released."""
     with transaction.atomic():
         order, refund = lock_refund(refund_id)
@@ -226,7 +222,7 @@ def reject_refund(*, refund_id: int, actor: Any, note: str = "") -> Refund:
     return refund
 
 
-def _ensure_decidable(refund: Refund, actor: Any) -> None:
+def _ensure_decidable(refund: Refund, actor: Actor) -> None:
     if refund.status != RefundStatus.AWAITING_APPROVAL:
         raise RefundNotAwaitingApproval(
             f"Refund {refund.pk} is {refund.status}", refund_status=refund.status
@@ -234,7 +230,7 @@ def _ensure_decidable(refund: Refund, actor: Any) -> None:
     ensure_decider(requester_id=refund.requested_by_id, decider_id=actor.pk)
 
 
-def _decide(refund: Refund, target: RefundStatus, *, actor: Any, note: str) -> None:
+def _decide(refund: Refund, target: RefundStatus, *, actor: Actor, note: str) -> None:
     refund.status = move_refund(refund.status, target)
     refund.decided_by = actor
     refund.decided_at = refund.updated_at = timezone.now()
@@ -256,7 +252,7 @@ def lock_refund(refund_id: int) -> tuple[Order, Refund]:
 def execute_refund(
     *,
     refund_id: int,
-    actor: Any = None,
+    actor: Actor | None = None,
     gateway: PaymentGateway | None = None,
     in_flight_after: datetime | None = None,
 ) -> Refund:
@@ -297,7 +293,9 @@ def _claim_send(refund_id: int, in_flight_after: datetime | None) -> bool:
     return claimed == 1
 
 
-def _record_answer(order: Order, refund: Refund, answer: StripeAnswer, *, actor: Any) -> None:
+def _record_answer(
+    order: Order, refund: Refund, answer: StripeAnswer, *, actor: Actor | None
+) -> None:
     label = "" if actor else STRIPE
     if answer.snapshot is not None:
         apply_snapshot(

@@ -14,8 +14,9 @@ from dataclasses import replace
 from django.db import transaction
 
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import GatewayEvent, PaymentGateway, RefundSnapshot, get_gateway
+from shopkeeper.payments.gateway import GatewayEvent, PaymentGateway, RefundSnapshot
 from shopkeeper.payments.models import Payment
+from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.services import apply_intent, with_intent_from_stripe
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.outcomes import apply_snapshot, audit_refund, refund_exceeds_captured

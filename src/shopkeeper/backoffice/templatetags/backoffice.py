@@ -37,7 +37,6 @@ TONES: dict[str, dict[str, str]] = {
         "failed": "bad",
         "rejected": "ended",
         "canceled": "ended",
-        "requires_action": "attention",
     },
 }
 

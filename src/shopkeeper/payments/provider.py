@@ -1,0 +1,46 @@
+"""Which payment gateway the running Shopkeeper talks to: the port's factory.
+
+`get_gateway()` builds the Stripe adapter from the settings: `StripeGateway` for real Stripe,
+`EmulatorGateway` (localstripe's quirks) when `STRIPE_API_BASE` names an emulator. Tests and
+tools swap in another implementation of the port with `use_gateway`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+
+from shopkeeper.payments.gateway import PaymentGateway
+
+_override: PaymentGateway | None = None
+
+
+def get_gateway() -> PaymentGateway:
+    """The gateway in use: the one a test or tool swapped in, else the settings' Stripe."""
+    return _override if _override is not None else gateway_from_settings()
+
+
+def gateway_from_settings() -> PaymentGateway:
+    from shopkeeper.payments.stripe.client import StripeGateway
+    from shopkeeper.payments.stripe.emulator import EmulatorGateway
+
+    kind = StripeGateway if settings.STRIPE_API_BASE is None else EmulatorGateway
+    return kind(
+        secret_key=settings.STRIPE_SECRET_KEY,
+        webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+        api_base=settings.STRIPE_API_BASE,
+        timeout=settings.STRIPE_TIMEOUT,
+    )
+
+
+@contextmanager
+def use_gateway(gateway: PaymentGateway) -> Iterator[PaymentGateway]:
+    """Swap the gateway (tests, tools). Restores the previous one on exit."""
+    global _override
+    previous, _override = _override, gateway
+    try:
+        yield gateway
+    finally:
+        _override = previous
