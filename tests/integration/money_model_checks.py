@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.states import can_move_order, can_move_payment
+from shopkeeper.orders.states import can_move_order
 from shopkeeper.payments.gateway import PaymentOutcomeUnknown, RefundSnapshot
+from shopkeeper.payments.states import can_move_payment
 from shopkeeper.refunds.rules import can_move_refund
 from tests.fakes import FakeGateway
 

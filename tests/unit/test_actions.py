@@ -18,11 +18,11 @@ from shopkeeper.orders.states import (
     OrderNotCapturable,
     OrderPaidRefundFirst,
     OrderStatus,
-    PaymentStatus,
     RefundInProgress,
     ensure_cancellable,
     ensure_capturable,
 )
+from shopkeeper.payments.states import PaymentStatus
 
 OWNER = ROLE_PERMISSIONS[Role.OWNER]
 SUPPORT = ROLE_PERMISSIONS[Role.SUPPORT]

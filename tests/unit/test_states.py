@@ -15,16 +15,18 @@ from hypothesis import strategies as st
 from shopkeeper.errors import Conflict, IllegalTransition
 from shopkeeper.orders.states import (
     ORDER_TRANSITIONS,
-    PAYMENT_TRANSITIONS,
     OrderNotCancellable,
     OrderPaidRefundFirst,
     OrderStatus,
-    PaymentStatus,
     RefundInProgress,
     can_move_order,
-    can_move_payment,
     ensure_cancellable,
     move_order,
+)
+from shopkeeper.payments.states import (
+    PAYMENT_TRANSITIONS,
+    PaymentStatus,
+    can_move_payment,
     move_payment,
 )
 

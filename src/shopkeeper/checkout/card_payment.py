@@ -15,7 +15,7 @@ from django.conf import settings
 
 from shopkeeper.errors import Conflict, PaymentProviderUnavailable
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.states import UNPAID_STATUSES, OrderStatus, PaymentStatus
+from shopkeeper.orders.states import OrderStatus
 from shopkeeper.payments.gateway import (
     IntentSnapshot,
     PaymentDeclined,
@@ -25,6 +25,7 @@ from shopkeeper.payments.gateway import (
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import current_payment
 from shopkeeper.payments.services import apply_intent, record_payment_intent
+from shopkeeper.payments.states import UNPAID_STATUSES, PaymentStatus
 
 logger = logging.getLogger(__name__)
 

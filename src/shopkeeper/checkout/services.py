@@ -20,10 +20,11 @@ from shopkeeper.catalog.services import UnknownSku, reserve_stock, return_stock
 from shopkeeper.errors import DomainError, InvalidInput
 from shopkeeper.money import Money
 from shopkeeper.orders.models import Order, OrderLine
-from shopkeeper.orders.states import OrderStatus, PaymentStatus, move_order, move_payment
+from shopkeeper.orders.states import OrderStatus, move_order
 from shopkeeper.payments.gateway import PaymentGateway, get_gateway
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.services import record_payment_intent
+from shopkeeper.payments.states import PaymentStatus, move_payment
 from shopkeeper.shipping import shipping_fee
 
 logger = logging.getLogger(__name__)

@@ -13,16 +13,15 @@ from enum import StrEnum
 
 from shopkeeper.accounts.permissions import Permission
 from shopkeeper.orders.states import (
-    CAPTURED_STATUSES,
     OrderNotCancellable,
     OrderNotCapturable,
     OrderPaidRefundFirst,
     OrderStatus,
-    PaymentStatus,
     RefundInProgress,
     ensure_cancellable,
     ensure_capturable,
 )
+from shopkeeper.payments.states import CAPTURED_STATUSES, PaymentStatus
 
 
 class OrderAction(StrEnum):

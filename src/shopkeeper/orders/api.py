@@ -18,7 +18,8 @@ from shopkeeper.orders.schemas import (
     OrderOut,
     OrderPageOut,
 )
-from shopkeeper.orders.states import OrderStatus, PaymentStatus
+from shopkeeper.orders.states import OrderStatus
+from shopkeeper.payments.states import PaymentStatus
 
 router = GuardedRouter(tags=["orders"], auth=api_auth)
 

@@ -16,7 +16,7 @@ from shopkeeper.orders.attention import CAPTURE_AFTER_VOID, OrderNeedsAttention,
 from shopkeeper.orders.claims import claim_order, release, release_claim, reserving
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.operations import Operation
-from shopkeeper.orders.states import OrderNotCapturable, can_move_payment, ensure_capturable
+from shopkeeper.orders.states import OrderNotCapturable, ensure_capturable
 from shopkeeper.orders.steps import (
     FINISHED_INTENT_STATUSES,
     SOURCE,
@@ -36,6 +36,7 @@ from shopkeeper.payments.ledger import Balance, EntryKind, contradiction, paymen
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import order_balance, payment_balance
 from shopkeeper.payments.services import add_ledger_entry
+from shopkeeper.payments.states import can_move_payment
 
 
 class CaptureExceedsAuthorized(Conflict):

@@ -35,10 +35,8 @@ from shopkeeper.orders.operations import Operation, OperationInProgress
 from shopkeeper.orders.states import (
     OrderPaidRefundFirst,
     OrderStatus,
-    PaymentStatus,
     ensure_cancellable,
     move_order,
-    move_payment,
 )
 from shopkeeper.orders.steps import (
     FINISHED_INTENT_STATUSES,
@@ -58,6 +56,7 @@ from shopkeeper.payments.ledger import EntryKind, contradiction
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import payment_balance
 from shopkeeper.payments.services import add_ledger_entry
+from shopkeeper.payments.states import PaymentStatus, move_payment
 from shopkeeper.refunds.selectors import has_refund_in_flight, has_refund_in_progress
 
 MAX_REASON_LENGTH = 500

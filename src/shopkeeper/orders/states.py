@@ -1,4 +1,4 @@
-"""The order and payment state machines: pure tables and named guards, no Django, no Stripe.
+"""The order state machine and the order rules that read the payment's: pure, no Django, no Stripe.
 
 Statuses are data: a table lists the allowed moves and `move_*` refuses any other with
 `IllegalTransition`. Staying in the same status is not a move and is always allowed, so that
@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from shopkeeper.errors import Conflict, IllegalTransition
+from shopkeeper.payments.states import CAPTURED_STATUSES, PaymentStatus
 
 
 class OrderStatus(StrEnum):
@@ -19,16 +20,6 @@ class OrderStatus(StrEnum):
     CLOSED = "closed"
 
 
-class PaymentStatus(StrEnum):
-    PENDING = "pending"
-    AUTHORIZED = "authorized"
-    PAID = "paid"
-    PARTIALLY_REFUNDED = "partially_refunded"
-    REFUNDED = "refunded"
-    VOIDED = "voided"
-    FAILED = "failed"
-
-
 ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PENDING: frozenset({OrderStatus.PROCESSING, OrderStatus.CANCELLED}),
     OrderStatus.PROCESSING: frozenset({OrderStatus.CLOSED, OrderStatus.CANCELLED}),
@@ -36,35 +27,10 @@ ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.CANCELLED: frozenset(),
 }
 
-_P = PaymentStatus
-PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
-    _P.PENDING: frozenset({_P.AUTHORIZED, _P.PAID, _P.FAILED, _P.VOIDED}),
-    # A declined attempt can be retried with the same PaymentIntent.
-    _P.FAILED: frozenset({_P.AUTHORIZED, _P.PAID, _P.VOIDED}),
-    # Capture (in full or in part; the rest is released) or void the authorisation.
-    _P.AUTHORIZED: frozenset({_P.PAID, _P.VOIDED}),
-    _P.PAID: frozenset({_P.PARTIALLY_REFUNDED, _P.REFUNDED}),
-    # A refund that Stripe reports as failed after it succeeded gives the money back to
-    # the refundable balance, which is the only way back from refunded.
-    _P.PARTIALLY_REFUNDED: frozenset({_P.REFUNDED, _P.PAID}),
-    _P.REFUNDED: frozenset({_P.PARTIALLY_REFUNDED, _P.PAID}),
-    _P.VOIDED: frozenset(),
-}
-
-# Payment statuses in which money has been captured and not all of it given back.
-CAPTURED_STATUSES = frozenset({_P.PAID, _P.PARTIALLY_REFUNDED})
-# Payment statuses in which the customer has not paid anything that is still held.
-UNPAID_STATUSES = frozenset({_P.PENDING, _P.FAILED})
-
 
 def can_move_order(current: OrderStatus | str, target: OrderStatus | str) -> bool:
     current, target = OrderStatus(current), OrderStatus(target)
     return current == target or target in ORDER_TRANSITIONS[current]
-
-
-def can_move_payment(current: PaymentStatus | str, target: PaymentStatus | str) -> bool:
-    current, target = PaymentStatus(current), PaymentStatus(target)
-    return current == target or target in PAYMENT_TRANSITIONS[current]
 
 
 def move_order(current: OrderStatus | str, target: OrderStatus | str) -> OrderStatus:
@@ -73,18 +39,6 @@ def move_order(current: OrderStatus | str, target: OrderStatus | str) -> OrderSt
         raise IllegalTransition(
             f"An order cannot move from {current} to {target}",
             kind="order",
-            current=str(current),
-            target=str(target),
-        )
-    return target
-
-
-def move_payment(current: PaymentStatus | str, target: PaymentStatus | str) -> PaymentStatus:
-    current, target = PaymentStatus(current), PaymentStatus(target)
-    if not can_move_payment(current, target):
-        raise IllegalTransition(
-            f"A payment cannot move from {current} to {target}",
-            kind="payment",
             current=str(current),
             target=str(target),
         )

@@ -23,12 +23,7 @@ from shopkeeper.orders.attention import (
     flag_order,
 )
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.states import (
-    OrderStatus,
-    PaymentStatus,
-    can_move_order,
-    can_move_payment,
-)
+from shopkeeper.orders.states import OrderStatus, can_move_order
 from shopkeeper.payments.gateway import (
     GatewayEvent,
     IntentSnapshot,
@@ -38,6 +33,7 @@ from shopkeeper.payments.gateway import (
 from shopkeeper.payments.ledger import EntryKind, contradiction, ensure_possible, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import order_balance, payment_balance
+from shopkeeper.payments.states import PaymentStatus, can_move_payment
 
 logger = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ from shopkeeper.catalog.services import return_stock
 from shopkeeper.money import Money
 from shopkeeper.orders.attention import REFUND_EXCEEDS_CAPTURED, flag_order
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.states import move_payment
 from shopkeeper.payments.gateway import RefundSnapshot
 from shopkeeper.payments.ledger import EntryKind, contradiction, payment_status_for
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import order_balance, payment_balance
 from shopkeeper.payments.services import add_ledger_entry
+from shopkeeper.payments.states import move_payment
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import (
     RefundStatus,

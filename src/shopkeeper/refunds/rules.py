@@ -23,7 +23,7 @@ from shopkeeper.errors import (
     NotFound,
 )
 from shopkeeper.money import Money
-from shopkeeper.orders.states import CAPTURED_STATUSES, PaymentStatus
+from shopkeeper.payments.states import CAPTURED_STATUSES, PaymentStatus
 
 
 class RefundStatus(StrEnum):
