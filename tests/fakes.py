@@ -12,17 +12,19 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shopkeeper.errors import (
+    PaymentDeclined,
+    PaymentOutcomeUnknown,
+    PaymentRequestInvalid,
+    WebhookSignatureInvalid,
+)
 from shopkeeper.money import Money
 from shopkeeper.payments.gateway import (
     ChargeSnapshot,
     DisputeSnapshot,
     GatewayEvent,
     IntentSnapshot,
-    PaymentDeclined,
-    PaymentOutcomeUnknown,
-    PaymentRequestInvalid,
     RefundSnapshot,
-    WebhookSignatureInvalid,
 )
 
 WEBHOOK_SECRET = "whsec_shopkeeper_offline"

@@ -18,10 +18,10 @@ from django.test import Client
 from shopkeeper.accounts.models import ApiToken, User
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
+from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.ops import demo
 from shopkeeper.ops.server import ShopkeeperServer, server_options
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import LedgerEntry
 from tests.conftest import free_port

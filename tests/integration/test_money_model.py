@@ -49,11 +49,11 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
-from shopkeeper.errors import DomainError
+from shopkeeper.errors import DomainError, PaymentDeclined, PaymentRequestInvalid
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.services import cancel_order, capture_order
 from shopkeeper.orders.states import ORDER_TRANSITIONS
-from shopkeeper.payments.gateway import PaymentDeclined, PaymentRequestInvalid, use_gateway
+from shopkeeper.payments.gateway import use_gateway
 from shopkeeper.payments.ledger import payment_status_for
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import order_balance

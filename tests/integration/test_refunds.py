@@ -9,10 +9,9 @@ import pytest
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
-from shopkeeper.errors import InvalidAmount
+from shopkeeper.errors import InvalidAmount, PaymentDeclined, PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.orders.selectors import order_detail
-from shopkeeper.payments.gateway import PaymentDeclined, PaymentOutcomeUnknown
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import (

@@ -9,8 +9,8 @@ from django.test import Client
 
 from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
+from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown
 from shopkeeper.payments.models import Payment
 from tests.fakes import FakeGateway
 

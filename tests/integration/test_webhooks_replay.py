@@ -11,8 +11,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from shopkeeper.disputes.models import Dispute
+from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.payments import webhooks
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown, use_gateway
+from shopkeeper.payments.gateway import use_gateway
 from shopkeeper.payments.models import LedgerEntry, WebhookEvent
 from shopkeeper.refunds.models import Refund
 from tests.fakes import charge_event_payload, dispute_event_payload, sign_payload

@@ -18,10 +18,10 @@ from django.conf import settings
 import stripe
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.card_payment import pay_with_card
+from shopkeeper.errors import PaymentDeclined
 from shopkeeper.money import Money
 from shopkeeper.ops.localstripe_server import register_webhook
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import PaymentDeclined
 from shopkeeper.payments.models import LedgerEntry, Payment, WebhookEvent
 from shopkeeper.payments.services import apply_intent, sync_from_stripe
 

@@ -13,15 +13,10 @@ import logging
 
 from django.conf import settings
 
-from shopkeeper.errors import Conflict, PaymentProviderUnavailable
+from shopkeeper.errors import Conflict, PaymentDeclined, PaymentProviderUnavailable
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import OrderStatus
-from shopkeeper.payments.gateway import (
-    IntentSnapshot,
-    PaymentDeclined,
-    PaymentGateway,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, get_gateway
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import current_payment
 from shopkeeper.payments.services import apply_intent, record_payment_intent

@@ -26,12 +26,7 @@ from shopkeeper.disputes.rules import (
     outcome_of,
 )
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import (
-    DisputeSnapshot,
-    GatewayEvent,
-    PaymentGateway,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import DisputeSnapshot, GatewayEvent, PaymentGateway, get_gateway
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import order_balance

@@ -17,16 +17,12 @@ from shopkeeper.accounts.permissions import Role
 from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
+from shopkeeper.errors import PaymentDeclined
 from shopkeeper.money import Money
 from shopkeeper.ops.provisioning import create_user
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import OrderStatus
-from shopkeeper.payments.gateway import (
-    IntentSnapshot,
-    PaymentDeclined,
-    PaymentGateway,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, get_gateway
 from shopkeeper.payments.services import apply_intent
 
 DEMO_PASSWORD = "shopkeeper-demo"

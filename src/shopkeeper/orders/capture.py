@@ -10,7 +10,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from shopkeeper.audit.services import record_for_order
-from shopkeeper.errors import Conflict, InvalidAmount, PaymentProviderUnavailable
+from shopkeeper.errors import (
+    Conflict,
+    InvalidAmount,
+    PaymentProviderUnavailable,
+    PaymentRequestInvalid,
+)
 from shopkeeper.money import Money
 from shopkeeper.orders.attention import CAPTURE_AFTER_VOID, OrderNeedsAttention, flag_order
 from shopkeeper.orders.claims import claim_order, release, release_claim, reserving
@@ -26,12 +31,7 @@ from shopkeeper.orders.steps import (
     refresh_payment,
     statuses,
 )
-from shopkeeper.payments.gateway import (
-    IntentSnapshot,
-    PaymentGateway,
-    PaymentRequestInvalid,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, get_gateway
 from shopkeeper.payments.ledger import Balance, EntryKind, contradiction, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import order_balance, payment_balance

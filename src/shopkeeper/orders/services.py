@@ -23,7 +23,12 @@ from django.utils import timezone
 
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.catalog.services import return_stock
-from shopkeeper.errors import DomainError, InvalidInput, PaymentProviderUnavailable
+from shopkeeper.errors import (
+    DomainError,
+    InvalidInput,
+    PaymentProviderUnavailable,
+    PaymentRequestInvalid,
+)
 from shopkeeper.orders.attention import VOID_AFTER_CAPTURE, OrderNeedsAttention, flag_order
 
 # Capture lives in its own module; it is offered here too, next to cancel.
@@ -46,12 +51,7 @@ from shopkeeper.orders.steps import (
     locked_payments,
     statuses,
 )
-from shopkeeper.payments.gateway import (
-    IntentSnapshot,
-    PaymentGateway,
-    PaymentRequestInvalid,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, get_gateway
 from shopkeeper.payments.ledger import EntryKind, contradiction
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import payment_balance

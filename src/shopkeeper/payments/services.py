@@ -24,12 +24,7 @@ from shopkeeper.orders.attention import (
 )
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import OrderStatus, can_move_order
-from shopkeeper.payments.gateway import (
-    GatewayEvent,
-    IntentSnapshot,
-    PaymentGateway,
-    get_gateway,
-)
+from shopkeeper.payments.gateway import GatewayEvent, IntentSnapshot, PaymentGateway, get_gateway
 from shopkeeper.payments.ledger import EntryKind, contradiction, ensure_possible, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import order_balance, payment_balance

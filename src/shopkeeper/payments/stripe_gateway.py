@@ -24,19 +24,22 @@ from requests.exceptions import ConnectTimeout
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 import stripe
-from shopkeeper.errors import DomainError
+from shopkeeper.errors import (
+    DomainError,
+    PaymentDeclined,
+    PaymentOutcomeUnknown,
+    PaymentRequestInvalid,
+    WebhookEventMalformed,
+    WebhookSignatureInvalid,
+)
 from shopkeeper.money import Money
-from shopkeeper.payments.event_shape import WebhookEventMalformed, check_event_shape
+from shopkeeper.payments.event_shape import check_event_shape
 from shopkeeper.payments.gateway import (
     ChargeSnapshot,
     DisputeSnapshot,
     GatewayEvent,
     IntentSnapshot,
-    PaymentDeclined,
-    PaymentOutcomeUnknown,
-    PaymentRequestInvalid,
     RefundSnapshot,
-    WebhookSignatureInvalid,
 )
 
 logger = logging.getLogger(__name__)
