@@ -22,8 +22,9 @@ from shopkeeper.errors import PaymentDeclined
 from shopkeeper.money import Money
 from shopkeeper.ops.localstripe_server import register_webhook
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.models import LedgerEntry, Payment, WebhookEvent
+from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.services import apply_intent, sync_from_stripe
+from shopkeeper.stripe_events.models import WebhookEvent
 
 pytestmark = pytest.mark.localstripe
 
