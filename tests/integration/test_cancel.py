@@ -7,8 +7,8 @@ import pytest
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
 from shopkeeper.errors import PaymentOutcomeUnknown
+from shopkeeper.orders.lookups import OrderNotFound
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import OrderNotFound
 from shopkeeper.orders.services import CancelReasonRequired, cancel_order
 from shopkeeper.orders.states import OrderNotCancellable, OrderPaidRefundFirst, RefundInProgress
 from shopkeeper.payments.models import LedgerEntry

@@ -14,7 +14,8 @@ from django.http import HttpRequest
 from shopkeeper.accounts.permissions import Permission, can
 from shopkeeper.backoffice.timeline import REASON_LABELS, timeline
 from shopkeeper.money import Money, exponent
-from shopkeeper.orders.selectors import get_order, list_orders, order_detail, order_events
+from shopkeeper.orders.lookups import get_order
+from shopkeeper.orders.selectors import list_orders, order_detail, order_events
 from shopkeeper.orders.states import OrderStatus
 from shopkeeper.payments.states import PaymentStatus
 from shopkeeper.refunds.approval import approval_outlook

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.errors import Conflict, InvalidInput
+from shopkeeper.orders.lookups import get_order, open_attention
 from shopkeeper.orders.models import Attention, Order
-from shopkeeper.orders.selectors import get_order, open_attention
 
 logger = logging.getLogger(__name__)
 

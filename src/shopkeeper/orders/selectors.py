@@ -8,41 +8,20 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from shopkeeper.accounts.permissions import Permission, permissions_of
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.disputes.selectors import has_open_dispute, order_disputes
-from shopkeeper.errors import InvalidInput, NotFound
+from shopkeeper.errors import InvalidInput
 from shopkeeper.money import Money
 from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
-from shopkeeper.orders.models import Attention, Order
+from shopkeeper.orders.lookups import needing_attention, open_attention
+from shopkeeper.orders.models import Order
 from shopkeeper.payments.ledger import Balance
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.selectors import current_payment, order_balance
 from shopkeeper.refunds.selectors import has_refund_in_progress, order_refunds, reserved_minor
-
-
-class OrderNotFound(NotFound):
-    code = "order_not_found"
-    title = "No order with this number"
-
-
-def get_order(number: str) -> Order:
-    order = Order.objects.filter(number=number).first()
-    if order is None:
-        raise OrderNotFound(f"No order {number!r}", number=number)
-    return order
-
-
-def open_attention(order: Order) -> QuerySet[Attention]:
-    """The order's flags no person has resolved yet, oldest first."""
-    return Attention.objects.filter(order=order, resolved_at__isnull=True).order_by("id")
-
-
-def needing_attention() -> Exists:
-    """For annotating or filtering orders: has an open flag."""
-    return Exists(Attention.objects.filter(order=OuterRef("pk"), resolved_at__isnull=True))
 
 
 def attention_data(order: Order) -> dict[str, Any]:

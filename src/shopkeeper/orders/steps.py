@@ -6,8 +6,8 @@ from __future__ import annotations
 from django.utils import timezone
 
 from shopkeeper.errors import Conflict, PaymentRequestInvalid
+from shopkeeper.orders.lookups import OrderNotFound
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import OrderNotFound
 from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.services import apply_intent

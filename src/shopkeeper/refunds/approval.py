@@ -15,8 +15,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from shopkeeper.money import Money
+from shopkeeper.orders.lookups import get_order
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import get_order
 from shopkeeper.refunds.limits import configured_daily_limits, configured_limits
 from shopkeeper.refunds.rules import (
     ApprovalCheck,

@@ -33,8 +33,8 @@ from shopkeeper import failpoints
 from shopkeeper.errors import DomainError, PaymentOutcomeUnknown, PaymentProviderUnavailable
 from shopkeeper.idempotency.services import link_claim
 from shopkeeper.orders.claims import ensure_no_claim
+from shopkeeper.orders.lookups import get_order
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import get_order
 from shopkeeper.payments.gateway import PaymentGateway, RefundSnapshot, get_gateway
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import Payment
