@@ -18,7 +18,7 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.disputes.models import Dispute
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import order_detail, order_events
+from shopkeeper.orders_view.selectors import order_detail, order_events
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import RefundExceedsRefundable

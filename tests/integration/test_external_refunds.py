@@ -17,7 +17,7 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import order_detail, order_events
+from shopkeeper.orders_view.selectors import order_detail, order_events
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import order_detail
+from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.gateway import RefundSnapshot
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund

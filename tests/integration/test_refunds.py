@@ -11,7 +11,7 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
 from shopkeeper.errors import InvalidAmount, PaymentDeclined, PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order, OrderLine
-from shopkeeper.orders.selectors import order_detail
+from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import (

@@ -5,7 +5,7 @@ import pytest
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.lookups import get_order
-from shopkeeper.orders.selectors import order_detail
+from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.services import apply_intent
 
 ADDRESS = {

@@ -15,8 +15,8 @@ from shopkeeper.accounts.permissions import Permission, can
 from shopkeeper.backoffice.timeline import REASON_LABELS, timeline
 from shopkeeper.money import Money, exponent
 from shopkeeper.orders.lookups import get_order
-from shopkeeper.orders.selectors import list_orders, order_detail, order_events
 from shopkeeper.orders.states import OrderStatus
+from shopkeeper.orders_view.selectors import list_orders, order_detail, order_events
 from shopkeeper.payments.states import PaymentStatus
 from shopkeeper.refunds.approval import approval_outlook
 from shopkeeper.refunds.selectors import list_refunds, order_facts

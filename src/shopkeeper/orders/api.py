@@ -10,7 +10,7 @@ from ninja import Query
 from shopkeeper.accounts.access import acting_user, requires
 from shopkeeper.accounts.api_auth import GuardedRouter, api_auth
 from shopkeeper.accounts.permissions import Permission
-from shopkeeper.orders import lookups, selectors, services
+from shopkeeper.orders import lookups, services
 from shopkeeper.orders.schemas import (
     CancelIn,
     CaptureIn,
@@ -19,6 +19,7 @@ from shopkeeper.orders.schemas import (
     OrderPageOut,
 )
 from shopkeeper.orders.states import OrderStatus
+from shopkeeper.orders_view import selectors
 from shopkeeper.payments.states import PaymentStatus
 
 router = GuardedRouter(tags=["orders"], auth=api_auth)
