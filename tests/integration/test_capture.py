@@ -7,8 +7,8 @@ import pytest
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.errors import InvalidAmount, PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order
+from shopkeeper.orders.rules import OrderNotCapturable
 from shopkeeper.orders.services import CaptureExceedsAuthorized, cancel_order, capture_order
-from shopkeeper.orders.states import OrderNotCapturable
 from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.services import apply_intent

@@ -20,8 +20,8 @@ from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.orders.attention import OrderNeedsAttention
 from shopkeeper.orders.models import Attention, Order
 from shopkeeper.orders.operations import OperationInProgress
+from shopkeeper.orders.rules import OrderPaidRefundFirst
 from shopkeeper.orders.services import cancel_order, capture_order
-from shopkeeper.orders.states import OrderPaidRefundFirst
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.services import request_refund
 from tests.fakes import intent_event_payload

@@ -13,16 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shopkeeper.errors import Conflict, IllegalTransition
-from shopkeeper.orders.states import (
-    ORDER_TRANSITIONS,
+from shopkeeper.orders.rules import (
     OrderNotCancellable,
     OrderPaidRefundFirst,
-    OrderStatus,
     RefundInProgress,
-    can_move_order,
     ensure_cancellable,
-    move_order,
 )
+from shopkeeper.orders.states import ORDER_TRANSITIONS, OrderStatus, can_move_order, move_order
 from shopkeeper.payments.states import (
     PAYMENT_TRANSITIONS,
     PaymentStatus,

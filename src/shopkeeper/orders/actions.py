@@ -12,15 +12,15 @@ from collections.abc import Collection
 from enum import StrEnum
 
 from shopkeeper.accounts.permissions import Permission
-from shopkeeper.orders.states import (
+from shopkeeper.orders.rules import (
     OrderNotCancellable,
     OrderNotCapturable,
     OrderPaidRefundFirst,
-    OrderStatus,
     RefundInProgress,
     ensure_cancellable,
     ensure_capturable,
 )
+from shopkeeper.orders.states import OrderStatus
 from shopkeeper.payments.states import CAPTURED_STATUSES, PaymentStatus
 
 

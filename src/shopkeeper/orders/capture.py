@@ -21,7 +21,7 @@ from shopkeeper.orders.attention import CAPTURE_AFTER_VOID, OrderNeedsAttention,
 from shopkeeper.orders.claims import claim_order, release, release_claim, reserving
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.operations import Operation
-from shopkeeper.orders.states import OrderNotCapturable, ensure_capturable
+from shopkeeper.orders.rules import OrderNotCapturable, ensure_capturable
 from shopkeeper.orders.steps import (
     FINISHED_INTENT_STATUSES,
     SOURCE,

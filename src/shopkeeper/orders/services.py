@@ -37,12 +37,8 @@ from shopkeeper.orders.capture import capture_order as capture_order
 from shopkeeper.orders.claims import claim_order, release, release_claim, reserving
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.operations import Operation, OperationInProgress
-from shopkeeper.orders.states import (
-    OrderPaidRefundFirst,
-    OrderStatus,
-    ensure_cancellable,
-    move_order,
-)
+from shopkeeper.orders.rules import OrderPaidRefundFirst, ensure_cancellable
+from shopkeeper.orders.states import OrderStatus, move_order
 from shopkeeper.orders.steps import (
     FINISHED_INTENT_STATUSES,
     SOURCE,
