@@ -465,6 +465,7 @@ def command_test(pytest_args: list[str]) -> int:
             ("ruff check", [str(BIN / "ruff"), "check", "."]),
             ("ruff format --check", [str(BIN / "ruff"), "format", "--check", "."]),
             ("mypy", [str(BIN / "mypy")]),
+            ("lint-imports", [str(BIN / "lint-imports")]),
             ("makemigrations --check", shopkeeper("makemigrations", "--check", "--dry-run")),
         ]
         for name, command in checks:
