@@ -23,20 +23,18 @@ from shopkeeper.orders.models import Order
 from shopkeeper.orders.operations import Operation
 from shopkeeper.orders.rules import OrderNotCapturable, ensure_capturable
 from shopkeeper.orders.steps import (
-    FINISHED_INTENT_STATUSES,
     SOURCE,
     learn_why_stripe_refused,
     locked_order,
     locked_payments,
-    refresh_payment,
     statuses,
 )
 from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, get_gateway
 from shopkeeper.payments.ledger import Balance, EntryKind, contradiction, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import order_balance, payment_balance
-from shopkeeper.payments.services import add_ledger_entry
-from shopkeeper.payments.states import can_move_payment
+from shopkeeper.payments.services import add_ledger_entry, refresh_payment
+from shopkeeper.payments.states import FINISHED_INTENT_STATUSES, can_move_payment
 
 
 class CaptureExceedsAuthorized(Conflict):

@@ -31,8 +31,8 @@ from shopkeeper.orders.operations import (
 from shopkeeper.payments.gateway import PaymentGateway
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.services import apply_intent
+from shopkeeper.payments.states import FINISHED_INTENT_STATUSES
 
-FINISHED_INTENT_STATUSES = frozenset({"canceled", "succeeded"})
 T = TypeVar("T")
 
 

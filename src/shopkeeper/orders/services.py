@@ -40,7 +40,6 @@ from shopkeeper.orders.operations import Operation, OperationInProgress
 from shopkeeper.orders.rules import OrderPaidRefundFirst, ensure_cancellable
 from shopkeeper.orders.states import OrderStatus, move_order
 from shopkeeper.orders.steps import (
-    FINISHED_INTENT_STATUSES,
     SOURCE,
     learn_why_stripe_refused,
     locked_order,
@@ -51,8 +50,8 @@ from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, get_gate
 from shopkeeper.payments.ledger import EntryKind, contradiction
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import payment_balance
-from shopkeeper.payments.services import add_ledger_entry
-from shopkeeper.payments.states import PaymentStatus, move_payment
+from shopkeeper.payments.services import add_ledger_entry, refresh_payment
+from shopkeeper.payments.states import FINISHED_INTENT_STATUSES, PaymentStatus, move_payment
 from shopkeeper.refunds.selectors import has_refund_in_flight, has_refund_in_progress
 
 MAX_REASON_LENGTH = 500
@@ -193,13 +192,11 @@ def _cancel_locked(
     order: Order, payments: list[Payment], reason: str, actor: Any, cancelled: list[IntentSnapshot]
 ) -> None:
     before = statuses(order)
-    cancelled_ids = {intent.id for intent in cancelled}
+    cancelled_by_id = {intent.id: intent for intent in cancelled}
     voided = 0
     for payment in payments:
-        if payment.intent_id in cancelled_ids:
-            payment.intent_status = "canceled"
-            payment.updated_at = timezone.now()
-            payment.save(update_fields=["intent_status", "updated_at"])
+        if payment.intent_id in cancelled_by_id:
+            refresh_payment(payment, cancelled_by_id[payment.intent_id])
         voided += _void_authorisation(payment)
     if order.payment_status != PaymentStatus.REFUNDED:
         order.payment_status = move_payment(order.payment_status, PaymentStatus.VOIDED)
@@ -218,7 +215,7 @@ def _cancel_locked(
         details={
             "reason": reason,
             "voided_minor": voided,
-            "payment_intents_cancelled": sorted(cancelled_ids),
+            "payment_intents_cancelled": sorted(cancelled_by_id),
             "restocked": restocked,
         },
     )

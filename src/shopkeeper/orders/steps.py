@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
-
 from shopkeeper.errors import Conflict, PaymentRequestInvalid
 from shopkeeper.orders.lookups import OrderNotFound
 from shopkeeper.orders.models import Order
@@ -12,8 +10,6 @@ from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.services import apply_intent
 
-# PaymentIntent statuses from which nothing more can happen to the money.
-FINISHED_INTENT_STATUSES = frozenset({"canceled", "succeeded"})
 SOURCE = "shopkeeper"
 
 
@@ -35,17 +31,6 @@ def locked_payments(order: Order) -> list[Payment]:
 
 def statuses(order: Order) -> dict[str, str]:
     return {"status": str(order.status), "payment_status": str(order.payment_status)}
-
-
-def refresh_payment(payment: Payment, intent: IntentSnapshot) -> None:
-    payment.intent_status = intent.status
-    payment.charge_id = intent.charge_id or payment.charge_id
-    payment.card_brand = intent.card_brand or payment.card_brand
-    payment.card_last4 = intent.card_last4 or payment.card_last4
-    payment.updated_at = timezone.now()
-    payment.save(
-        update_fields=["intent_status", "charge_id", "card_brand", "card_last4", "updated_at"]
-    )
 
 
 def learn_why_stripe_refused(

@@ -28,7 +28,7 @@ from shopkeeper.payments.gateway import GatewayEvent, IntentSnapshot, PaymentGat
 from shopkeeper.payments.ledger import EntryKind, contradiction, ensure_possible, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import order_balance, payment_balance
-from shopkeeper.payments.states import PaymentStatus, can_move_payment
+from shopkeeper.payments.states import FINISHED_INTENT_STATUSES, PaymentStatus, can_move_payment
 
 logger = logging.getLogger(__name__)
 
@@ -111,12 +111,11 @@ INTENT_PROGRESS = {
     "succeeded": 2,
     "canceled": 2,
 }
-FINAL_INTENT_STATUSES = frozenset({"succeeded", "canceled"})
 
 
 def is_stale(payment: Payment, intent: IntentSnapshot) -> bool:
     seen, now = payment.intent_status, intent.status
-    if seen in FINAL_INTENT_STATUSES:
+    if seen in FINISHED_INTENT_STATUSES:
         return now != seen
     return INTENT_PROGRESS.get(now, 0) < INTENT_PROGRESS.get(seen, 0)
 
@@ -227,7 +226,7 @@ def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
         if mismatch:
             _flag(order, payment, intent, mismatch)
             return order
-        _refresh_payment(payment, intent)
+        refresh_payment(payment, intent)
         if _record_movements(payment, intent, source):
             _note_second_payment(order, payment, source)
         current = not Payment.objects.filter(order=order, id__gt=payment.pk).exists()
@@ -248,7 +247,7 @@ def _contradicts_us(order: Order, payment: Payment, intent: IntentSnapshot, sour
         code = CAPTURE_AFTER_VOID
     elif intent.status == "canceled" and contradiction(balance, EntryKind.VOID):
         code = VOID_AFTER_CAPTURE
-    elif {payment.intent_status, intent.status} <= FINAL_INTENT_STATUSES and (
+    elif {payment.intent_status, intent.status} <= FINISHED_INTENT_STATUSES and (
         payment.intent_status != intent.status
     ):
         code = STRIPE_CONTRADICTS
@@ -353,14 +352,16 @@ def with_intent_from_stripe(
     return replace(event, intent=gateway.retrieve_payment_intent(payment.intent_id))
 
 
-def _refresh_payment(payment: Payment, intent: IntentSnapshot) -> None:
+def refresh_payment(payment: Payment, intent: IntentSnapshot) -> None:
+    """Copy what a PaymentIntent snapshot says of the payment; a charge or card once known stays."""
     payment.intent_status = intent.status
     payment.charge_id = intent.charge_id or payment.charge_id
     payment.card_brand = intent.card_brand or payment.card_brand
     payment.card_last4 = intent.card_last4 or payment.card_last4
     payment.last_error = intent.last_error
     payment.updated_at = timezone.now()
-    payment.save()
+    fields = ["intent_status", "charge_id", "card_brand", "card_last4", "last_error", "updated_at"]
+    payment.save(update_fields=fields)
 
 
 def _flag(order: Order, payment: Payment, intent: IntentSnapshot, reason: str) -> None:

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from shopkeeper.disputes.rules import DisputeOutcome, DisputeStatus, is_newer, outcome_of
 from shopkeeper.payments.gateway import DisputeSnapshot, IntentSnapshot
+from shopkeeper.payments.states import FINISHED_INTENT_STATUSES
 from shopkeeper.reconciliation.compare_refunds import refund_differences
 from shopkeeper.reconciliation.facts import (
     Difference,
@@ -26,7 +27,6 @@ from shopkeeper.reconciliation.facts import (
 from shopkeeper.reconciliation.facts import difference as _diff
 
 MONEY_HOLDING_INTENT = frozenset({"requires_capture", "succeeded"})
-FINAL_INTENT = frozenset({"succeeded", "canceled"})
 
 
 def compare_payment(ours: LedgerFacts | None, stripe: StripeFacts | None) -> list[Difference]:
@@ -150,7 +150,7 @@ def _intent_differences(
     intent = stripe.intent
     differences = []
     if ours.intent_status != intent.status:
-        stale = ours.intent_status in FINAL_INTENT  # Stripe never leaves a final status
+        stale = ours.intent_status in FINISHED_INTENT_STATUSES  # Stripe never leaves a final status
         fix = Fix.NONE if stale else Fix.APPLY_INTENT
         differences.append(
             _diff(ours, Kind.INTENT_STATUS, ours.intent_status, intent.status, fix=fix)
