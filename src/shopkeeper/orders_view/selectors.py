@@ -14,7 +14,7 @@ from shopkeeper.accounts.permissions import Permission, permissions_of
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.disputes.selectors import has_open_dispute, order_disputes
 from shopkeeper.errors import InvalidInput
-from shopkeeper.money import Money
+from shopkeeper.money import amount_fields
 from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
 from shopkeeper.orders.lookups import needing_attention, open_attention
 from shopkeeper.orders.models import Order
@@ -30,11 +30,6 @@ def attention_data(order: Order) -> dict[str, Any]:
         for flag in open_attention(order)
     ]
     return {"needs_attention": bool(flags), "attention": flags}
-
-
-def amount_fields(name: str, minor: int, currency: str) -> dict[str, Any]:
-    """`grand_total: "26.00"` and `grand_total_minor: 2600`, side by side."""
-    return {name: Money(minor, currency).to_decimal_string(), f"{name}_minor": minor}
 
 
 def order_detail(order: Order, *, actor: Any = None) -> dict[str, Any]:
