@@ -16,11 +16,12 @@ from django.utils import timezone
 
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.catalog.models import Product
-from shopkeeper.catalog.services import UnknownSku, reserve_stock, return_stock
+from shopkeeper.catalog.services import UnknownSku, reserve_stock
 from shopkeeper.errors import DomainError, InvalidInput
 from shopkeeper.money import Money
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.orders.states import OrderStatus, move_order
+from shopkeeper.orders.stock import restock_order
 from shopkeeper.payments.gateway import PaymentGateway, get_gateway
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.services import record_payment_intent
@@ -237,11 +238,7 @@ def _abandon_order(order: Order, *, reason: str) -> None:
                 "updated_at",
             ]
         )
-        for line in locked.lines.select_for_update():
-            if line.product_id is not None:
-                return_stock(line.product_id, line.quantity - line.restocked_quantity)
-            line.restocked_quantity = line.quantity
-            line.save(update_fields=["restocked_quantity"])
+        restock_order(locked)
         record_for_order(
             locked,
             action="order.abandoned",

@@ -22,7 +22,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from shopkeeper.audit.services import record_for_order
-from shopkeeper.catalog.services import return_stock
 from shopkeeper.errors import (
     DomainError,
     InvalidInput,
@@ -46,6 +45,7 @@ from shopkeeper.orders.steps import (
     locked_payments,
     statuses,
 )
+from shopkeeper.orders.stock import restock_order
 from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, get_gateway
 from shopkeeper.payments.ledger import EntryKind, contradiction
 from shopkeeper.payments.models import Payment
@@ -205,7 +205,7 @@ def _cancel_locked(
     order.cancelled_at = order.updated_at = timezone.now()
     changed = ["status", "payment_status", "cancel_reason", "cancelled_at", "updated_at"]
     order.save(update_fields=changed)
-    restocked = _return_reserved_stock(order)
+    restocked = restock_order(order)
     record_for_order(
         order,
         action="order.cancelled",
@@ -232,17 +232,3 @@ def _void_authorisation(payment: Payment) -> int:
         source=SOURCE,
     )
     return entry.amount_minor if entry is not None else 0
-
-
-def _return_reserved_stock(order: Order) -> dict[str, int]:
-    returned: dict[str, int] = {}
-    for line in order.lines.select_for_update().order_by("id"):
-        outstanding = line.quantity - line.restocked_quantity
-        if outstanding <= 0:
-            continue
-        if line.product_id is not None:
-            return_stock(line.product_id, outstanding)
-            returned[line.sku] = returned.get(line.sku, 0) + outstanding
-        line.restocked_quantity = line.quantity
-        line.save(update_fields=["restocked_quantity"])
-    return returned
