@@ -373,7 +373,11 @@ def _named(role: str, currency: str, limits: Mapping[str, Mapping[str, str]]) ->
     return table is None or currency in table
 
 
-def ensure_decider(*, requester_id: int | None, decider_id: int) -> None:
+def may_decide(*, requester_id: int | None, decider_id: int | None) -> bool:
     """Four eyes: whoever asked for a refund above their limit cannot approve it themselves."""
-    if requester_id is not None and requester_id == decider_id:
+    return decider_id is not None and requester_id != decider_id
+
+
+def ensure_decider(*, requester_id: int | None, decider_id: int) -> None:
+    if not may_decide(requester_id=requester_id, decider_id=decider_id):
         raise ApproverIsRequester()

@@ -134,6 +134,7 @@ def refund_data(refund: Refund) -> dict[str, Any]:
         "source": refund.source,
         "attempts": refund.attempts,
         "requested_by": refund.requested_by.email if refund.requested_by else None,
+        "requested_by_id": refund.requested_by_id,
         "decided_by": refund.decided_by.email if refund.decided_by else None,
         "decided_at": refund.decided_at,
         "decision_note": refund.decision_note,
