@@ -19,6 +19,7 @@ from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import UnknownSku, reserve_stock
 from shopkeeper.errors import DomainError, InvalidInput
 from shopkeeper.money import Money
+from shopkeeper.orders.locks import lock_order
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.orders.states import OrderStatus, move_order
 from shopkeeper.orders.stock import restock_order
@@ -224,7 +225,7 @@ def start_payment(*, order: Order, gateway: PaymentGateway) -> Payment:
 
 def _abandon_order(order: Order, *, reason: str) -> None:
     with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
+        locked = lock_order(pk=order.pk)
         locked.status = move_order(locked.status, OrderStatus.CANCELLED)
         locked.payment_status = move_payment(locked.payment_status, PaymentStatus.FAILED)
         locked.cancel_reason = reason[:500]

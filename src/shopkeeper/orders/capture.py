@@ -19,14 +19,13 @@ from shopkeeper.errors import (
 from shopkeeper.money import Money
 from shopkeeper.orders.attention import CAPTURE_AFTER_VOID, OrderNeedsAttention, flag_order
 from shopkeeper.orders.claims import claim_order, release, release_claim, reserving
+from shopkeeper.orders.locks import lock_order, lock_rows
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.operations import Operation
 from shopkeeper.orders.rules import OrderNotCapturable, ensure_capturable
 from shopkeeper.orders.steps import (
     SOURCE,
     learn_why_stripe_refused,
-    locked_order,
-    locked_payments,
     statuses,
 )
 from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, get_gateway
@@ -66,8 +65,8 @@ def capture_order(*, order_number: str, amount: str | None = None, actor: Any) -
 
 def _reserve_capture(order_number: str, amount: str | None) -> tuple[str, Money, str]:
     with transaction.atomic():
-        order = locked_order(order_number)
-        payments = locked_payments(order)
+        order = lock_order(number=order_number)
+        payments = lock_rows(order, Payment.objects.all())
         ensure_capturable(order.status, order.payment_status)
         payment = _authorised_payment(payments)
         to_capture = _amount_to_capture(amount, order.currency, payment_balance(payment))
@@ -130,8 +129,10 @@ def _record_capture(
     of an authorisation our ledger has voided is not recorded: the order is flagged.
     """
     with transaction.atomic():
-        order = locked_order(order_number)
-        payment = next(p for p in locked_payments(order) if p.intent_id == intent_id)
+        order = lock_order(number=order_number)
+        payment = next(
+            p for p in lock_rows(order, Payment.objects.all()) if p.intent_id == intent_id
+        )
         release_claim(order, key)
         ours = LedgerEntry.objects.filter(
             kind=EntryKind.CAPTURE, external_id=f"{intent_id}:capture", source=SOURCE

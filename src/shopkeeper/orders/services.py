@@ -34,6 +34,7 @@ from shopkeeper.orders.attention import VOID_AFTER_CAPTURE, OrderNeedsAttention,
 from shopkeeper.orders.capture import CaptureExceedsAuthorized as CaptureExceedsAuthorized
 from shopkeeper.orders.capture import capture_order as capture_order
 from shopkeeper.orders.claims import claim_order, release, release_claim, reserving
+from shopkeeper.orders.locks import lock_order, lock_rows
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.operations import Operation, OperationInProgress
 from shopkeeper.orders.rules import OrderPaidRefundFirst, ensure_cancellable
@@ -41,8 +42,6 @@ from shopkeeper.orders.states import OrderStatus, move_order
 from shopkeeper.orders.steps import (
     SOURCE,
     learn_why_stripe_refused,
-    locked_order,
-    locked_payments,
     statuses,
 )
 from shopkeeper.orders.stock import restock_order
@@ -92,8 +91,8 @@ def cancel_order(*, order_number: str, reason: str, actor: Any) -> Order:
 
 def _reserve_cancel(order_number: str, key: str) -> list[str]:
     with transaction.atomic():
-        order = locked_order(order_number)
-        payments = locked_payments(order)
+        order = lock_order(number=order_number)
+        payments = lock_rows(order, Payment.objects.all())
         if has_refund_in_flight(order):
             raise OperationInProgress(
                 "A refund of this order is under way at Stripe; try again once it has finished",
@@ -147,8 +146,8 @@ def _record_cancellation(
     capture in the Dashboard meanwhile) is not recorded: the order is flagged for a person.
     """
     with transaction.atomic():
-        order = locked_order(order_number)
-        payments = locked_payments(order)
+        order = lock_order(number=order_number)
+        payments = lock_rows(order, Payment.objects.all())
         release_claim(order, key)
         refusal = _flag_voids_after_capture(order, payments, cancelled)
         if refusal is None:

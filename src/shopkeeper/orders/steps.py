@@ -1,13 +1,11 @@
-"""Steps shared by the order's money operations (cancel, capture): locks in the fixed order
-(order, then payments), and learning from Stripe why it refused a request."""
+"""Steps shared by the order's money operations (cancel, capture): the statuses they audit and
+learning from Stripe why it refused a request. Their locks: `orders.locks`."""
 
 from __future__ import annotations
 
 from shopkeeper.errors import Conflict, PaymentRequestInvalid
-from shopkeeper.orders.lookups import OrderNotFound
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway
-from shopkeeper.payments.models import Payment
 from shopkeeper.payments.services import apply_intent
 
 SOURCE = "shopkeeper"
@@ -16,17 +14,6 @@ SOURCE = "shopkeeper"
 class PaymentProcessing(Conflict):
     code = "payment_processing"
     title = "The payment is being processed; try again once it has settled"
-
-
-def locked_order(number: str) -> Order:
-    order = Order.objects.select_for_update().filter(number=number).first()
-    if order is None:
-        raise OrderNotFound(f"No order {number!r}", number=number)
-    return order
-
-
-def locked_payments(order: Order) -> list[Payment]:
-    return list(Payment.objects.select_for_update().filter(order=order).order_by("id"))
 
 
 def statuses(order: Order) -> dict[str, str]:

@@ -7,6 +7,7 @@ Call inside the order's transaction, with the order locked.
 from __future__ import annotations
 
 from shopkeeper.catalog.services import return_stock
+from shopkeeper.orders.locks import lock_rows
 from shopkeeper.orders.models import Order, OrderLine
 
 
@@ -25,7 +26,7 @@ def restock_line(line: OrderLine, quantity: int) -> int:
 def restock_order(order: Order) -> dict[str, int]:
     """Give back every unit of the order not given back yet; the units returned, by SKU."""
     returned: dict[str, int] = {}
-    for line in order.lines.select_for_update().order_by("id"):
+    for line in lock_rows(order, OrderLine.objects.all()):
         if units := restock_line(line, line.quantity):
             returned[line.sku] = returned.get(line.sku, 0) + units
     return returned

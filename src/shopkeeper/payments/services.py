@@ -22,6 +22,7 @@ from shopkeeper.orders.attention import (
     VOID_AFTER_CAPTURE,
     flag_order,
 )
+from shopkeeper.orders.locks import lock_order, lock_rows
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import OrderStatus, can_move_order
 from shopkeeper.payments.gateway import GatewayEvent, IntentSnapshot, PaymentGateway, get_gateway
@@ -213,9 +214,8 @@ def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
         logger.info("PaymentIntent %s belongs to no order here; ignored", intent.id)
         return None
     with transaction.atomic():
-        # Lock in the fixed order: order, then payment.
-        order = Order.objects.select_for_update().get(pk=payment_ref)
-        payment = Payment.objects.select_for_update().get(intent_id=intent.id)
+        order = lock_order(pk=payment_ref)
+        (payment,) = lock_rows(order, Payment.objects.filter(intent_id=intent.id))
         if payment.flagged:
             return order
         if _contradicts_us(order, payment, intent, source):
