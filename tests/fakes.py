@@ -229,9 +229,6 @@ class FakeGateway:
             code = "charge_disputed" if disputed else "amount_too_large"
             raise PaymentRequestInvalid("Refund amount exceeds the charge", stripe_code=code)
 
-    def retrieve_refund(self, refund_id: str) -> RefundSnapshot:
-        return self.refunds[refund_id]
-
     def list_refunds(self, intent_id: str) -> list[RefundSnapshot]:
         return [r for r in self.refunds.values() if r.payment_intent_id == intent_id]
 

@@ -19,7 +19,6 @@ from shopkeeper.audit.chain import chain_name, entry_hash, head_mac
 from shopkeeper.audit.context import current_context
 from shopkeeper.audit.models import AuditChainHead, AuditEntry
 
-SYSTEM_ACTORS = {"stripe": "Stripe", "system": "Shopkeeper", "customer": "Customer"}
 SEQ_SEQUENCE = "audit_entry_seq"
 
 

@@ -424,11 +424,6 @@ class StripeGateway:
         )
         return refund_snapshot(refund)
 
-    def retrieve_refund(self, refund_id: str) -> RefundSnapshot:
-        return refund_snapshot(
-            self._call("retrieve refund", self._client.v1.refunds.retrieve, refund_id, read=True)
-        )
-
     def list_refunds(self, intent_id: str) -> list[RefundSnapshot]:
         with _translated_errors("list refunds"):
             page = self._client.v1.refunds.list(params={"payment_intent": intent_id, "limit": 100})
