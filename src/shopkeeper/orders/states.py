@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from shopkeeper.errors import IllegalTransition
+from shopkeeper.transitions import StateMachine
 
 
 class OrderStatus(StrEnum):
@@ -27,18 +27,6 @@ ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 }
 
 
-def can_move_order(current: OrderStatus | str, target: OrderStatus | str) -> bool:
-    current, target = OrderStatus(current), OrderStatus(target)
-    return current == target or target in ORDER_TRANSITIONS[current]
-
-
-def move_order(current: OrderStatus | str, target: OrderStatus | str) -> OrderStatus:
-    current, target = OrderStatus(current), OrderStatus(target)
-    if not can_move_order(current, target):
-        raise IllegalTransition(
-            f"An order cannot move from {current} to {target}",
-            kind="order",
-            current=str(current),
-            target=str(target),
-        )
-    return target
+_MACHINE = StateMachine(OrderStatus, ORDER_TRANSITIONS, kind="order")
+can_move_order = _MACHINE.can_move
+move_order = _MACHINE.move

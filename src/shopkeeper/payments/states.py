@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from shopkeeper.errors import IllegalTransition
+from shopkeeper.transitions import StateMachine
 
 
 class PaymentStatus(StrEnum):
@@ -47,18 +47,6 @@ UNPAID_STATUSES = frozenset({_P.PENDING, _P.FAILED})
 FINISHED_INTENT_STATUSES = frozenset({"canceled", "succeeded"})
 
 
-def can_move_payment(current: PaymentStatus | str, target: PaymentStatus | str) -> bool:
-    current, target = PaymentStatus(current), PaymentStatus(target)
-    return current == target or target in PAYMENT_TRANSITIONS[current]
-
-
-def move_payment(current: PaymentStatus | str, target: PaymentStatus | str) -> PaymentStatus:
-    current, target = PaymentStatus(current), PaymentStatus(target)
-    if not can_move_payment(current, target):
-        raise IllegalTransition(
-            f"A payment cannot move from {current} to {target}",
-            kind="payment",
-            current=str(current),
-            target=str(target),
-        )
-    return target
+_MACHINE = StateMachine(PaymentStatus, PAYMENT_TRANSITIONS, kind="payment")
+can_move_payment = _MACHINE.can_move
+move_payment = _MACHINE.move

@@ -17,13 +17,13 @@ from enum import StrEnum
 from shopkeeper.errors import (
     Conflict,
     Forbidden,
-    IllegalTransition,
     InvalidAmount,
     InvalidInput,
     NotFound,
 )
 from shopkeeper.money import Money
 from shopkeeper.payments.states import CAPTURED_STATUSES, PaymentStatus
+from shopkeeper.transitions import StateMachine
 
 
 class RefundStatus(StrEnum):
@@ -161,21 +161,9 @@ def refund_status_for_stripe(stripe_status: str) -> RefundStatus:
         raise ValueError(f"unknown Stripe refund status {stripe_status!r}") from None
 
 
-def can_move_refund(current: RefundStatus | str, target: RefundStatus | str) -> bool:
-    current, target = RefundStatus(current), RefundStatus(target)
-    return current == target or target in REFUND_TRANSITIONS[current]
-
-
-def move_refund(current: RefundStatus | str, target: RefundStatus | str) -> RefundStatus:
-    current, target = RefundStatus(current), RefundStatus(target)
-    if not can_move_refund(current, target):
-        raise IllegalTransition(
-            f"A refund cannot move from {current} to {target}",
-            kind="refund",
-            current=str(current),
-            target=str(target),
-        )
-    return target
+_MACHINE = StateMachine(RefundStatus, REFUND_TRANSITIONS, kind="refund")
+can_move_refund = _MACHINE.can_move
+move_refund = _MACHINE.move
 
 
 def ensure_captured(payment_status: PaymentStatus | str) -> None:
