@@ -18,7 +18,7 @@ from shopkeeper.refunds import events as refunds
 T = TypeVar("T")
 
 
-def _one_table(*tables: Mapping[str, T]) -> dict[str, T]:
+def one_table(*tables: Mapping[str, T]) -> dict[str, T]:
     joined: dict[str, T] = {}
     for table in tables:
         if claimed := joined.keys() & table.keys():
@@ -27,5 +27,5 @@ def _one_table(*tables: Mapping[str, T]) -> dict[str, T]:
     return joined
 
 
-HANDLERS: dict[str, Handler] = _one_table(payments.HANDLERS, refunds.HANDLERS, disputes.HANDLERS)
-READERS: dict[str, Reader] = _one_table(payments.READERS, refunds.READERS, disputes.READERS)
+HANDLERS: dict[str, Handler] = one_table(payments.HANDLERS, refunds.HANDLERS, disputes.HANDLERS)
+READERS: dict[str, Reader] = one_table(payments.READERS, refunds.READERS, disputes.READERS)
