@@ -17,9 +17,9 @@ from shopkeeper.errors import InvalidInput
 from shopkeeper.money import amount_fields
 from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
 from shopkeeper.orders.lookups import needing_attention, open_attention
-from shopkeeper.orders.models import Order
+from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.payments.ledger import Balance
-from shopkeeper.payments.models import LedgerEntry
+from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import current_payment, order_balance
 from shopkeeper.refunds.selectors import has_refund_in_progress, order_refunds, reserved_minor
 
@@ -45,30 +45,8 @@ def order_detail(order: Order, *, actor: Any = None) -> dict[str, Any]:
         "currency": currency,
         "created_at": order.created_at,
         "shipping_address": order.shipping_address,
-        "lines": [
-            {
-                "id": line.pk,
-                "sku": line.sku,
-                "name": line.name,
-                "quantity": line.quantity,
-                "restocked_quantity": line.restocked_quantity,
-                **amount_fields("unit_price", line.unit_price_minor, currency),
-                **amount_fields("line_total", line.line_total_minor, currency),
-            }
-            for line in order.lines.all()
-        ],
-        "payment": None
-        if payment is None
-        else {
-            "payment_intent_id": payment.intent_id,
-            "capture_method": payment.capture_method,
-            "intent_status": payment.intent_status,
-            "card_brand": payment.card_brand,
-            "card_last4": payment.card_last4,
-            "flagged": payment.flagged,
-            "flag_reason": payment.flag_reason,
-            "last_error": payment.last_error,
-        },
+        "lines": [_line_data(line, currency) for line in order.lines.all()],
+        "payment": None if payment is None else _payment_data(payment),
     }
     for name, minor in (
         ("subtotal", order.subtotal_minor),
@@ -89,6 +67,31 @@ def order_detail(order: Order, *, actor: Any = None) -> dict[str, Any]:
     detail["disputed"] = has_open_dispute(order)
     detail["disputes"] = order_disputes(order)
     return detail
+
+
+def _line_data(line: OrderLine, currency: str) -> dict[str, Any]:
+    return {
+        "id": line.pk,
+        "sku": line.sku,
+        "name": line.name,
+        "quantity": line.quantity,
+        "restocked_quantity": line.restocked_quantity,
+        **amount_fields("unit_price", line.unit_price_minor, currency),
+        **amount_fields("line_total", line.line_total_minor, currency),
+    }
+
+
+def _payment_data(payment: Payment) -> dict[str, Any]:
+    return {
+        "payment_intent_id": payment.intent_id,
+        "capture_method": payment.capture_method,
+        "intent_status": payment.intent_status,
+        "card_brand": payment.card_brand,
+        "card_last4": payment.card_last4,
+        "flagged": payment.flagged,
+        "flag_reason": payment.flag_reason,
+        "last_error": payment.last_error,
+    }
 
 
 def actions_for(order: Order, *, actor: Any, balance: Balance) -> dict[str, Any]:
