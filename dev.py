@@ -481,6 +481,7 @@ def run_suite(report: Report, env: dict[str, str], tmp: Path, pytest_args: list[
         ("ruff check", [str(BIN / "ruff"), "check", "."]),
         ("ruff format --check", [str(BIN / "ruff"), "format", "--check", "."]),
         ("mypy", [str(BIN / "mypy")]),
+        ("lint-imports", [str(BIN / "lint-imports")]),
         ("makemigrations --check", shopkeeper("makemigrations", "--check", "--dry-run")),
     ]
     for name, command in checks:

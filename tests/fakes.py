@@ -12,17 +12,19 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shopkeeper.errors import (
+    PaymentDeclined,
+    PaymentOutcomeUnknown,
+    PaymentRequestInvalid,
+    WebhookSignatureInvalid,
+)
 from shopkeeper.money import Money
 from shopkeeper.payments.gateway import (
     ChargeSnapshot,
     DisputeSnapshot,
     GatewayEvent,
     IntentSnapshot,
-    PaymentDeclined,
-    PaymentOutcomeUnknown,
-    PaymentRequestInvalid,
     RefundSnapshot,
-    WebhookSignatureInvalid,
 )
 
 WEBHOOK_SECRET = "whsec_shopkeeper_offline"
@@ -226,9 +228,6 @@ class FakeGateway:
         if amount + refunded + disputed > self.intents[intent_id].amount_received:
             code = "charge_disputed" if disputed else "amount_too_large"
             raise PaymentRequestInvalid("Refund amount exceeds the charge", stripe_code=code)
-
-    def retrieve_refund(self, refund_id: str) -> RefundSnapshot:
-        return self.refunds[refund_id]
 
     def list_refunds(self, intent_id: str) -> list[RefundSnapshot]:
         return [r for r in self.refunds.values() if r.payment_intent_id == intent_id]

@@ -57,6 +57,51 @@ class PaymentProviderUnavailable(DomainError):
     title = "The payment provider is unavailable; try again shortly"
 
 
+# What the payment provider answered (or did not): raised by the gateway, mapped in problems.py.
+
+
+class PaymentDeclined(DomainError):
+    """The card or bank said no; the message is safe to show the customer."""
+
+    code = "payment_declined"
+    title = "The payment was declined"
+
+
+class PaymentRequestInvalid(DomainError):
+    """Stripe rejected the request itself (4xx other than a decline)."""
+
+    code = "payment_request_invalid"
+    title = "The payment provider rejected the request"
+
+
+class PaymentOutcomeUnknown(PaymentProviderUnavailable):
+    """Timeout, 5xx, 429 or lost connection: the operation may or may not have happened.
+
+    `in_flight`: the request may still be executing at Stripe (a timeout, or the connection
+    lost after the request was sent), so sending it again now could do it twice, whatever the
+    key: Stripe only replays a key once the first request has finished, localstripe never.
+    False when the request certainly ended: Stripe answered 5xx or 429, or never received it
+    (connection refused, connect timeout).
+    """
+
+    code = "payment_outcome_unknown"
+    title = "The payment provider did not answer; the outcome is not known yet"
+
+    def __init__(self, detail: str | None = None, *, in_flight: bool = True, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.in_flight = in_flight
+
+
+class WebhookSignatureInvalid(DomainError):
+    code = "invalid_signature"
+    title = "The webhook signature is missing, invalid or too old"
+
+
+class WebhookEventMalformed(DomainError):
+    code = "malformed_event"
+    title = "The webhook is signed but is not a well-formed Stripe event"
+
+
 class InvalidAmount(InvalidInput):
     code = "invalid_amount"
     title = "Invalid amount"

@@ -170,6 +170,8 @@ class Money:
             raise TypeError("Money can only be multiplied by an int")
         return Money(self.minor * quantity, self.currency)
 
-    @property
-    def is_zero(self) -> bool:
-        return self.minor == 0
+
+def amount_fields(name: str, minor: int, currency: str) -> dict[str, str | int]:
+    """How the API and the pages show an amount: `grand_total: "26.00"` beside
+    `grand_total_minor: 2600`."""
+    return {name: Money(minor, currency).to_decimal_string(), f"{name}_minor": minor}

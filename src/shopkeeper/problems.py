@@ -14,12 +14,10 @@ from shopkeeper.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
-    PaymentProviderUnavailable,
-)
-from shopkeeper.payments.event_shape import WebhookEventMalformed
-from shopkeeper.payments.gateway import (
     PaymentDeclined,
+    PaymentProviderUnavailable,
     PaymentRequestInvalid,
+    WebhookEventMalformed,
     WebhookSignatureInvalid,
 )
 

@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "shopkeeper.catalog",
     "shopkeeper.orders",
     "shopkeeper.payments",
+    "shopkeeper.stripe_events",
     "shopkeeper.refunds",
     "shopkeeper.disputes",
     "shopkeeper.idempotency",

@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from shopkeeper.api import api
-from shopkeeper.payments.webhooks import stripe_webhook
+from shopkeeper.stripe_events.views import stripe_webhook
 
 urlpatterns = [
     path("api/", api.urls),

@@ -24,8 +24,8 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from shopkeeper.catalog.models import Product
+from shopkeeper.errors import PaymentRequestInvalid
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import PaymentRequestInvalid
 from tests.browser.backoffice_fixtures import (
     PASSWORD,
     make_staff,

@@ -20,7 +20,8 @@ from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
 from shopkeeper.demo.localstripe_server import register_webhook
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.models import Payment, WebhookEvent
+from shopkeeper.payments.models import Payment
+from shopkeeper.stripe_events.models import WebhookEvent
 from tests.browser.csp_watch import watch_csp_violations
 
 pytestmark = [

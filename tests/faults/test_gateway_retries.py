@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.money import Money
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown
 from shopkeeper.payments.stripe.emulator import EmulatorGateway
 from tests.faults.proxy import Fault, StripeFaultProxy
 

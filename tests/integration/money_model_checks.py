@@ -11,9 +11,11 @@ from typing import Any
 from hypothesis import strategies as st
 
 from shopkeeper.audit.models import AuditEntry
+from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.states import can_move_order, can_move_payment
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown, RefundSnapshot
+from shopkeeper.orders.states import can_move_order
+from shopkeeper.payments.gateway import RefundSnapshot
+from shopkeeper.payments.states import can_move_payment
 from shopkeeper.refunds.rules import can_move_refund
 from tests.fakes import FakeGateway
 

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from shopkeeper.audit.models import AuditEntry
+from shopkeeper.backoffice.panel import order_panel_context
 from tests.browser.backoffice_fixtures import PASSWORD, make_staff, placed_order
 
 pytestmark = pytest.mark.django_db
@@ -157,3 +158,19 @@ def test_given_refund_awaiting_approval_then_only_another_approver_sees_approve(
     assert approve in pages["manager"]
     assert 'data-pending="true"' in pages["manager"]  # the page polls until it is decided
     assert "110.00 in progress" in pages["manager"]
+
+
+def test_given_a_refund_awaiting_approval_then_the_panel_decides_four_eyes_by_id(fake_gateway):
+    order = placed_order(fake_gateway, items={"MUG": 10})  # above support's limit
+    support = make_staff("support")
+    request_refund_as(support, order, "110.00")
+    manager = make_staff("manager")
+    # When the manager's e-mail reads as the requester's (the rule is about people, not
+    # addresses) and the requester looks at the same page
+    manager.email = support.email
+    as_manager = order_panel_context(number=order.number, user=manager)
+    as_requester = order_panel_context(number=order.number, user=support)
+    # Then only the other person may review it, as refunds.services.approve_refund decides
+    assert [r["reviewable"] for r in as_manager["refunds"]] == [True]
+    assert [r["reviewable"] for r in as_requester["refunds"]] == [False]
+    assert as_manager["reserved"] == "110.00"

@@ -12,8 +12,8 @@ import pytest
 from django.test import Client
 
 from shopkeeper.catalog.models import Product
-from shopkeeper.payments.models import WebhookEvent
 from shopkeeper.refunds.models import Refund
+from shopkeeper.stripe_events.models import WebhookEvent
 from tests.fakes import sign_payload
 from tests.integration.orders_admin_fixtures import make_staff, token_for
 from tests.integration.refund_fixtures import paid_order

@@ -6,11 +6,11 @@ import pytest
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
+from shopkeeper.errors import PaymentOutcomeUnknown
+from shopkeeper.orders.lookups import OrderNotFound
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import OrderNotFound
+from shopkeeper.orders.rules import OrderNotCancellable, OrderPaidRefundFirst, RefundInProgress
 from shopkeeper.orders.services import CancelReasonRequired, cancel_order
-from shopkeeper.orders.states import OrderNotCancellable, OrderPaidRefundFirst, RefundInProgress
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.selectors import order_balance
 from shopkeeper.payments.services import apply_intent

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 
 from shopkeeper.audit.models import AuditEntry
-from shopkeeper.errors import InvalidAmount
+from shopkeeper.errors import InvalidAmount, PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import order_detail
+from shopkeeper.orders.rules import OrderNotCapturable
 from shopkeeper.orders.services import CaptureExceedsAuthorized, cancel_order, capture_order
-from shopkeeper.orders.states import OrderNotCapturable
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown
+from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.services import apply_intent
 from tests.integration.orders_admin_fixtures import intent_id, make_staff, place

@@ -10,8 +10,8 @@ import pytest
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
+from shopkeeper.errors import PaymentOutcomeUnknown, PaymentRequestInvalid
 from shopkeeper.orders.models import Order, OrderLine
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown, PaymentRequestInvalid
 from shopkeeper.payments.models import Payment
 
 pytestmark = pytest.mark.django_db

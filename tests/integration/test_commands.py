@@ -19,8 +19,8 @@ from shopkeeper.accounts.models import ApiToken, User
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
 from shopkeeper.demo import data as demo
+from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.server.gunicorn_app import ShopkeeperServer, server_options

@@ -18,11 +18,12 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.disputes.models import Dispute
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import order_detail, order_events
-from shopkeeper.payments.models import LedgerEntry, WebhookEvent
+from shopkeeper.orders_view.selectors import order_detail, order_events
+from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import RefundExceedsRefundable
 from shopkeeper.refunds.services import request_refund
+from shopkeeper.stripe_events.models import WebhookEvent
 from tests.fakes import dispute_event_payload
 from tests.integration.refund_fixtures import ADDRESS, Api, paid_order, staff, stocked, token_for
 from tests.integration.webhook_fixtures import deliver_ok

@@ -12,8 +12,9 @@ import pytest
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.disputes.models import Dispute
-from shopkeeper.payments.models import LedgerEntry, WebhookEvent
+from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
+from shopkeeper.stripe_events.models import WebhookEvent
 from tests.fakes import charge_event_payload, dispute_event_payload, refund_event_payload
 from tests.integration.refund_fixtures import paid_order
 from tests.integration.test_concurrency_checkout import race

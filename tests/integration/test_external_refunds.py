@@ -15,12 +15,13 @@ import pytest
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.checkout.services import BasketItem, place_order
+from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import order_detail, order_events
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown
-from shopkeeper.payments.models import LedgerEntry, WebhookEvent
+from shopkeeper.orders_view.selectors import order_detail, order_events
+from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
+from shopkeeper.stripe_events.models import WebhookEvent
 from tests.fakes import charge_event_payload, refund_event_payload
 from tests.integration.refund_fixtures import ADDRESS, paid_order, refunded_minor, staff, stocked
 from tests.integration.webhook_fixtures import deliver, deliver_ok

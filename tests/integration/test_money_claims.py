@@ -16,12 +16,12 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from shopkeeper.audit.models import AuditEntry
+from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.orders.attention import OrderNeedsAttention
 from shopkeeper.orders.models import Attention, Order
 from shopkeeper.orders.operations import OperationInProgress
+from shopkeeper.orders.rules import OrderPaidRefundFirst
 from shopkeeper.orders.services import cancel_order, capture_order
-from shopkeeper.orders.states import OrderPaidRefundFirst
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.services import request_refund
 from tests.fakes import intent_event_payload

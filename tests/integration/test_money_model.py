@@ -49,16 +49,16 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
-from shopkeeper.errors import DomainError
+from shopkeeper.errors import DomainError, PaymentDeclined, PaymentRequestInvalid
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.services import cancel_order, capture_order
-from shopkeeper.orders.states import ORDER_TRANSITIONS, PAYMENT_TRANSITIONS
-from shopkeeper.payments.gateway import PaymentDeclined, PaymentRequestInvalid
+from shopkeeper.orders.states import ORDER_TRANSITIONS
 from shopkeeper.payments.ledger import payment_status_for
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.provider import use_gateway
 from shopkeeper.payments.selectors import order_balance
 from shopkeeper.payments.services import sync_from_stripe
+from shopkeeper.payments.states import PAYMENT_TRANSITIONS
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown
 from tests.integration.orders_admin_fixtures import api_as, intent_id, place
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.money import Money
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import order_detail
+from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.services import (
     PaymentNotFound,

@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.disputes.models import Dispute
+from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.money import Money
+from shopkeeper.orders.lookups import OrderNotFound
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import OrderNotFound
 from shopkeeper.orders.services import capture_order
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.reconciliation.facts import Kind
 from shopkeeper.reconciliation.services import reconcile

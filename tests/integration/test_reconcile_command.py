@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown
+from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.payments.models import Payment
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund

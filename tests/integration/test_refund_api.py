@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shopkeeper.audit.models import AuditEntry
+from shopkeeper.errors import PaymentDeclined
 from shopkeeper.orders.models import OrderLine
-from shopkeeper.payments.gateway import PaymentDeclined
 from tests.integration.refund_fixtures import (
     Api,
     paid_order,

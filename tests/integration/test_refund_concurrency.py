@@ -200,7 +200,7 @@ class LosingFirstAnswers:
         return getattr(self._gateway, name)
 
     def create_refund(self, **kwargs: Any) -> Any:
-        from shopkeeper.payments.gateway import PaymentOutcomeUnknown
+        from shopkeeper.errors import PaymentOutcomeUnknown
 
         snapshot = self._gateway.create_refund(**kwargs)
         with self._lock:
@@ -216,7 +216,7 @@ def test_given_a_pending_refund_when_processes_resend_it_at_once_then_one_send(f
     find the same refund due for a resend, one sends and the others leave it in flight."""
     from django.utils import timezone
 
-    from shopkeeper.payments.gateway import PaymentOutcomeUnknown
+    from shopkeeper.errors import PaymentOutcomeUnknown
     from shopkeeper.refunds.services import execute_refund
 
     order = paid_order(fake_gateway)

@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from shopkeeper.audit.models import AuditEntry
-from shopkeeper.payments.gateway import PaymentDeclined
+from shopkeeper.errors import PaymentDeclined
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import approve_refund, reject_refund, request_refund
 from tests.integration.refund_fixtures import Api, paid_order, staff, token_for

@@ -16,7 +16,7 @@ from django.core.management import CommandError, call_command
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.orders.models import Attention, Order
-from shopkeeper.orders.selectors import order_detail
+from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.gateway import RefundSnapshot
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund

@@ -9,11 +9,12 @@ import pytest
 from django.test import Client
 
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import order_detail
+from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.gateway import RefundSnapshot
-from shopkeeper.payments.models import LedgerEntry, WebhookEvent
+from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
+from shopkeeper.stripe_events.models import WebhookEvent
 from tests.fakes import AlwaysLost, refund_event_payload, sign_payload
 from tests.integration.refund_fixtures import paid_order, refunded_minor, staff
 

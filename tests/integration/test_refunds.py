@@ -9,10 +9,9 @@ import pytest
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
-from shopkeeper.errors import InvalidAmount
+from shopkeeper.errors import InvalidAmount, PaymentDeclined, PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order, OrderLine
-from shopkeeper.orders.selectors import order_detail
-from shopkeeper.payments.gateway import PaymentDeclined, PaymentOutcomeUnknown
+from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import (
@@ -401,7 +400,7 @@ def test_given_stripe_never_answers_when_refunded_then_left_pending_never_failed
 
 def test_given_unknown_then_refusal_when_refunded_then_pending_not_failed(fake_gateway, manager):
     """After an unknown outcome a refusal may only mean the retry collided with the first try."""
-    from shopkeeper.payments.gateway import PaymentRequestInvalid
+    from shopkeeper.errors import PaymentRequestInvalid
 
     order = paid_order(fake_gateway)
     fake_gateway.fail_next["create_refund"] = [

@@ -26,10 +26,11 @@ from shopkeeper.accounts.models import ApiToken, User
 from shopkeeper.accounts.permissions import ROLE_PERMISSIONS, Role
 from shopkeeper.backoffice.urls import urlpatterns as backoffice_urls
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.models import LedgerEntry, WebhookEvent
+from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.redaction import mask_secrets
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
+from shopkeeper.stripe_events.models import WebhookEvent
 from tests.fakes import intent_event_payload, refund_event_payload, sign_payload
 from tests.integration.orders_admin_fixtures import ROLES, make_staff, place
 from tests.integration.test_security import BODIES, OPERATIONS, concrete
@@ -257,7 +258,7 @@ def test_given_forged_or_stale_money_news_when_delivered_then_400_nothing_stored
     payload = money_news[news]
     before = books()
 
-    with caplog.at_level(logging.WARNING, logger="shopkeeper.payments.webhooks"):
+    with caplog.at_level(logging.WARNING, logger="shopkeeper.stripe_events.views"):
         response = post_webhook(payload, FORGERIES[forgery](payload))
 
     assert response.status_code == 400 and response.json()["code"] == "invalid_signature"

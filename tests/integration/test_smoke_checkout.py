@@ -4,7 +4,8 @@ import pytest
 
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
-from shopkeeper.orders.selectors import get_order, order_detail
+from shopkeeper.orders.lookups import get_order
+from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.services import apply_intent
 
 ADDRESS = {

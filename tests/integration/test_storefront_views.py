@@ -9,8 +9,8 @@ from django.test import Client
 
 from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
+from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown
 from shopkeeper.payments.models import Payment
 from tests.fakes import FakeGateway
 
@@ -232,7 +232,7 @@ def test_given_a_bad_address_when_checking_out_then_field_errors_and_nothing_cre
 def test_given_the_payment_provider_is_down_when_checking_out_then_told_and_stock_returned(
     shopper, mug, fake_gateway
 ):
-    from shopkeeper.payments.gateway import PaymentOutcomeUnknown
+    from shopkeeper.errors import PaymentOutcomeUnknown
 
     fake_gateway.fail_next["create_payment_intent"] = [PaymentOutcomeUnknown("timeout")]
     add(shopper, "MUG", 2)
@@ -523,7 +523,7 @@ def test_given_a_wrong_client_secret_when_returning_then_404_and_stripe_not_aske
 def test_given_stripe_unreachable_when_returning_then_a_calm_page_and_nothing_changes(
     shopper, mug, fake_gateway: FakeGateway
 ):
-    from shopkeeper.payments.gateway import PaymentOutcomeUnknown
+    from shopkeeper.errors import PaymentOutcomeUnknown
 
     order = place(shopper)
     payment = Payment.objects.get(order=order)

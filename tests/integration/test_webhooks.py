@@ -11,8 +11,9 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.models import Attention, Order
-from shopkeeper.payments import webhooks
-from shopkeeper.payments.models import LedgerEntry, Payment, WebhookEvent
+from shopkeeper.payments.models import LedgerEntry, Payment
+from shopkeeper.stripe_events import dispatch
+from shopkeeper.stripe_events.models import WebhookEvent
 from tests.fakes import intent_event_payload, sign_payload
 
 pytestmark = pytest.mark.django_db
@@ -249,7 +250,7 @@ def test_given_signed_body_re_serialised_when_delivered_then_rejected(
 def test_given_handler_failure_when_delivered_then_500_stored_failed_and_redelivery_processes(
     stripe_client, placed, fake_gateway, monkeypatch
 ):
-    real = webhooks.HANDLERS["payment_intent.succeeded"]
+    real = dispatch.HANDLERS["payment_intent.succeeded"]
     failures = [RuntimeError("database hiccup")]
 
     def flaky(event):
@@ -257,7 +258,7 @@ def test_given_handler_failure_when_delivered_then_500_stored_failed_and_redeliv
             raise failures.pop()
         real(event)
 
-    monkeypatch.setitem(webhooks.HANDLERS, "payment_intent.succeeded", flaky)
+    monkeypatch.setitem(dispatch.HANDLERS, "payment_intent.succeeded", flaky)
     payload = intent_event_payload(
         fake_gateway.pay(placed.payment.intent_id), "payment_intent.succeeded", "evt_flaky"
     )

@@ -11,8 +11,9 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.models import LedgerEntry, WebhookEvent
+from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.services import sync_from_stripe
+from shopkeeper.stripe_events.models import WebhookEvent
 from tests.fakes import intent_event_payload, sign_payload
 from tests.integration.test_concurrency_checkout import race
 

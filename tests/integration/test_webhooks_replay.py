@@ -11,11 +11,12 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from shopkeeper.disputes.models import Dispute
-from shopkeeper.payments import webhooks
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown
-from shopkeeper.payments.models import LedgerEntry, WebhookEvent
+from shopkeeper.errors import PaymentOutcomeUnknown
+from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.provider import use_gateway
 from shopkeeper.refunds.models import Refund
+from shopkeeper.stripe_events import dispatch
+from shopkeeper.stripe_events.models import WebhookEvent
 from tests.fakes import charge_event_payload, dispute_event_payload, sign_payload
 from tests.integration.refund_fixtures import paid_order
 from tests.integration.webhook_fixtures import deliver, deliver_ok
@@ -126,16 +127,16 @@ def test_given_failed_dispute_event_when_replayed_then_recorded_once(fake_gatewa
     order = paid_order(fake_gateway)
     dispute = fake_gateway.dispute(order.payments.get().intent_id, 2500)
     payload = dispute_event_payload(dispute, "charge.dispute.created", "evt_dispute_failed")
-    real = webhooks.HANDLERS["charge.dispute.created"]
+    real = dispatch.HANDLERS["charge.dispute.created"]
 
     def broken(event):
         real(event)  # its effects roll back with the event row
         raise RuntimeError("database went away")
 
-    monkeypatch.setitem(webhooks.HANDLERS, "charge.dispute.created", broken)
+    monkeypatch.setitem(dispatch.HANDLERS, "charge.dispute.created", broken)
     assert deliver(payload).status_code == 500
     assert not Dispute.objects.exists() and not LedgerEntry.objects.filter(kind="dispute")
-    monkeypatch.setitem(webhooks.HANDLERS, "charge.dispute.created", real)
+    monkeypatch.setitem(dispatch.HANDLERS, "charge.dispute.created", real)
 
     webhooks_command("replay", "--failed")
     webhooks_command("replay", "--failed")
@@ -179,13 +180,13 @@ def test_given_forged_or_stale_signature_then_400_and_only_a_log_line(fake_gatew
         "missing": "",
     }[case]
 
-    with caplog.at_level(logging.WARNING, logger="shopkeeper.payments.webhooks"):
+    with caplog.at_level(logging.WARNING, logger="shopkeeper.stripe_events.views"):
         response = deliver(payload, signature)
 
     assert response.status_code == 400 and response.json()["code"] == "invalid_signature"
     assert not WebhookEvent.objects.exists()
     assert not Dispute.objects.exists() and not LedgerEntry.objects.filter(kind="dispute")
-    (record,) = [r for r in caplog.records if r.name == "shopkeeper.payments.webhooks"]
+    (record,) = [r for r in caplog.records if r.name == "shopkeeper.stripe_events.views"]
     assert "Rejected a Stripe webhook" in record.getMessage()
 
 

@@ -14,8 +14,8 @@ from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.models import Order
+from shopkeeper.orders.rules import OrderPaidRefundFirst
 from shopkeeper.orders.services import CaptureExceedsAuthorized, cancel_order, capture_order
-from shopkeeper.orders.states import OrderPaidRefundFirst
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.services import sync_from_stripe
 

@@ -19,11 +19,12 @@ import stripe
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.card_payment import pay_with_card
 from shopkeeper.demo.localstripe_server import register_webhook
+from shopkeeper.errors import PaymentDeclined
 from shopkeeper.money import Money
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import PaymentDeclined
-from shopkeeper.payments.models import LedgerEntry, Payment, WebhookEvent
+from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.services import apply_intent, sync_from_stripe
+from shopkeeper.stripe_events.models import WebhookEvent
 
 pytestmark = pytest.mark.localstripe
 

@@ -22,9 +22,9 @@ from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.demo.localstripe_server import flush
+from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.services import capture_order
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.services import sync_from_stripe
 from shopkeeper.reconciliation.services import reconcile

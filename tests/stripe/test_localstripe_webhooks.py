@@ -14,7 +14,7 @@ from django.conf import settings
 import stripe
 from shopkeeper.disputes.models import Dispute
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import order_detail
+from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.gateway import DisputeSnapshot
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund

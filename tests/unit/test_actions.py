@@ -13,16 +13,16 @@ from shopkeeper.orders.actions import (
     available_actions,
     cancel_blocked_reason,
 )
-from shopkeeper.orders.states import (
+from shopkeeper.orders.rules import (
     OrderNotCancellable,
     OrderNotCapturable,
     OrderPaidRefundFirst,
-    OrderStatus,
-    PaymentStatus,
     RefundInProgress,
     ensure_cancellable,
     ensure_capturable,
 )
+from shopkeeper.orders.states import OrderStatus
+from shopkeeper.payments.states import PaymentStatus
 
 OWNER = ROLE_PERMISSIONS[Role.OWNER]
 SUPPORT = ROLE_PERMISSIONS[Role.SUPPORT]

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shopkeeper.orders.states import PaymentStatus, can_move_payment
 from shopkeeper.payments.ledger import Balance, EntryKind, Movement, balance_of, payment_status_for
+from shopkeeper.payments.states import PaymentStatus, can_move_payment
 
 K, P = EntryKind, PaymentStatus
 

@@ -48,7 +48,6 @@ def test_the_issue_names_every_permission():
         "orders.capture",
         "refunds.approve",
         "catalog.manage",
-        "users.manage",
     }
 
 

@@ -13,18 +13,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shopkeeper.errors import Conflict, IllegalTransition
-from shopkeeper.orders.states import (
-    ORDER_TRANSITIONS,
-    PAYMENT_TRANSITIONS,
+from shopkeeper.orders.rules import (
     OrderNotCancellable,
     OrderPaidRefundFirst,
-    OrderStatus,
-    PaymentStatus,
     RefundInProgress,
-    can_move_order,
-    can_move_payment,
     ensure_cancellable,
-    move_order,
+)
+from shopkeeper.orders.states import ORDER_TRANSITIONS, OrderStatus, can_move_order, move_order
+from shopkeeper.payments.states import (
+    PAYMENT_TRANSITIONS,
+    PaymentStatus,
+    can_move_payment,
     move_payment,
 )
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 from stripe._api_version import _ApiVersion
 
+from shopkeeper.errors import PaymentOutcomeUnknown, PaymentRequestInvalid
 from shopkeeper.money import Money
-from shopkeeper.payments.gateway import PaymentOutcomeUnknown, PaymentRequestInvalid
 from shopkeeper.payments.stripe.client import STRIPE_API_VERSION, StripeGateway
 from shopkeeper.payments.stripe_statuses import (
     ChargeStatus,

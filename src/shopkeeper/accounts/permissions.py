@@ -20,7 +20,6 @@ class Permission(StrEnum):
     ORDERS_CAPTURE = "orders.capture"
     REFUNDS_APPROVE = "refunds.approve"
     CATALOG_MANAGE = "catalog.manage"
-    USERS_MANAGE = "users.manage"
 
 
 _P = Permission

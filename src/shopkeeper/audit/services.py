@@ -8,19 +8,25 @@ is shared by every audited write (docs/audit.md).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.chain import chain_name, entry_hash, head_mac
 from shopkeeper.audit.context import current_context
 from shopkeeper.audit.models import AuditChainHead, AuditEntry
 
-SYSTEM_ACTORS = {"stripe": "Stripe", "system": "Shopkeeper", "customer": "Customer"}
 SEQ_SEQUENCE = "audit_entry_seq"
+
+
+class Recordable(Protocol):
+    """What the audit log keeps of whoever acts: their id and a copy of their e-mail. (Staff
+    users are one; audit sits below accounts, so it names only what it reads.)"""
+
+    pk: Any
+    email: str
 
 
 def audit_key() -> bytes:
@@ -33,7 +39,7 @@ def record(
     target_type: str,
     target_id: str | int,
     target_label: str = "",
-    actor: Actor | None = None,
+    actor: Recordable | None = None,
     actor_label: str = "",
     before: Any = None,
     after: Any = None,

@@ -14,15 +14,16 @@ from django.http import HttpRequest
 from shopkeeper.accounts.permissions import Permission, can
 from shopkeeper.backoffice.timeline import REASON_LABELS, timeline
 from shopkeeper.money import Money, exponent
-from shopkeeper.orders.selectors import get_order, list_orders, order_detail, order_events
-from shopkeeper.orders.states import OrderStatus, PaymentStatus
+from shopkeeper.orders.lookups import get_order
+from shopkeeper.orders.states import OrderStatus
+from shopkeeper.orders_view.selectors import list_orders, order_detail, order_events
+from shopkeeper.payments.states import PaymentStatus
 from shopkeeper.refunds.approval import approval_outlook
-from shopkeeper.refunds.selectors import list_refunds, order_facts
+from shopkeeper.refunds.rules import RefundStatus, may_decide
+from shopkeeper.refunds.selectors import list_refunds, order_facts, reserved_minor
 
 PAGE_SIZE = 25
 REFUND_REASONS = tuple(REASON_LABELS.items())
-# Refunds whose outcome is still to come: the page polls quickly while one exists.
-OPEN_REFUND_STATUSES = frozenset({"pending", "awaiting_approval"})
 FILTERS = ("status", "payment_status", "q", "needs_attention")
 
 
@@ -30,7 +31,7 @@ def approval_queue(user: Any) -> list[dict[str, Any]]:
     """Refunds waiting for a second person, for those who may approve them (oldest first)."""
     if not can(user, Permission.REFUNDS_APPROVE):
         return []
-    waiting = reversed(list_refunds(status="awaiting_approval", limit=50))
+    waiting = reversed(list_refunds(status=RefundStatus.AWAITING_APPROVAL, limit=50))
     return [
         {
             "order": refund.order.number,
@@ -79,7 +80,8 @@ def order_panel_context(*, number: str, user: Any) -> dict[str, Any]:
         line["refunded_quantity"] = refunded
         line["refundable_quantity"] = line["quantity"] - refunded
     refunds = [_with_review(refund, user) for refund in detail["refunds"]]
-    reserved = sum(r["amount_minor"] for r in refunds if r["status"] in OPEN_REFUND_STATUSES)
+    # Refunds whose outcome is still to come: the page polls quickly while one exists.
+    reserved = reserved_minor(order)
     return {
         "order": detail,
         "actions": set(detail["available_actions"]),
@@ -103,8 +105,8 @@ def order_panel_context(*, number: str, user: Any) -> dict[str, Any]:
 def _with_review(refund: dict[str, Any], user: Any) -> dict[str, Any]:
     """A refund awaiting approval is reviewed by someone else with `refunds.approve`."""
     reviewable = (
-        refund["status"] == "awaiting_approval"
+        refund["status"] == RefundStatus.AWAITING_APPROVAL
         and can(user, Permission.REFUNDS_APPROVE)
-        and refund.get("requested_by") != getattr(user, "email", None)
+        and may_decide(requester_id=refund["requested_by_id"], decider_id=getattr(user, "pk", None))
     )
     return {**refund, "reviewable": reviewable}

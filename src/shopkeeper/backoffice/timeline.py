@@ -1,6 +1,6 @@
 """The order timeline in words staff read at a glance: what happened, to how much money, by whom.
 
-Events come from `orders.selectors.order_events` (audit entries and ledger movements); this
+Events come from `orders_view.selectors.order_events` (audit entries and ledger movements); this
 module only names them.
 """
 

@@ -9,7 +9,7 @@ from pydantic import StrictInt
 
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.schemas import OrderOut
-from shopkeeper.orders.selectors import order_detail
+from shopkeeper.orders_view.selectors import order_detail
 
 router = Router(tags=["checkout"])
 

@@ -13,14 +13,15 @@ import logging
 
 from django.conf import settings
 
-from shopkeeper.errors import Conflict, PaymentProviderUnavailable
+from shopkeeper.errors import Conflict, PaymentDeclined, PaymentProviderUnavailable
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.states import UNPAID_STATUSES, OrderStatus, PaymentStatus
-from shopkeeper.payments.gateway import IntentSnapshot, PaymentDeclined, PaymentGateway
+from shopkeeper.orders.states import OrderStatus
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.selectors import current_payment
 from shopkeeper.payments.services import apply_intent, record_payment_intent
+from shopkeeper.payments.states import UNPAID_STATUSES, PaymentStatus
 from shopkeeper.payments.stripe_statuses import IntentStatus
 
 logger = logging.getLogger(__name__)

@@ -57,14 +57,6 @@ class CartContents:
             totals[currency] = totals.get(currency, Money.zero(currency)) + line.line_total
         return [totals[currency] for currency in sorted(totals)]
 
-    @property
-    def item_count(self) -> int:
-        return sum(line.quantity for line in self.lines)
-
-    @property
-    def has_problems(self) -> bool:
-        return len(self.currencies) > 1 or any(line.problem for line in self.lines)
-
 
 class SessionCart:
     """Cart operations on a Django session (anything with the mapping protocol)."""

@@ -16,15 +16,18 @@ from django.utils import timezone
 
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.catalog.models import Product
-from shopkeeper.catalog.services import UnknownSku, reserve_stock, return_stock
+from shopkeeper.catalog.services import UnknownSku, reserve_stock
 from shopkeeper.errors import DomainError, InvalidInput
 from shopkeeper.money import Money
+from shopkeeper.orders.locks import lock_order
 from shopkeeper.orders.models import Order, OrderLine
-from shopkeeper.orders.states import OrderStatus, PaymentStatus, move_order, move_payment
+from shopkeeper.orders.states import OrderStatus, move_order
+from shopkeeper.orders.stock import restock_order
 from shopkeeper.payments.gateway import PaymentGateway
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.services import record_payment_intent
+from shopkeeper.payments.states import PaymentStatus, move_payment
 from shopkeeper.shipping import shipping_fee
 
 logger = logging.getLogger(__name__)
@@ -223,7 +226,7 @@ def start_payment(*, order: Order, gateway: PaymentGateway) -> Payment:
 
 def _abandon_order(order: Order, *, reason: str) -> None:
     with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
+        locked = lock_order(pk=order.pk)
         locked.status = move_order(locked.status, OrderStatus.CANCELLED)
         locked.payment_status = move_payment(locked.payment_status, PaymentStatus.FAILED)
         locked.cancel_reason = reason[:500]
@@ -237,11 +240,7 @@ def _abandon_order(order: Order, *, reason: str) -> None:
                 "updated_at",
             ]
         )
-        for line in locked.lines.select_for_update():
-            if line.product_id is not None:
-                return_stock(line.product_id, line.quantity - line.restocked_quantity)
-            line.restocked_quantity = line.quantity
-            line.save(update_fields=["restocked_quantity"])
+        restock_order(locked)
         record_for_order(
             locked,
             action="order.abandoned",

@@ -34,11 +34,12 @@ from shopkeeper.checkout.forms import (
 from shopkeeper.checkout.services import place_order
 from shopkeeper.errors import DomainError, NotFound, PaymentProviderUnavailable
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import order_detail
-from shopkeeper.orders.states import UNPAID_STATUSES, OrderStatus
+from shopkeeper.orders.states import OrderStatus
+from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import current_payment
 from shopkeeper.payments.services import sync_from_stripe
+from shopkeeper.payments.states import UNPAID_STATUSES
 from shopkeeper.problems import problem, problem_for, status_for
 from shopkeeper.shipping import shipping_fee
 

@@ -18,10 +18,11 @@ from shopkeeper.accounts.provisioning import create_user
 from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
+from shopkeeper.errors import PaymentDeclined
 from shopkeeper.money import Money
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import OrderStatus
-from shopkeeper.payments.gateway import IntentSnapshot, PaymentDeclined, PaymentGateway
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway
 from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.services import apply_intent
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from shopkeeper.disputes.models import Dispute
 from shopkeeper.disputes.rules import DisputeOutcome
-from shopkeeper.money import Money
+from shopkeeper.money import amount_fields
 from shopkeeper.orders.models import Order
 
 
@@ -23,8 +23,7 @@ def dispute_data(dispute: Dispute) -> dict[str, Any]:
         "stripe_charge_id": dispute.stripe_charge_id,
         "status": dispute.status,
         "outcome": dispute.outcome,
-        "amount": Money(dispute.amount_minor, dispute.currency).to_decimal_string(),
-        "amount_minor": dispute.amount_minor,
+        **amount_fields("amount", dispute.amount_minor, dispute.currency),
         "currency": dispute.currency,
         "reason": dispute.reason,
         "created_at": dispute.created_at,

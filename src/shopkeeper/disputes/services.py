@@ -25,6 +25,7 @@ from shopkeeper.disputes.rules import (
     opening_status,
     outcome_of,
 )
+from shopkeeper.orders.locks import lock_order, lock_row, lock_rows
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.gateway import DisputeSnapshot, GatewayEvent, PaymentGateway
 from shopkeeper.payments.ledger import EntryKind
@@ -82,9 +83,9 @@ def record_dispute(snapshot: DisputeSnapshot, *, source: str) -> Dispute | None:
         return None
     reported = dispute_status(snapshot.status)
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=payment.order_id)
-        payment = Payment.objects.select_for_update().get(pk=payment.pk)
-        dispute = Dispute.objects.select_for_update().filter(stripe_dispute_id=snapshot.id).first()
+        order = lock_order(pk=payment.order_id)
+        (payment,) = lock_rows(order, Payment.objects.filter(pk=payment.pk))
+        dispute = lock_row(order, Dispute.objects.filter(stripe_dispute_id=snapshot.id))
         if dispute is None:
             dispute = _open(order, payment, snapshot, source)
         if is_newer(dispute.status, reported):

@@ -12,17 +12,16 @@ from collections.abc import Collection
 from enum import StrEnum
 
 from shopkeeper.accounts.permissions import Permission
-from shopkeeper.orders.states import (
-    CAPTURED_STATUSES,
+from shopkeeper.orders.rules import (
     OrderNotCancellable,
     OrderNotCapturable,
     OrderPaidRefundFirst,
-    OrderStatus,
-    PaymentStatus,
     RefundInProgress,
     ensure_cancellable,
     ensure_capturable,
 )
+from shopkeeper.orders.states import OrderStatus
+from shopkeeper.payments.states import CAPTURED_STATUSES, PaymentStatus
 
 
 class OrderAction(StrEnum):

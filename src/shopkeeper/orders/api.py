@@ -10,7 +10,7 @@ from ninja import Query
 from shopkeeper.accounts.access import acting_staff, requires
 from shopkeeper.accounts.api_auth import GuardedRouter, api_auth
 from shopkeeper.accounts.permissions import Permission
-from shopkeeper.orders import selectors, services
+from shopkeeper.orders import lookups, services
 from shopkeeper.orders.schemas import (
     CancelIn,
     CaptureIn,
@@ -18,7 +18,9 @@ from shopkeeper.orders.schemas import (
     OrderOut,
     OrderPageOut,
 )
-from shopkeeper.orders.states import OrderStatus, PaymentStatus
+from shopkeeper.orders.states import OrderStatus
+from shopkeeper.orders_view import selectors
+from shopkeeper.payments.states import PaymentStatus
 
 router = GuardedRouter(tags=["orders"], auth=api_auth)
 
@@ -49,14 +51,14 @@ def list_orders(
 @router.get("/{number}", response=OrderOut)
 @requires(Permission.ORDERS_VIEW)
 def get_order(request: HttpRequest, number: str) -> dict[str, Any]:
-    return selectors.order_detail(selectors.get_order(number), actor=acting_staff(request))
+    return selectors.order_detail(lookups.get_order(number), actor=acting_staff(request))
 
 
 @router.get("/{number}/events", response=list[OrderEventOut])
 @requires(Permission.ORDERS_VIEW)
 def order_events(request: HttpRequest, number: str) -> list[dict[str, Any]]:
     """The order's timeline, oldest first: audit entries and ledger movements."""
-    return selectors.order_events(selectors.get_order(number))
+    return selectors.order_events(lookups.get_order(number))
 
 
 @router.post("/{number}/cancel", response=OrderOut)

@@ -16,8 +16,9 @@ from django.utils import timezone
 from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.errors import Conflict, InvalidInput
+from shopkeeper.orders.locks import lock_order
+from shopkeeper.orders.lookups import open_attention
 from shopkeeper.orders.models import Attention, Order
-from shopkeeper.orders.selectors import get_order, open_attention
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def resolve_attention(*, order_number: str, actor: Actor | None, note: str) -> i
     if not note:
         raise InvalidInput("Say what was done about it")
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=get_order(order_number).pk)
+        order = lock_order(number=order_number)
         open_flags = list(open_attention(order))
         now = timezone.now()
         for attention in open_flags:

@@ -9,27 +9,31 @@ from django.utils import timezone
 
 from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.services import record_for_order
-from shopkeeper.errors import Conflict, InvalidAmount, PaymentProviderUnavailable
+from shopkeeper.errors import (
+    Conflict,
+    InvalidAmount,
+    PaymentProviderUnavailable,
+    PaymentRequestInvalid,
+)
 from shopkeeper.money import Money
 from shopkeeper.orders.attention import CAPTURE_AFTER_VOID, OrderNeedsAttention, flag_order
 from shopkeeper.orders.claims import claim_order, release, release_claim, reserving
+from shopkeeper.orders.locks import lock_order, lock_rows
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.operations import Operation
-from shopkeeper.orders.states import OrderNotCapturable, can_move_payment, ensure_capturable
+from shopkeeper.orders.rules import OrderNotCapturable, ensure_capturable
 from shopkeeper.orders.steps import (
     SOURCE,
     learn_why_stripe_refused,
-    locked_order,
-    locked_payments,
-    refresh_payment,
     statuses,
 )
-from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, PaymentRequestInvalid
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway
 from shopkeeper.payments.ledger import Balance, EntryKind, contradiction, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.selectors import order_balance, payment_balance
-from shopkeeper.payments.services import add_ledger_entry
+from shopkeeper.payments.services import add_ledger_entry, refresh_payment
+from shopkeeper.payments.states import can_move_payment
 from shopkeeper.payments.stripe_statuses import FINISHED_INTENT_STATUSES
 
 
@@ -62,8 +66,8 @@ def capture_order(*, order_number: str, amount: str | None = None, actor: Actor)
 
 def _reserve_capture(order_number: str, amount: str | None) -> tuple[str, Money, str]:
     with transaction.atomic():
-        order = locked_order(order_number)
-        payments = locked_payments(order)
+        order = lock_order(number=order_number)
+        payments = lock_rows(order, Payment.objects.all())
         ensure_capturable(order.status, order.payment_status)
         payment = _authorised_payment(payments)
         to_capture = _amount_to_capture(amount, order.currency, payment_balance(payment))
@@ -126,8 +130,10 @@ def _record_capture(
     of an authorisation our ledger has voided is not recorded: the order is flagged.
     """
     with transaction.atomic():
-        order = locked_order(order_number)
-        payment = next(p for p in locked_payments(order) if p.intent_id == intent_id)
+        order = lock_order(number=order_number)
+        payment = next(
+            p for p in lock_rows(order, Payment.objects.all()) if p.intent_id == intent_id
+        )
         release_claim(order, key)
         ours = LedgerEntry.objects.filter(
             kind=EntryKind.CAPTURE, external_id=f"{intent_id}:capture", source=SOURCE

@@ -19,6 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from shopkeeper.audit.services import record_for_order
+from shopkeeper.orders.locks import lock_order
+from shopkeeper.orders.lookups import OrderNotFound
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.operations import (
     Claim,
@@ -74,9 +76,11 @@ def release_claim(order: Order, key: str) -> None:
 def release(order_number: str, key: str) -> None:
     """Stripe refused the operation (its answer is known): release the claim now."""
     with transaction.atomic():
-        order = Order.objects.select_for_update().filter(number=order_number).first()
-        if order is not None:
-            release_claim(order, key)
+        try:
+            order = lock_order(number=order_number)
+        except OrderNotFound:
+            return
+        release_claim(order, key)
 
 
 def reserving(order_number: str, gateway: PaymentGateway, reserve: Callable[[], T]) -> T:
@@ -108,7 +112,7 @@ def recover_expired_claim(order_number: str, gateway: PaymentGateway | None) -> 
         for intent_id in open_intents.values_list("intent_id", flat=True):
             apply_intent(gateway.retrieve_payment_intent(intent_id), source="stripe")
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order.pk)
+        order = lock_order(pk=order.pk)
         if in_flight(order) != stale:
             return
         release_claim(order, stale.key)

@@ -6,7 +6,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from shopkeeper.money import Money
-from shopkeeper.orders.states import OrderStatus, PaymentStatus
+from shopkeeper.orders.states import OrderStatus
+from shopkeeper.payments.states import PaymentStatus
 
 
 class Order(models.Model):

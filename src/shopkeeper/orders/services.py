@@ -21,37 +21,36 @@ from django.utils import timezone
 
 from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.services import record_for_order
-from shopkeeper.catalog.services import return_stock
-from shopkeeper.errors import DomainError, InvalidInput, PaymentProviderUnavailable
+from shopkeeper.errors import (
+    DomainError,
+    InvalidInput,
+    PaymentProviderUnavailable,
+    PaymentRequestInvalid,
+)
 from shopkeeper.orders.attention import VOID_AFTER_CAPTURE, OrderNeedsAttention, flag_order
 
 # Capture lives in its own module; it is offered here too, next to cancel.
 from shopkeeper.orders.capture import CaptureExceedsAuthorized as CaptureExceedsAuthorized
 from shopkeeper.orders.capture import capture_order as capture_order
 from shopkeeper.orders.claims import claim_order, release, release_claim, reserving
+from shopkeeper.orders.locks import lock_order, lock_rows
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.operations import Operation, OperationInProgress
-from shopkeeper.orders.states import (
-    OrderPaidRefundFirst,
-    OrderStatus,
-    PaymentStatus,
-    ensure_cancellable,
-    move_order,
-    move_payment,
-)
+from shopkeeper.orders.rules import OrderPaidRefundFirst, ensure_cancellable
+from shopkeeper.orders.states import OrderStatus, move_order
 from shopkeeper.orders.steps import (
     SOURCE,
     learn_why_stripe_refused,
-    locked_order,
-    locked_payments,
     statuses,
 )
-from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, PaymentRequestInvalid
+from shopkeeper.orders.stock import restock_order
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway
 from shopkeeper.payments.ledger import EntryKind, contradiction
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.selectors import payment_balance
-from shopkeeper.payments.services import add_ledger_entry
+from shopkeeper.payments.services import add_ledger_entry, refresh_payment
+from shopkeeper.payments.states import PaymentStatus, move_payment
 from shopkeeper.payments.stripe_statuses import FINISHED_INTENT_STATUSES, IntentStatus
 from shopkeeper.refunds.selectors import has_refund_in_flight, has_refund_in_progress
 
@@ -93,8 +92,8 @@ def cancel_order(*, order_number: str, reason: str, actor: Actor) -> Order:
 
 def _reserve_cancel(order_number: str, key: str) -> list[str]:
     with transaction.atomic():
-        order = locked_order(order_number)
-        payments = locked_payments(order)
+        order = lock_order(number=order_number)
+        payments = lock_rows(order, Payment.objects.all())
         if has_refund_in_flight(order):
             raise OperationInProgress(
                 "A refund of this order is under way at Stripe; try again once it has finished",
@@ -148,8 +147,8 @@ def _record_cancellation(
     capture in the Dashboard meanwhile) is not recorded: the order is flagged for a person.
     """
     with transaction.atomic():
-        order = locked_order(order_number)
-        payments = locked_payments(order)
+        order = lock_order(number=order_number)
+        payments = lock_rows(order, Payment.objects.all())
         release_claim(order, key)
         refusal = _flag_voids_after_capture(order, payments, cancelled)
         if refusal is None:
@@ -197,13 +196,11 @@ def _cancel_locked(
     cancelled: list[IntentSnapshot],
 ) -> None:
     before = statuses(order)
-    cancelled_ids = {intent.id for intent in cancelled}
+    cancelled_by_id = {intent.id: intent for intent in cancelled}
     voided = 0
     for payment in payments:
-        if payment.intent_id in cancelled_ids:
-            payment.intent_status = IntentStatus.CANCELED
-            payment.updated_at = timezone.now()
-            payment.save(update_fields=["intent_status", "updated_at"])
+        if payment.intent_id in cancelled_by_id:
+            refresh_payment(payment, cancelled_by_id[payment.intent_id])
         voided += _void_authorisation(payment)
     if order.payment_status != PaymentStatus.REFUNDED:
         order.payment_status = move_payment(order.payment_status, PaymentStatus.VOIDED)
@@ -212,7 +209,7 @@ def _cancel_locked(
     order.cancelled_at = order.updated_at = timezone.now()
     changed = ["status", "payment_status", "cancel_reason", "cancelled_at", "updated_at"]
     order.save(update_fields=changed)
-    restocked = _return_reserved_stock(order)
+    restocked = restock_order(order)
     record_for_order(
         order,
         action="order.cancelled",
@@ -222,7 +219,7 @@ def _cancel_locked(
         details={
             "reason": reason,
             "voided_minor": voided,
-            "payment_intents_cancelled": sorted(cancelled_ids),
+            "payment_intents_cancelled": sorted(cancelled_by_id),
             "restocked": restocked,
         },
     )
@@ -239,17 +236,3 @@ def _void_authorisation(payment: Payment) -> int:
         source=SOURCE,
     )
     return entry.amount_minor if entry is not None else 0
-
-
-def _return_reserved_stock(order: Order) -> dict[str, int]:
-    returned: dict[str, int] = {}
-    for line in order.lines.select_for_update().order_by("id"):
-        outstanding = line.quantity - line.restocked_quantity
-        if outstanding <= 0:
-            continue
-        if line.product_id is not None:
-            return_stock(line.product_id, outstanding)
-            returned[line.sku] = returned.get(line.sku, 0) + outstanding
-        line.restocked_quantity = line.quantity
-        line.save(update_fields=["restocked_quantity"])
-    return returned

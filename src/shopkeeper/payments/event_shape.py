@@ -10,15 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shopkeeper.errors import DomainError
+from shopkeeper.errors import WebhookEventMalformed
 
 MAX_ID_LENGTH = 255  # WebhookEvent.event_id and every Stripe id we keep
 MAX_TYPE_LENGTH = 100  # WebhookEvent.type
-
-
-class WebhookEventMalformed(DomainError):
-    code = "malformed_event"
-    title = "The webhook is signed but is not a well-formed Stripe event"
 
 
 def _short_string(value: Any, limit: int) -> bool:

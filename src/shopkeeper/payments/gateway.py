@@ -11,7 +11,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shopkeeper.errors import DomainError, PaymentProviderUnavailable
 from shopkeeper.money import Money
 from shopkeeper.payments.stripe_statuses import (
     ChargeStatus,
@@ -108,43 +107,6 @@ class GatewayEvent:
     refunds: tuple[RefundSnapshot, ...] | None = None
 
 
-class PaymentDeclined(DomainError):
-    """The card or bank said no; the message is safe to show the customer."""
-
-    code = "payment_declined"
-    title = "The payment was declined"
-
-
-class PaymentRequestInvalid(DomainError):
-    """Stripe rejected the request itself (4xx other than a decline)."""
-
-    code = "payment_request_invalid"
-    title = "The payment provider rejected the request"
-
-
-class PaymentOutcomeUnknown(PaymentProviderUnavailable):
-    """Timeout, 5xx, 429 or lost connection: the operation may or may not have happened.
-
-    `in_flight`: the request may still be executing at Stripe (a timeout, or the connection
-    lost after the request was sent), so sending it again now could do it twice, whatever the
-    key: Stripe only replays a key once the first request has finished, localstripe never.
-    False when the request certainly ended: Stripe answered 5xx or 429, or never received it
-    (connection refused, connect timeout).
-    """
-
-    code = "payment_outcome_unknown"
-    title = "The payment provider did not answer; the outcome is not known yet"
-
-    def __init__(self, detail: str | None = None, *, in_flight: bool = True, **extra: Any) -> None:
-        super().__init__(detail, **extra)
-        self.in_flight = in_flight
-
-
-class WebhookSignatureInvalid(DomainError):
-    code = "invalid_signature"
-    title = "The webhook signature is missing, invalid or too old"
-
-
 class PaymentGateway(Protocol):
     def create_payment_intent(
         self,
@@ -178,8 +140,6 @@ class PaymentGateway(Protocol):
         metadata: Mapping[str, str],
         idempotency_key: str,
     ) -> RefundSnapshot: ...
-
-    def retrieve_refund(self, refund_id: str) -> RefundSnapshot: ...
 
     def list_refunds(self, intent_id: str) -> list[RefundSnapshot]: ...
 

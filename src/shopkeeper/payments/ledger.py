@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from shopkeeper.errors import Conflict
-from shopkeeper.orders.states import PaymentStatus
+from shopkeeper.payments.states import PaymentStatus
 
 
 class EntryKind(StrEnum):

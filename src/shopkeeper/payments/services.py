@@ -22,18 +22,15 @@ from shopkeeper.orders.attention import (
     VOID_AFTER_CAPTURE,
     flag_order,
 )
+from shopkeeper.orders.locks import lock_order, lock_rows
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.states import (
-    OrderStatus,
-    PaymentStatus,
-    can_move_order,
-    can_move_payment,
-)
+from shopkeeper.orders.states import OrderStatus, can_move_order
 from shopkeeper.payments.gateway import GatewayEvent, IntentSnapshot, PaymentGateway
 from shopkeeper.payments.ledger import EntryKind, contradiction, ensure_possible, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.selectors import order_balance, payment_balance
+from shopkeeper.payments.states import PaymentStatus, can_move_payment
 from shopkeeper.payments.stripe_statuses import (
     FINISHED_INTENT_STATUSES,
     MONEY_HOLDING_INTENT_STATUSES,
@@ -225,9 +222,8 @@ def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
         logger.info("PaymentIntent %s belongs to no order here; ignored", intent.id)
         return None
     with transaction.atomic():
-        # Lock in the fixed order: order, then payment.
-        order = Order.objects.select_for_update().get(pk=payment_ref)
-        payment = Payment.objects.select_for_update().get(intent_id=intent.id)
+        order = lock_order(pk=payment_ref)
+        (payment,) = lock_rows(order, Payment.objects.filter(intent_id=intent.id))
         if payment.flagged:
             return order
         if _contradicts_us(order, payment, intent, source):
@@ -238,7 +234,7 @@ def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
         if mismatch:
             _flag(order, payment, intent, mismatch)
             return order
-        _refresh_payment(payment, intent)
+        refresh_payment(payment, intent)
         if _record_movements(payment, intent, source):
             _note_second_payment(order, payment, source)
         current = not Payment.objects.filter(order=order, id__gt=payment.pk).exists()
@@ -368,14 +364,16 @@ def with_intent_from_stripe(
     return replace(event, intent=gateway.retrieve_payment_intent(payment.intent_id))
 
 
-def _refresh_payment(payment: Payment, intent: IntentSnapshot) -> None:
+def refresh_payment(payment: Payment, intent: IntentSnapshot) -> None:
+    """Copy what a PaymentIntent snapshot says of the payment; a charge or card once known stays."""
     payment.intent_status = intent.status
     payment.charge_id = intent.charge_id or payment.charge_id
     payment.card_brand = intent.card_brand or payment.card_brand
     payment.card_last4 = intent.card_last4 or payment.card_last4
     payment.last_error = intent.last_error
     payment.updated_at = timezone.now()
-    payment.save()
+    fields = ["intent_status", "charge_id", "card_brand", "card_last4", "last_error", "updated_at"]
+    payment.save(update_fields=fields)
 
 
 def _flag(order: Order, payment: Payment, intent: IntentSnapshot, reason: str) -> None:

@@ -6,8 +6,8 @@ from collections import defaultdict
 from datetime import datetime
 
 from shopkeeper.disputes.models import Dispute
+from shopkeeper.orders.lookups import get_order, needing_attention, open_attention
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import get_order, needing_attention, open_attention
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import current_payment

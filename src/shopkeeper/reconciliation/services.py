@@ -20,10 +20,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from shopkeeper.disputes.services import record_dispute
-from shopkeeper.errors import PaymentProviderUnavailable
+from shopkeeper.errors import PaymentProviderUnavailable, PaymentRequestInvalid
 from shopkeeper.orders.claims import recover_expired_claim
 from shopkeeper.orders.models import Order
-from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway, PaymentRequestInvalid
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.services import apply_intent

@@ -15,7 +15,7 @@ from shopkeeper.accounts.api_auth import GuardedRouter, api_auth
 from shopkeeper.accounts.permissions import Permission
 from shopkeeper.idempotency.api import idempotent
 from shopkeeper.orders.schemas import RefundOut
-from shopkeeper.orders.selectors import order_detail
+from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.refunds import services
 from shopkeeper.refunds.approval import preview_refund
 from shopkeeper.refunds.models import Refund

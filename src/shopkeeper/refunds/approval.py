@@ -15,9 +15,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from shopkeeper.accounts.actors import Actor
-from shopkeeper.money import Money
+from shopkeeper.money import Money, amount_fields
+from shopkeeper.orders.lookups import get_order
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import get_order
 from shopkeeper.refunds.limits import configured_daily_limits, configured_limits
 from shopkeeper.refunds.rules import (
     ApprovalCheck,
@@ -82,8 +82,7 @@ def preview_refund(
     )
     check = check_approval(order=order, actor=actor, amount=plan.amount)
     return {
-        "amount": plan.amount.to_decimal_string(),
-        "amount_minor": plan.amount.minor,
+        **amount_fields("amount", plan.amount.minor, plan.amount.currency),
         "currency": plan.amount.currency,
         "needs_approval": check.needed,
         "reasons": [str(reason) for reason in check.reasons],

@@ -16,16 +16,16 @@ from django.utils import timezone
 
 from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.services import record_for_order
-from shopkeeper.catalog.services import return_stock
 from shopkeeper.money import Money
 from shopkeeper.orders.attention import REFUND_EXCEEDS_CAPTURED, flag_order
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.states import move_payment
+from shopkeeper.orders.stock import restock_line
 from shopkeeper.payments.gateway import RefundSnapshot
 from shopkeeper.payments.ledger import EntryKind, contradiction, payment_status_for
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import order_balance, payment_balance
 from shopkeeper.payments.services import add_ledger_entry
+from shopkeeper.payments.states import move_payment
 from shopkeeper.payments.stripe_statuses import StripeRefundStatus
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import (
@@ -234,11 +234,4 @@ def _record_reversal(refund: Refund, snapshot: RefundSnapshot, source: str) -> N
 
 def _restock(refund: Refund) -> None:
     for line in refund.lines.filter(restock=True).select_related("order_line"):
-        order_line = line.order_line
-        quantity = min(line.quantity, order_line.quantity - order_line.restocked_quantity)
-        if quantity <= 0:
-            continue
-        if order_line.product_id is not None:
-            return_stock(order_line.product_id, quantity)
-        order_line.restocked_quantity += quantity
-        order_line.save(update_fields=["restocked_quantity"])
+        restock_line(line.order_line, line.quantity)

@@ -17,14 +17,14 @@ from enum import StrEnum
 from shopkeeper.errors import (
     Conflict,
     Forbidden,
-    IllegalTransition,
     InvalidAmount,
     InvalidInput,
     NotFound,
 )
 from shopkeeper.money import Money
-from shopkeeper.orders.states import CAPTURED_STATUSES, PaymentStatus
+from shopkeeper.payments.states import CAPTURED_STATUSES, PaymentStatus
 from shopkeeper.payments.stripe_statuses import StripeRefundStatus
+from shopkeeper.transitions import StateMachine
 
 
 class RefundStatus(StrEnum):
@@ -162,21 +162,9 @@ def refund_status_for_stripe(stripe_status: StripeRefundStatus) -> RefundStatus:
         raise ValueError(f"unknown Stripe refund status {stripe_status!r}") from None
 
 
-def can_move_refund(current: RefundStatus | str, target: RefundStatus | str) -> bool:
-    current, target = RefundStatus(current), RefundStatus(target)
-    return current == target or target in REFUND_TRANSITIONS[current]
-
-
-def move_refund(current: RefundStatus | str, target: RefundStatus | str) -> RefundStatus:
-    current, target = RefundStatus(current), RefundStatus(target)
-    if not can_move_refund(current, target):
-        raise IllegalTransition(
-            f"A refund cannot move from {current} to {target}",
-            kind="refund",
-            current=str(current),
-            target=str(target),
-        )
-    return target
+_MACHINE = StateMachine(RefundStatus, REFUND_TRANSITIONS, kind="refund")
+can_move_refund = _MACHINE.can_move
+move_refund = _MACHINE.move
 
 
 def ensure_captured(payment_status: PaymentStatus | str) -> None:
@@ -374,7 +362,11 @@ def _named(role: str, currency: str, limits: Mapping[str, Mapping[str, str]]) ->
     return table is None or currency in table
 
 
-def ensure_decider(*, requester_id: int | None, decider_id: int) -> None:
+def may_decide(*, requester_id: int | None, decider_id: int | None) -> bool:
     """Four eyes: whoever asked for a refund above their limit cannot approve it themselves."""
-    if requester_id is not None and requester_id == decider_id:
+    return decider_id is not None and requester_id != decider_id
+
+
+def ensure_decider(*, requester_id: int | None, decider_id: int) -> None:
+    if not may_decide(requester_id=requester_id, decider_id=decider_id):
         raise ApproverIsRequester()

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet, Sum
 
-from shopkeeper.money import Money
+from shopkeeper.money import amount_fields
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.selectors import order_balance
 from shopkeeper.refunds.models import Refund, RefundLine
@@ -107,17 +107,13 @@ def order_facts(order: Order) -> OrderFacts:
     )
 
 
-def _money_fields(name: str, minor: int, currency: str) -> dict[str, Any]:
-    return {name: Money(minor, currency).to_decimal_string(), f"{name}_minor": minor}
-
-
 def refund_data(refund: Refund) -> dict[str, Any]:
     """One refund as the API shows it (`RefundOut`)."""
     return {
         "id": refund.pk,
         "order_number": refund.order.number,
         "status": refund.status,
-        **_money_fields("amount", refund.amount_minor, refund.currency),
+        **amount_fields("amount", refund.amount_minor, refund.currency),
         "currency": refund.currency,
         "reason": refund.reason,
         "note": refund.note,
@@ -129,7 +125,7 @@ def refund_data(refund: Refund) -> dict[str, Any]:
                 "name": line.order_line.name,
                 "quantity": line.quantity,
                 "restock": line.restock,
-                **_money_fields("amount", line.amount_minor, refund.currency),
+                **amount_fields("amount", line.amount_minor, refund.currency),
             }
             for line in refund.lines.all()
         ],
@@ -138,6 +134,7 @@ def refund_data(refund: Refund) -> dict[str, Any]:
         "source": refund.source,
         "attempts": refund.attempts,
         "requested_by": refund.requested_by.email if refund.requested_by else None,
+        "requested_by_id": refund.requested_by_id,
         "decided_by": refund.decided_by.email if refund.decided_by else None,
         "decided_at": refund.decided_at,
         "decision_note": refund.decision_note,

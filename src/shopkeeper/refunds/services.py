@@ -30,12 +30,13 @@ from django.utils import timezone
 
 from shopkeeper import failpoints
 from shopkeeper.accounts.actors import Actor
-from shopkeeper.errors import DomainError, PaymentProviderUnavailable
+from shopkeeper.errors import DomainError, PaymentOutcomeUnknown, PaymentProviderUnavailable
 from shopkeeper.idempotency.services import link_claim
 from shopkeeper.orders.claims import ensure_no_claim
+from shopkeeper.orders.locks import lock_order, lock_row
+from shopkeeper.orders.lookups import get_order
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.selectors import get_order
-from shopkeeper.payments.gateway import PaymentGateway, PaymentOutcomeUnknown, RefundSnapshot
+from shopkeeper.payments.gateway import PaymentGateway, RefundSnapshot
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.provider import get_gateway
@@ -120,7 +121,7 @@ def _reserve_refund(
 ) -> Refund:
     order_id = get_order(order_number).pk
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = lock_order(pk=order_id)
         ensure_no_claim(order)  # no capture or cancel of the order under way at Stripe
         ensure_captured(order.payment_status)
         payment = _captured_payment(order)
@@ -245,8 +246,11 @@ def lock_refund(refund_id: int) -> tuple[Order, Refund]:
     order_id = Refund.objects.filter(pk=refund_id).values_list("order_id", flat=True).first()
     if order_id is None:
         raise RefundNotFound(f"No refund {refund_id}", refund_id=refund_id)
-    order = Order.objects.select_for_update().get(pk=order_id)
-    return order, Refund.objects.select_for_update().get(pk=refund_id)
+    order = lock_order(pk=order_id)
+    refund = lock_row(order, Refund.objects.filter(pk=refund_id))
+    if refund is None:
+        raise RefundNotFound(f"No refund {refund_id}", refund_id=refund_id)
+    return order, refund
 
 
 def execute_refund(

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from django.db import transaction
 
-from shopkeeper.orders.models import Order
+from shopkeeper.orders.locks import lock_order, lock_row
 from shopkeeper.payments.gateway import GatewayEvent, PaymentGateway, RefundSnapshot
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.provider import get_gateway
@@ -157,8 +157,8 @@ def _record_external_refund(snapshot: RefundSnapshot, *, source: str) -> Refund 
         logger.error("Refund %s is in %s, not %s", snapshot.id, snapshot.currency, payment.currency)
         return None
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=payment.order_id)
-        refund = Refund.objects.select_for_update().filter(stripe_refund_id=snapshot.id).first()
+        order = lock_order(pk=payment.order_id)
+        refund = lock_row(order, Refund.objects.filter(stripe_refund_id=snapshot.id))
         if refund is None and refund_exceeds_captured(order, payment, snapshot, source=source):
             return None
         if refund is None:  # not recorded by a concurrent delivery of the same news

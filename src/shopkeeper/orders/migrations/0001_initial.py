@@ -6,6 +6,7 @@ import django.utils.timezone
 from django.db import migrations, models
 
 import shopkeeper.orders.states
+import shopkeeper.payments.states
 
 
 class Migration(migrations.Migration):
@@ -52,7 +53,7 @@ class Migration(migrations.Migration):
                             ("voided", "voided"),
                             ("failed", "failed"),
                         ],
-                        default=shopkeeper.orders.states.PaymentStatus["PENDING"],
+                        default=shopkeeper.payments.states.PaymentStatus["PENDING"],
                         max_length=20,
                     ),
                 ),

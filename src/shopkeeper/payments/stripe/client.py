@@ -23,17 +23,19 @@ from requests.exceptions import ConnectTimeout
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 import stripe
+from shopkeeper.errors import (
+    PaymentDeclined,
+    PaymentOutcomeUnknown,
+    PaymentRequestInvalid,
+    WebhookSignatureInvalid,
+)
 from shopkeeper.money import Money
 from shopkeeper.payments.gateway import (
     ChargeSnapshot,
     DisputeSnapshot,
     GatewayEvent,
     IntentSnapshot,
-    PaymentDeclined,
-    PaymentOutcomeUnknown,
-    PaymentRequestInvalid,
     RefundSnapshot,
-    WebhookSignatureInvalid,
 )
 from shopkeeper.payments.stripe.snapshots import (
     charge_snapshot,

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from shopkeeper.payments.event_shape import WebhookEventMalformed, check_event_shape
+from shopkeeper.errors import WebhookEventMalformed, WebhookSignatureInvalid
+from shopkeeper.payments.event_shape import check_event_shape
 from shopkeeper.payments.gateway import (
     ChargeSnapshot,
     DisputeSnapshot,
     GatewayEvent,
     IntentSnapshot,
     RefundSnapshot,
-    WebhookSignatureInvalid,
 )
 from shopkeeper.payments.stripe_statuses import (
     MONEY_HOLDING_INTENT_STATUSES,

@@ -1,9 +1,8 @@
-"""POST /webhooks/stripe: verify, de-duplicate by event id, dispatch by type.
+"""Stripe events, verified: de-duplicate by event id, dispatch by type, replay the failed.
 
-The signature is checked before anything else: a bad or stale one is answered 400 and leaves
-nothing but a log line. The event row and its effects commit in one transaction, so a duplicate
-delivery finds the row and changes nothing. A handler that fails leaves the event stored as
-failed and answers 500 so Stripe retries (`shopkeeper webhooks replay --failed` retries too).
+The event row and its effects commit in one transaction, so a duplicate delivery finds the
+row and changes nothing. A handler that fails leaves the event stored as failed (the view
+answers 500 so Stripe retries ; `shopkeeper webhooks replay --failed` retries too).
 Types we do not handle are stored as ignored and answered 200.
 
 Stripe delivers at least once and in any order; every handler applies only forward moves
@@ -16,61 +15,20 @@ refund overtaking news about another cannot make the ledger disagree with Stripe
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
-from shopkeeper.disputes.services import record_dispute_event, with_intent_for_dispute
-from shopkeeper.errors import DomainError
+from shopkeeper.payments.events import Handler
 from shopkeeper.payments.gateway import GatewayEvent, PaymentGateway
-from shopkeeper.payments.models import WebhookEvent
 from shopkeeper.payments.provider import get_gateway
-from shopkeeper.payments.services import apply_intent
-from shopkeeper.problems import problem, problem_for
-from shopkeeper.refunds.settlement import settle_refund_news, with_refunds_from_stripe
+from shopkeeper.stripe_events.dispatch import HANDLERS, READERS
+from shopkeeper.stripe_events.models import WebhookEvent
 
 logger = logging.getLogger(__name__)
-
-Handler = Callable[[GatewayEvent], None]
-
-
-def _apply_intent_event(event: GatewayEvent) -> None:
-    if event.intent is None:
-        raise ValueError(f"{event.type} carries no PaymentIntent")
-    apply_intent(event.intent, source="webhook")
-
-
-HANDLERS: dict[str, Handler] = {
-    "payment_intent.succeeded": _apply_intent_event,
-    "payment_intent.amount_capturable_updated": _apply_intent_event,
-    "payment_intent.payment_failed": _apply_intent_event,
-    "payment_intent.canceled": _apply_intent_event,
-    # Refund news (ours or made in the Stripe dashboard): refunds.settlement records it.
-    "refund.created": settle_refund_news,
-    "refund.updated": settle_refund_news,
-    "refund.failed": settle_refund_news,
-    "charge.refund.updated": settle_refund_news,
-    "charge.refunded": settle_refund_news,
-    # Chargebacks: the disputed money is held back while open, released if won, gone if lost.
-    "charge.dispute.created": record_dispute_event,
-    "charge.dispute.updated": record_dispute_event,
-    "charge.dispute.closed": record_dispute_event,
-}
-
-# What an event needs read from Stripe before its transaction (Stripe is never called while
-# rows are locked): refund news is applied with Stripe's current list of the payment's refunds,
-# and news of money going back that overtook the payment's own news brings the PaymentIntent.
-_READS: dict[Handler, Callable[[GatewayEvent], GatewayEvent]] = {
-    settle_refund_news: with_refunds_from_stripe,
-    record_dispute_event: with_intent_for_dispute,
-}
-PREPARE = {kind: _READS[handler] for kind, handler in HANDLERS.items() if handler in _READS}
 
 
 def process_event(event: GatewayEvent) -> WebhookEvent.Status | None:
@@ -82,9 +40,9 @@ def process_event(event: GatewayEvent) -> WebhookEvent.Status | None:
     if stored is not None and stored.status != WebhookEvent.Status.FAILED:
         return None
     handler = HANDLERS.get(event.type)
-    prepare = PREPARE.get(event.type)
-    if handler is not None and prepare is not None:
-        event = prepare(event)
+    read = READERS.get(event.type)
+    if handler is not None and read is not None:
+        event = read(event)
     if stored is not None:
         return _retry_failed(stored, event, handler)
     status = WebhookEvent.Status.PROCESSED if handler else WebhookEvent.Status.IGNORED
@@ -137,30 +95,6 @@ def store_failure(
             "error": f"{type(error).__name__}: {error}"[:2000],
         },
     )
-
-
-@csrf_exempt
-@require_POST
-def stripe_webhook(request: HttpRequest) -> HttpResponse:
-    try:
-        event = get_gateway().parse_webhook(
-            request.body, request.headers.get("Stripe-Signature", "")
-        )
-    except DomainError as error:
-        logger.warning("Rejected a Stripe webhook: %s", error.detail)
-        return problem_for(error)
-    try:
-        status = process_event(event)
-    except Exception as error:
-        logger.exception("Stripe event %s (%s) failed", event.id, event.type)
-        store_failure(event.id, event.type, dict(event.payload), error)
-        return problem(
-            500,
-            "webhook_handler_failed",
-            "The event was stored as failed; Stripe will deliver it again",
-            event_id=event.id,
-        )
-    return JsonResponse({"received": True, "status": status or "duplicate"})
 
 
 @dataclass

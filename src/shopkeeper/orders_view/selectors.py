@@ -8,42 +8,21 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from shopkeeper.accounts.actors import Actor
 from shopkeeper.accounts.permissions import Permission, permissions_of
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.disputes.selectors import has_open_dispute, order_disputes
-from shopkeeper.errors import InvalidInput, NotFound
-from shopkeeper.money import Money
+from shopkeeper.errors import InvalidInput
+from shopkeeper.money import amount_fields
 from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
-from shopkeeper.orders.models import Attention, Order
+from shopkeeper.orders.lookups import needing_attention, open_attention
+from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.payments.ledger import Balance
-from shopkeeper.payments.models import LedgerEntry
+from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import current_payment, order_balance
 from shopkeeper.refunds.selectors import has_refund_in_progress, order_refunds, reserved_minor
-
-
-class OrderNotFound(NotFound):
-    code = "order_not_found"
-    title = "No order with this number"
-
-
-def get_order(number: str) -> Order:
-    order = Order.objects.filter(number=number).first()
-    if order is None:
-        raise OrderNotFound(f"No order {number!r}", number=number)
-    return order
-
-
-def open_attention(order: Order) -> QuerySet[Attention]:
-    """The order's flags no person has resolved yet, oldest first."""
-    return Attention.objects.filter(order=order, resolved_at__isnull=True).order_by("id")
-
-
-def needing_attention() -> Exists:
-    """For annotating or filtering orders: has an open flag."""
-    return Exists(Attention.objects.filter(order=OuterRef("pk"), resolved_at__isnull=True))
 
 
 def attention_data(order: Order) -> dict[str, Any]:
@@ -52,11 +31,6 @@ def attention_data(order: Order) -> dict[str, Any]:
         for flag in open_attention(order)
     ]
     return {"needs_attention": bool(flags), "attention": flags}
-
-
-def amount_fields(name: str, minor: int, currency: str) -> dict[str, Any]:
-    """`grand_total: "26.00"` and `grand_total_minor: 2600`, side by side."""
-    return {name: Money(minor, currency).to_decimal_string(), f"{name}_minor": minor}
 
 
 def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
@@ -72,30 +46,8 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
         "currency": currency,
         "created_at": order.created_at,
         "shipping_address": order.shipping_address,
-        "lines": [
-            {
-                "id": line.pk,
-                "sku": line.sku,
-                "name": line.name,
-                "quantity": line.quantity,
-                "restocked_quantity": line.restocked_quantity,
-                **amount_fields("unit_price", line.unit_price_minor, currency),
-                **amount_fields("line_total", line.line_total_minor, currency),
-            }
-            for line in order.lines.all()
-        ],
-        "payment": None
-        if payment is None
-        else {
-            "payment_intent_id": payment.intent_id,
-            "capture_method": payment.capture_method,
-            "intent_status": payment.intent_status,
-            "card_brand": payment.card_brand,
-            "card_last4": payment.card_last4,
-            "flagged": payment.flagged,
-            "flag_reason": payment.flag_reason,
-            "last_error": payment.last_error,
-        },
+        "lines": [_line_data(line, currency) for line in order.lines.all()],
+        "payment": None if payment is None else _payment_data(payment),
     }
     for name, minor in (
         ("subtotal", order.subtotal_minor),
@@ -116,6 +68,31 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
     detail["disputed"] = has_open_dispute(order)
     detail["disputes"] = order_disputes(order)
     return detail
+
+
+def _line_data(line: OrderLine, currency: str) -> dict[str, Any]:
+    return {
+        "id": line.pk,
+        "sku": line.sku,
+        "name": line.name,
+        "quantity": line.quantity,
+        "restocked_quantity": line.restocked_quantity,
+        **amount_fields("unit_price", line.unit_price_minor, currency),
+        **amount_fields("line_total", line.line_total_minor, currency),
+    }
+
+
+def _payment_data(payment: Payment) -> dict[str, Any]:
+    return {
+        "payment_intent_id": payment.intent_id,
+        "capture_method": payment.capture_method,
+        "intent_status": payment.intent_status,
+        "card_brand": payment.card_brand,
+        "card_last4": payment.card_last4,
+        "flagged": payment.flagged,
+        "flag_reason": payment.flag_reason,
+        "last_error": payment.last_error,
+    }
 
 
 def actions_for(order: Order, *, actor: Actor | None, balance: Balance) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from shopkeeper.payments.models import WebhookEvent
-from shopkeeper.payments.webhooks import replay_failed_events
+from shopkeeper.stripe_events.models import WebhookEvent
+from shopkeeper.stripe_events.processing import replay_failed_events
 
 
 class Command(BaseCommand):
