@@ -16,16 +16,11 @@ from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.services import apply_intent
+from tests.factories import address
 from tests.fakes import FakeGateway
 
 PASSWORD = "correct horse battery staple"
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "1 Main St",
-    "city": "Springfield",
-    "postal_code": "12345",
-    "country": "US",
-}
+ADDRESS = address(name="Ada Lovelace")
 
 
 def make_staff(role: str, email: str | None = None) -> User:

@@ -16,15 +16,9 @@ from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.services import apply_intent
+from tests.factories import ADDRESS
 from tests.fakes import FakeGateway
 
-ADDRESS = {
-    "name": "Ada",
-    "line1": "1 Main St",
-    "city": "Springfield",
-    "postal_code": "12345",
-    "country": "US",
-}
 ROLES = ("owner", "manager", "support", "viewer")
 
 

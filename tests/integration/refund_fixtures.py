@@ -20,14 +20,7 @@ from shopkeeper.payments.gateway import PaymentGateway
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.services import apply_intent
 from shopkeeper.refunds.models import Refund
-
-ADDRESS = {
-    "name": "Ada",
-    "line1": "1 Main St",
-    "city": "Springfield",
-    "postal_code": "12345",
-    "country": "US",
-}
+from tests.factories import ADDRESS
 
 
 def staff(role: str, email: str | None = None) -> User:

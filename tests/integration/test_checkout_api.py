@@ -13,17 +13,12 @@ from shopkeeper.catalog.services import create_product
 from shopkeeper.errors import PaymentOutcomeUnknown, PaymentRequestInvalid
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.payments.models import Payment
+from tests.factories import address
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/checkout"
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "1 Main St",
-    "city": "Springfield",
-    "postal_code": "12345",
-    "country": "us",
-}
+ADDRESS = address(name="Ada Lovelace", country="us")
 
 
 def body(**overrides: Any) -> dict[str, Any]:

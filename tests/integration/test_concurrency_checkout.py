@@ -16,18 +16,11 @@ from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.payments.models import Payment
+from tests.factories import ADDRESS
 
 T = TypeVar("T")
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ADDRESS = {
-    "name": "Ada",
-    "line1": "1 Main St",
-    "city": "Springfield",
-    "postal_code": "1",
-    "country": "US",
-}
 
 
 def race(count: int, attempt: Callable[[int], T]) -> list[T]:

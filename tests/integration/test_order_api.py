@@ -6,16 +6,11 @@ from shopkeeper.accounts.models import ApiToken, User, hash_token
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.payments.services import apply_intent
+from tests.factories import address
 
 pytestmark = pytest.mark.django_db
 
-ADDRESS = {
-    "name": "Ada",
-    "line1": "1 Main St",
-    "city": "Springfield",
-    "postal_code": "1",
-    "country": "JP",
-}
+ADDRESS = address(country="JP")
 
 
 @pytest.fixture

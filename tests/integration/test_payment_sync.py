@@ -17,14 +17,7 @@ from shopkeeper.payments.services import (
     record_payment_intent,
     sync_from_stripe,
 )
-
-ADDRESS = {
-    "name": "Ada",
-    "line1": "1 Main St",
-    "city": "Springfield",
-    "postal_code": "1",
-    "country": "US",
-}
+from tests.factories import ADDRESS
 
 pytestmark = pytest.mark.django_db
 

@@ -7,14 +7,9 @@ from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.lookups import get_order
 from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.services import apply_intent
+from tests.factories import address
 
-ADDRESS = {
-    "name": "Ada",
-    "line1": "1 Main St",
-    "city": "Springfield",
-    "postal_code": "12345",
-    "country": "us",
-}
+ADDRESS = address(country="us")
 
 
 @pytest.mark.django_db

@@ -12,18 +12,19 @@ from shopkeeper.catalog.services import create_product
 from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import Payment
+from tests.factories import address
 from tests.fakes import FakeGateway
 
 pytestmark = pytest.mark.django_db
 
-ADDRESS = {
-    "email": "ada@example.com",
-    "name": "Ada Lovelace",
-    "line1": "12 Analytical Row",
-    "city": "London",
-    "postal_code": "N1 9GU",
-    "country": "gb",
-}
+ADDRESS = address(
+    email="ada@example.com",
+    name="Ada Lovelace",
+    line1="12 Analytical Row",
+    city="London",
+    postal_code="N1 9GU",
+    country="gb",
+)
 EMULATOR = "http://127.0.0.1:8420"
 
 

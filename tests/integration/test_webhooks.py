@@ -14,18 +14,12 @@ from shopkeeper.orders.models import Attention, Order
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.stripe_events import dispatch
 from shopkeeper.stripe_events.models import WebhookEvent
+from tests.factories import ADDRESS
 from tests.fakes import intent_event_payload, sign_payload
 
 pytestmark = pytest.mark.django_db
 
 URL = "/webhooks/stripe"
-ADDRESS = {
-    "name": "Ada",
-    "line1": "1 Main St",
-    "city": "Springfield",
-    "postal_code": "1",
-    "country": "US",
-}
 
 
 @pytest.fixture

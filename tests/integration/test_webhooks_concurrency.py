@@ -14,18 +14,11 @@ from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.services import sync_from_stripe
 from shopkeeper.stripe_events.models import WebhookEvent
+from tests.factories import ADDRESS
 from tests.fakes import intent_event_payload, sign_payload
 from tests.integration.test_concurrency_checkout import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ADDRESS = {
-    "name": "Ada",
-    "line1": "1 Main St",
-    "city": "Springfield",
-    "postal_code": "1",
-    "country": "US",
-}
 
 
 @pytest.fixture

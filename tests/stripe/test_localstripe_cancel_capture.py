@@ -18,16 +18,9 @@ from shopkeeper.orders.rules import OrderPaidRefundFirst
 from shopkeeper.orders.services import CaptureExceedsAuthorized, cancel_order, capture_order
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.services import sync_from_stripe
+from tests.factories import ADDRESS
 
 pytestmark = [pytest.mark.localstripe, pytest.mark.django_db]
-
-ADDRESS = {
-    "name": "Ada",
-    "line1": "1 Main St",
-    "city": "Springfield",
-    "postal_code": "1",
-    "country": "US",
-}
 
 
 @pytest.fixture

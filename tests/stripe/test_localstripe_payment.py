@@ -25,16 +25,9 @@ from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.services import apply_intent, sync_from_stripe
 from shopkeeper.stripe_events.models import WebhookEvent
+from tests.factories import ADDRESS
 
 pytestmark = pytest.mark.localstripe
-
-ADDRESS = {
-    "name": "Ada",
-    "line1": "1 Main St",
-    "city": "Springfield",
-    "postal_code": "1",
-    "country": "US",
-}
 
 
 @pytest.fixture
