@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
-from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
-from django.db import connections
 from django.test import Client
 
 from shopkeeper.catalog.models import Product
@@ -17,35 +14,11 @@ from shopkeeper.catalog.services import create_product
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.payments.models import Payment
 from tests.factories import ADDRESS
+from tests.racing import race_ok
 
 T = TypeVar("T")
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def race(count: int, attempt: Callable[[int], T]) -> list[T]:
-    """Run `attempt(i)` in `count` threads released together; each closes its connections."""
-    barrier = threading.Barrier(count)
-    statuses: list[T] = []
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            statuses.append(attempt(i))
-        except BaseException as error:  # surfaced below, in the test's thread
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    assert len(statuses) == count
-    return statuses
 
 
 def checkout(items: list[dict[str, object]]) -> int:
@@ -65,7 +38,7 @@ def stock(sku: str) -> int:
 def test_given_3_units_when_15_buyers_race_then_exactly_3_orders_and_stock_0(fake_gateway):
     create_product(sku="LAST", name="Last one", price="9.99", currency="USD", stock=3)
 
-    statuses = race(15, lambda i: checkout([{"sku": "LAST", "quantity": 1}]))
+    statuses = race_ok(15, lambda i: checkout([{"sku": "LAST", "quantity": 1}]))
 
     assert Counter(statuses) == {201: 3, 409: 12}
     assert stock("LAST") == 0
@@ -78,7 +51,7 @@ def test_given_3_units_when_15_buyers_race_then_exactly_3_orders_and_stock_0(fak
 def test_given_5_units_when_12_buyers_race_for_2_each_then_2_orders_and_1_left(fake_gateway):
     create_product(sku="PAIR", name="Pair", price="3.00", currency="USD", stock=5)
 
-    statuses = race(12, lambda i: checkout([{"sku": "PAIR", "quantity": 2}]))
+    statuses = race_ok(12, lambda i: checkout([{"sku": "PAIR", "quantity": 2}]))
 
     assert Counter(statuses) == {201: 2, 409: 10}
     assert stock("PAIR") == 1
@@ -94,7 +67,7 @@ def test_given_two_scarce_products_when_baskets_race_in_both_orders_then_no_dead
         [{"sku": "B", "quantity": 1}, {"sku": "A", "quantity": 1}],
     )
 
-    statuses = race(16, lambda i: checkout(baskets[i % 2]))
+    statuses = race_ok(16, lambda i: checkout(baskets[i % 2]))
 
     assert Counter(statuses) == {201: 4, 409: 12}
     assert (stock("A"), stock("B")) == (0, 0)

@@ -17,8 +17,8 @@ from shopkeeper.refunds.models import Refund
 from shopkeeper.stripe_events.models import WebhookEvent
 from tests.fakes import charge_event_payload, dispute_event_payload, refund_event_payload
 from tests.integration.refund_fixtures import paid_order
-from tests.integration.test_concurrency_checkout import race
 from tests.integration.webhook_fixtures import deliver_ok
+from tests.racing import race_ok
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +35,7 @@ def test_given_one_dispute_event_when_delivered_8_times_at_once_then_one_ledger_
     dispute = fake_gateway.dispute(order.payments.get().intent_id, 2500)
     payload = dispute_event_payload(dispute, "charge.dispute.created", "evt_dispute_burst")
 
-    statuses = race(8, lambda i: deliver_ok(payload))
+    statuses = race_ok(8, lambda i: deliver_ok(payload))
 
     assert Counter(statuses) == {"processed": 1, "duplicate": 7}
     assert WebhookEvent.objects.count() == 1
@@ -54,7 +54,7 @@ def test_given_created_and_won_under_many_event_ids_at_once_then_won_once(fake_g
         for i in range(4)
     ] + [dispute_event_payload(won, "charge.dispute.closed", f"evt_closed_{i}") for i in range(4)]
 
-    statuses = race(8, lambda i: deliver_ok(payloads[i]))
+    statuses = race_ok(8, lambda i: deliver_ok(payloads[i]))
 
     assert Counter(statuses) == {"processed": 8}
     assert dispute_rows() == [("dispute", 2500), ("dispute_closed", 2500)]
@@ -82,7 +82,7 @@ def test_given_dashboard_refund_news_from_several_events_at_once_then_one_refund
         charge_event_payload(charge, refunds=[outside], event_id="evt_c1"),
     ]
 
-    race(len(payloads), lambda i: deliver_ok(payloads[i]))
+    race_ok(len(payloads), lambda i: deliver_ok(payloads[i]))
 
     assert Refund.objects.count() == 1
     assert list(LedgerEntry.objects.filter(kind="refund").values_list("amount_minor")) == [(1500,)]

@@ -11,7 +11,7 @@ from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
 from tests.fakes import refund_event_payload, sign_payload
 from tests.integration.refund_fixtures import paid_order, refunded_minor
-from tests.integration.test_refund_concurrency import race
+from tests.racing import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,11 +8,9 @@ too, so a refund our locks let through by mistake would show up as a refusal the
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connections
 
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import LedgerEntry
@@ -26,6 +24,7 @@ from tests.integration.refund_fixtures import (
     staff,
     token_for,
 )
+from tests.racing import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,29 +35,6 @@ THREADS = 20
 def fast(settings):
     settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     settings.SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = 30
-
-
-def race(count: int, work: Callable[[int], Any]) -> list[Any]:
-    """Run `work(i)` in `count` threads released together; results or raised errors."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = work(i)
-        except BaseException as error:
-            results[i] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def sent_keys(gateway) -> list[str]:

@@ -7,16 +7,12 @@ a barrier.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import Any
-
 import pytest
-from django.db import connections
 
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
 from tests.integration.refund_fixtures import paid_order, staff
+from tests.racing import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,29 +24,6 @@ def limits(settings):
     settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     settings.SHOPKEEPER_REFUND_LIMITS = {"support": {"USD": "100.00"}}
     settings.SHOPKEEPER_REFUND_DAILY_LIMITS = {"support": {"USD": "50.00"}}
-
-
-def race(count: int, work: Callable[[int], Any]) -> list[Any]:
-    """Run `work(i)` in `count` threads released together; results or raised errors."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = work(i)
-        except BaseException as error:
-            results[i] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 @pytest.mark.parametrize("stripe_status", ["succeeded", "pending"])
