@@ -12,11 +12,11 @@ from django.test import Client
 
 from shopkeeper.accounts.models import ApiToken
 from shopkeeper.accounts.permissions import ROLE_PERMISSIONS, Role
-from shopkeeper.api import api
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.provider import use_gateway
 from shopkeeper.payments.stripe.client import StripeGateway
+from tests.integration.admin_operations import BODIES, OPERATIONS, concrete
 from tests.integration.orders_admin_fixtures import (
     ROLES,
     Api,
@@ -26,35 +26,6 @@ from tests.integration.orders_admin_fixtures import (
 )
 
 pytestmark = pytest.mark.django_db
-
-# A valid body for each state-changing endpoint, so a refusal can only come from the role.
-BODIES = {
-    "/api/admin/products": {"sku": "NEW", "name": "New", "price": "1.00", "currency": "USD"},
-    "/api/admin/orders/{number}/cancel": {"reason": "rbac check"},
-    "/api/admin/orders/{number}/capture": {},
-    "/api/admin/orders/{number}/refunds": {"amount": "1.00", "reason": "requested_by_customer"},
-    "/api/admin/orders/{number}/refunds/preview": {"amount": "1.00"},
-    "/api/admin/refunds/{refund_id}/approve": {},
-    "/api/admin/refunds/{refund_id}/reject": {},
-}
-
-
-def admin_operations() -> list[tuple[str, str, str]]:
-    """(method, path template, required permission) of every /api/admin operation."""
-    found = []
-    for prefix, router in api._routers:
-        for path, path_view in router.path_operations.items():
-            full = f"/api{prefix}{path}"
-            if not full.startswith("/api/admin"):
-                continue
-            for operation in path_view.operations:
-                permission = getattr(operation.view_func, "required_permission", None)
-                for method in operation.methods:
-                    found.append((method, full, str(permission) if permission else ""))
-    return sorted(found)
-
-
-OPERATIONS = admin_operations()
 
 
 def test_every_admin_endpoint_goes_through_requires():
@@ -66,10 +37,6 @@ def test_every_admin_endpoint_goes_through_requires():
 def test_every_state_changing_admin_endpoint_has_a_body_in_the_matrix():
     posts = {path for method, path, _ in OPERATIONS if method != "GET"}
     assert posts <= set(BODIES)
-
-
-def concrete(path: str, number: str) -> str:
-    return path.replace("{number}", number).replace("{refund_id}", "999999")
 
 
 def call(client: Client, method: str, path: str, **headers):

@@ -32,8 +32,8 @@ from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
 from shopkeeper.stripe_events.models import WebhookEvent
 from tests.fakes import intent_event_payload, refund_event_payload, sign_payload
+from tests.integration.admin_operations import BODIES, OPERATIONS, concrete
 from tests.integration.orders_admin_fixtures import ROLES, make_staff, place
-from tests.integration.test_security import BODIES, OPERATIONS, concrete
 from tests.secret_watch import SecretWatch
 
 pytestmark = pytest.mark.django_db
