@@ -16,7 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from shopkeeper.errors import NotFound
-from shopkeeper.reconciliation.progress import TerminalProgress
+from shopkeeper.progress import TerminalProgress
 from shopkeeper.reconciliation.report import EXIT_UNREACHABLE, Report
 from shopkeeper.reconciliation.services import reconcile
 
@@ -57,7 +57,11 @@ class Command(BaseCommand):
         # The bar redraws one line of the terminal and is cleared before the report.
         progress = TerminalProgress(sys.stdout) if self.stdout.isatty() else None
         try:
-            report = reconcile(progress=progress, **scope)
+            listed = None
+            if progress is not None:
+                note = progress.note
+                listed = lambda count: note(f"listing Stripe: {count} objects")  # noqa: E731
+            report = reconcile(progress=progress, listed=listed, **scope)
         except NotFound as error:
             raise CommandError(error.detail, returncode=EXIT_UNREACHABLE) from None
         finally:
