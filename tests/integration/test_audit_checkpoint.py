@@ -4,7 +4,10 @@ finds every edit, forgery, gap and head problem there, refuses a forged checkpoi
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from django.core.management import call_command
 from django.db.models import Max
 
 from shopkeeper.audit.models import AuditChainHead, AuditCheckpoint, AuditEntry
@@ -169,3 +172,17 @@ def test_given_an_anchor_then_every_entry_is_checked_and_the_checkpoint_stays(tm
 
     assert code == 0 and output.startswith("OK 3 entries (anchor #")
     assert checkpoint().seq == mark.seq
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_given_a_terminal_then_a_progress_line_else_none(capsys):
+    add_entries(3)
+
+    verify()
+    assert "[" not in capsys.readouterr().out
+    call_command("audit", "verify", "--full", stdout=Terminal())
+    assert f"\r[{'#' * 30}] 3/3" in capsys.readouterr().out
