@@ -77,6 +77,8 @@ def books(intent_ids: Sequence[str], *, in_flight_after: datetime) -> Books:
     A pending refund without Stripe's answer last sent (never sent: last touched) after
     `in_flight_after` counts as in flight: that send may still be queued at Stripe.
     """
+    if not intent_ids:
+        return Books({}, frozenset())
     payments = list(
         Payment.objects.select_related("order").filter(intent_id__in=intent_ids).order_by()
     )

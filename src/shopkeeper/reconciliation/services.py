@@ -95,7 +95,8 @@ def reconcile(
     done = 0
     for start_at in range(0, len(checks), CHUNK):
         chunk = checks[start_at : start_at + CHUNK]
-        ours = books([intent_id for intent_id, _ in chunk], in_flight_after=run.in_flight_after)
+        listed_here = [intent_id for intent_id, snapshot in chunk if snapshot is not None]
+        ours = books(listed_here, in_flight_after=run.in_flight_after)
         for intent_id, snapshot in chunk:
             if not (listing and snapshot and run.agrees(ours, listing.facts(snapshot))):
                 run.reconcile_intent(intent_id)
