@@ -23,6 +23,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from refund_latency import ROOT, configure, paid_orders, start_localstripe
@@ -45,17 +47,29 @@ def counted_gateway(url: str) -> tuple[Any, list[str]]:
     return gateway, requests
 
 
+@contextmanager
+def counted_queries() -> Iterator[list[str]]:
+    """Every SQL statement run meanwhile (counted, not kept: runs make tens of thousands)."""
+    from django.db import connection
+
+    seen: list[str] = []
+
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append("")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        yield seen
+
+
 def timed_run(gateway: Any, requests: list[str], **scope: Any) -> dict[str, object]:
     """One reconcile, unpaced (localstripe has no rate limit): its time is ours and
     localstripe's; the paced time at real Stripe is its requests over the pace."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     from shopkeeper.reconciliation.services import reconcile
 
     before = len(requests)
     started = time.perf_counter()
-    with CaptureQueriesContext(connection) as queries:
+    with counted_queries() as queries:
         report = reconcile(gateway=gateway, requests_per_second=0, **scope)
     elapsed = time.perf_counter() - started
     sent = len(requests) - before
@@ -78,24 +92,30 @@ def one_read_each(gateway: Any, requests: list[str], intent_ids: list[str]) -> d
     refunds and disputes), our books read per payment; the same comparison."""
     from datetime import timedelta
 
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from shopkeeper.reconciliation.compare import compare_payment
-    from shopkeeper.reconciliation.listing import Pacer, paced, stripe_facts
+    from shopkeeper.reconciliation.listing import Pacer, facts_of, paced
     from shopkeeper.reconciliation.selectors import ledger_facts
 
     before, pacer = len(requests), Pacer(0)
     started = time.perf_counter()
     after = timezone.now() - timedelta(minutes=5)
-    with CaptureQueriesContext(connection) as queries:
+    with counted_queries() as queries:
         listed = [i for page in paced(gateway.list_payment_intents(), pacer) for i in page]
         found = 0
         for intent in listed:
             ours = ledger_facts(intent.id, in_flight_after=after)
-            if ours is not None:
-                found += len(compare_payment(ours, stripe_facts(gateway, intent.id, pacer)))
+            if ours is None:
+                continue
+            took_money = intent.status == "succeeded"  # as before: reads only where they matter
+            stripe = facts_of(
+                intent,
+                charges=gateway.list_charges(intent.id) if took_money else [],
+                refunds=gateway.list_refunds(intent.id) if took_money else [],
+                disputes=gateway.list_disputes(intent.id) if took_money else [],
+            )
+            found += len(compare_payment(ours, stripe))
     elapsed = time.perf_counter() - started
     sent = len(requests) - before
     return {
@@ -163,7 +183,9 @@ def _hours_ago(hours: int) -> Any:
 
 def extrapolate(timed: dict[str, Any], *, payments: int, pace: float) -> str:
     """A run over `payments` PaymentIntents: the requests grow with them (one per 100 of each
-    list), our side with them too; at real Stripe the requests wait for the pace."""
+    list), our side with them too; at real Stripe the requests wait for the pace. (Here, the
+    time is mostly localstripe's: its list pages cost more the more it holds, real Stripe's
+    do not, so this over-states the time "here".)"""
     requests = timed["requests_per_1000"] * payments / 1000
     ours = timed["ms_per_payment_intent"] * payments / 1000
     paced = requests / pace
@@ -214,11 +236,12 @@ def main() -> None:
         f"({before['seconds'] / max(whole['seconds'], 1e-9):.1f}x); its requests alone, "
         f"as bare list pages of {result['bare_list_page_ms']} ms: {bare:.2f} s"
     )
-    print("extrapolated, whole account: " + extrapolate(whole, payments=1_000_000, pace=10))
-    print("extrapolated, whole account: " + extrapolate(whole, payments=1_000_000, pace=25))
+    clean = result["runs"][2]  # type: ignore[index]  # books and Stripe agree: the usual night
+    print("extrapolated, whole account: " + extrapolate(clean, payments=1_000_000, pace=10))
+    print("extrapolated, whole account: " + extrapolate(clean, payments=1_000_000, pace=25))
     print(
         "extrapolated, nightly --since 24h over a day's 10,000 PaymentIntents: "
-        + extrapolate(whole, payments=10_000, pace=10)
+        + extrapolate(result["runs"][3], payments=10_000, pace=10)  # type: ignore[index]
     )
 
 
