@@ -41,11 +41,14 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Tests hash passwords with MD5: Argon2 costs ~50 ms a password (production keeps it)."""
+    """Tests hash passwords with MD5: Argon2 costs ~50 ms a password (production keeps it).
+    `reconcile` does not pace its requests (the FakeGateway and localstripe have no rate
+    limit); `tests/unit/test_reconcile_pacing.py` tests the pacing itself."""
     from django.conf import settings
 
     config.stash[PRODUCTION_HASHERS] = list(settings.PASSWORD_HASHERS)
     settings.PASSWORD_HASHERS = FAST_PASSWORD_HASHERS
+    settings.SHOPKEEPER_RECONCILE_REQUESTS_PER_SECOND = 0
 
 
 @pytest.fixture

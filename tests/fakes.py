@@ -30,6 +30,7 @@ from shopkeeper.payments.gateway import (
 WEBHOOK_SECRET = "whsec_shopkeeper_offline"
 # Payment methods the fake declines, like Stripe's test methods of the same names.
 DECLINING_METHODS = frozenset({"pm_card_chargeCustomerFail", "pm_card_visa_chargeDeclined"})
+PAGE_SIZE = 100  # Stripe's largest list page
 
 
 def sign_payload(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
@@ -230,6 +231,7 @@ class FakeGateway:
             raise PaymentRequestInvalid("Refund amount exceeds the charge", stripe_code=code)
 
     def list_refunds(self, intent_id: str) -> list[RefundSnapshot]:
+        self.calls.append(("list_refunds", intent_id))
         return [r for r in self.refunds.values() if r.payment_intent_id == intent_id]
 
     def settle_refund(
@@ -240,13 +242,43 @@ class FakeGateway:
         return refund
 
     # --- Reconciliation reads, and what happens at Stripe without us ------------------
-    def list_payment_intents(self, *, created_gte: int | None = None) -> Iterator[IntentSnapshot]:
-        self.calls.append(("list_payment_intents", str(created_gte)))
-        for intent in list(self.intents.values()):
-            if created_gte is None or intent.created >= created_gte:
-                yield intent
+    def _pages(self, operation: str, created_gte: int | None, objects: list[Any]) -> Iterator[Any]:
+        """Stripe's paging: 100 objects a request, each request noted in `calls`."""
+        wanted = [o for o in objects if created_gte is None or o.created >= created_gte]
+        for start in range(0, max(len(wanted), 1), PAGE_SIZE):
+            with self._lock:
+                self.calls.append((operation, str(created_gte)))
+                queued = self.fail_next.get(operation)
+                if queued:
+                    raise queued.pop(0)
+            yield wanted[start : start + PAGE_SIZE]
+
+    def list_payment_intents(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[list[IntentSnapshot]]:
+        return self._pages("list_payment_intents", created_gte, list(self.intents.values()))
+
+    def list_account_charges(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[list[ChargeSnapshot]]:
+        charges = [c for intent_id in list(self.intents) for c in self._charges(intent_id)]
+        return self._pages("list_account_charges", created_gte, charges)
+
+    def list_account_refunds(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[list[RefundSnapshot]]:
+        return self._pages("list_account_refunds", created_gte, list(self.refunds.values()))
+
+    def list_account_disputes(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[list[DisputeSnapshot]]:
+        return self._pages("list_account_disputes", created_gte, list(self.disputes.values()))
 
     def list_charges(self, intent_id: str) -> list[ChargeSnapshot]:
+        self.calls.append(("list_charges", intent_id))
+        return self._charges(intent_id)
+
+    def _charges(self, intent_id: str) -> list[ChargeSnapshot]:
         intent = self.intents[intent_id]
         if not intent.charge_id:
             return []
@@ -264,6 +296,7 @@ class FakeGateway:
         ]
 
     def list_disputes(self, intent_id: str) -> list[DisputeSnapshot]:
+        self.calls.append(("list_disputes", intent_id))
         return [d for d in self.disputes.values() if d.payment_intent_id == intent_id]
 
     def refund_outside(

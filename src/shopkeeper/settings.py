@@ -283,6 +283,11 @@ SHOPKEEPER_REFUND_RETRY_DELAYS: list[float] = [
 SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS = float(
     os.environ.get("SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS", "300")
 )
+# Requests a second `reconcile` makes to Stripe at most: Stripe allows 25/s in test mode and
+# 100/s live, for the whole account (the shop's own requests included). 0: unpaced.
+SHOPKEEPER_RECONCILE_REQUESTS_PER_SECOND = float(
+    os.environ.get("SHOPKEEPER_RECONCILE_REQUESTS_PER_SECOND", "10")
+)
 # How long a request waits for another request holding the same Idempotency-Key to finish.
 SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = float(
     os.environ.get("SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS", "10")

@@ -301,16 +301,24 @@ def backdate(order: Order, fake_gateway, days: int) -> None:
     fake_gateway.intents[intent.id] = replace(intent, created=int(then.timestamp()))
 
 
-def test_given_since_then_only_payment_intents_created_since_are_checked(fake_gateway):
-    old, new = paid_order(fake_gateway), paid_order(fake_gateway)
+def test_given_since_then_payment_intents_created_since_and_older_ones_with_news_since_are_checked(
+    fake_gateway,
+):
+    """--since reads Stripe's lists from that moment: the PaymentIntents created since, and
+    the refunds (and disputes) made since, whatever the age of their PaymentIntent."""
+    quiet, old, new = paid_order(fake_gateway), paid_order(fake_gateway), paid_order(fake_gateway)
+    backdate(quiet, fake_gateway, days=10)
     backdate(old, fake_gateway, days=10)
-    fake_gateway.refund_outside(intent_of(old), 100)
+    stale = fake_gateway.refund_outside(intent_of(quiet), 100)
+    nine_days_ago = int((timezone.now() - timedelta(days=9)).timestamp())
+    fake_gateway.refunds[stale.id] = replace(stale, created=nine_days_ago)
+    fake_gateway.refund_outside(intent_of(old), 150)
     fake_gateway.refund_outside(intent_of(new), 200)
 
     report = reconcile(since=(timezone.now() - timedelta(days=2)).date())
 
-    assert report.checked == 1
-    assert [d.order_number for d in report.remaining] == [new.number]
+    assert report.checked == 2
+    assert sorted(d.order_number for d in report.remaining) == sorted([old.number, new.number])
     assert ("list_payment_intents", str(int(_start(days=2)))) in fake_gateway.calls
 
 
@@ -397,6 +405,7 @@ def test_given_stripe_fails_for_one_payment_then_the_others_are_checked_and_exit
     fake_gateway,
 ):
     broken, fine = paid_order(fake_gateway), paid_order(fake_gateway)
+    fake_gateway.refund_outside(intent_of(broken), 100)  # a difference: read again on its own
     fake_gateway.refund_outside(intent_of(fine), 100)
 
     class FailsFor:

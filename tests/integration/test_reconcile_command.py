@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.payments.models import Payment
@@ -84,6 +86,21 @@ def test_given_since_date_then_accepted_and_a_bad_date_is_a_usage_error(fake_gat
     assert run("--since", "2020-01-31")[0] == 0
     with pytest.raises(CommandError, match="YYYY-MM-DD"):
         call_command("reconcile", "--since", "31/01/2020")
+
+
+def test_given_since_a_duration_or_a_moment_then_the_window_starts_then(fake_gateway):
+    paid_order(fake_gateway)
+
+    status, report = run("--since", "24h", "--json")
+    start = datetime.fromisoformat(json.loads(report)["since"])
+    assert status == 0 and abs(start - (timezone.now() - timedelta(hours=24))) < timedelta(
+        minutes=1
+    )
+    assert json.loads(run("--since", "2020-01-31T06:30", "--json")[1])["since"].startswith(
+        "2020-01-31 06:30"
+    )
+    with pytest.raises(CommandError, match="24h"):
+        call_command("reconcile", "--since", "24 hours")
 
 
 def test_given_unknown_order_then_exit_2(fake_gateway):

@@ -224,6 +224,10 @@ def test_given_more_than_a_page_of_payment_intents_then_since_pages_through_them
 
     assert (report.checked, report.skipped, report.exit_code) == (3, 105, 0)
     assert [difference.order_number for difference in report.fixed] == [orders[-1].number]
+    # Two pages of PaymentIntents, one of charges, one of refunds (localstripe has no
+    # disputes to ask for), then the one that differs read on its own: the PaymentIntent, its
+    # charges, refunds and (none at localstripe) disputes.
+    assert report.stripe_requests == 2 + 1 + 1 + 4
 
 
 def test_given_two_refunds_at_stripe_under_one_key_then_one_recorded_and_the_other_for_a_person(

@@ -16,6 +16,7 @@ from shopkeeper.payments.gateway import (
     IntentSnapshot,
     RefundSnapshot,
 )
+from shopkeeper.progress import bar
 from shopkeeper.reconciliation.compare import (
     capture_remainders,
     captured_at_stripe,
@@ -30,7 +31,6 @@ from shopkeeper.reconciliation.facts import (
     OurRefund,
     StripeFacts,
 )
-from shopkeeper.reconciliation.progress import bar
 from shopkeeper.reconciliation.report import Report
 
 PI = "pi_1"

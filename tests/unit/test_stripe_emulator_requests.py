@@ -114,6 +114,26 @@ def test_reads_use_no_expand_no_created_filter_and_charges_come_from_the_intent(
     assert emulator.list_disputes("pi_1") == [] and len(recorder.requests) == 2
 
 
+def test_account_lists_filter_as_localstripe_allows_and_disputes_ask_nothing(recorder, emulator):
+    """localstripe takes `created[gt]` on charges only; refunds are filtered here."""
+    recorder.answer(
+        "GET",
+        "/v1/refunds",
+        canned.page(
+            "/v1/refunds", canned.refund("re_old", created=99), canned.refund("re_new", created=100)
+        ),
+    )
+
+    list(emulator.list_account_charges(created_gte=100))
+    ((refund,),) = emulator.list_account_refunds(created_gte=100)
+    assert list(emulator.list_account_disputes(created_gte=100)) == []
+
+    charges, refunds = recorder.requests
+    assert (charges.path, charges.form) == ("/v1/charges", {"limit": "100", "created[gt]": "99"})
+    assert (refunds.path, refunds.form) == ("/v1/refunds", {"limit": "100"})
+    assert refund.id == "re_new"
+
+
 def test_a_refund_keeps_our_reason_in_metadata_only(recorder, emulator):
     emulator.create_refund(
         intent_id="pi_1",

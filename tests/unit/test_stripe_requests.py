@@ -202,7 +202,7 @@ def test_list_payment_intents_filters_by_created_at_stripe(recorder, gateway):
         "GET", "/v1/payment_intents", canned.page("/v1/payment_intents", canned.intent())
     )
 
-    (snapshot,) = gateway.list_payment_intents(created_gte=1_600_000_000)
+    ((snapshot,),) = gateway.list_payment_intents(created_gte=1_600_000_000)
 
     sent(
         recorder,
@@ -212,6 +212,41 @@ def test_list_payment_intents_filters_by_created_at_stripe(recorder, gateway):
         **{"created[gte]": "1600000000"},
     )
     assert snapshot.id == "pi_1"
+
+
+@pytest.mark.parametrize(
+    ("listing", "path", "obj"),
+    [
+        ("list_account_charges", "/v1/charges", canned.charge),
+        ("list_account_refunds", "/v1/refunds", canned.refund),
+        ("list_account_disputes", "/v1/disputes", canned.dispute),
+    ],
+)
+def test_account_lists_ask_by_created_and_page_one_request_at_a_time(
+    recorder, gateway, listing, path, obj
+):
+    """Each page is one request, sent only when the caller asks for the page."""
+    prefix = path.rsplit("/", 1)[1][:2]
+    recorder.answer(
+        "GET",
+        path,
+        canned.page(path, obj(f"{prefix}_1"), has_more=True),
+        canned.page(path, obj(f"{prefix}_2")),
+    )
+
+    pages = getattr(gateway, listing)(created_gte=1_600_000_000)
+    first = next(pages)
+    assert len(recorder.requests) == 1
+    rest = list(pages)
+
+    assert [o.id for o in first] == [f"{prefix}_1"] and [o.id for o in rest[0]] == [f"{prefix}_2"]
+    asked, then = recorder.requests
+    assert (asked.path, asked.form) == (path, {"limit": "100", "created[gte]": "1600000000"})
+    assert then.form == {
+        "limit": "100",
+        "created[gte]": "1600000000",
+        "starting_after": obj(f"{prefix}_1")["id"],
+    }
 
 
 def test_list_charges_asks_by_payment_intent(recorder, gateway):

@@ -124,6 +124,20 @@ class ChainWalk:
             self._cut_last = entry
         self._prev = entry
 
+    def resume(self, entry: Mapping[str, Any]) -> None:
+        """Continue a chain from `entry`, verified by an earlier run (`audit verify` resuming
+        from its checkpoint): the entries after it are checked against it. Its own keyed hash
+        is checked again (it costs one HMAC); it is not counted."""
+        if entry["chain"] != self._chain:
+            self._close_chain()
+            self._chain = entry["chain"]
+        if entry_hash(self.key, entry["prev_hash"], entry) != entry["hash"]:
+            self._report(entry, "content does not match its keyed hash (entry edited or forged)")
+        if self.cut_seq is not None and entry["seq"] <= self.cut_seq:
+            self._cut_entries += 1
+            self._cut_last = entry
+        self._prev = entry
+
     def _check_link(self, entry: Mapping[str, Any]) -> None:
         prev = self._prev
         expected_seq = prev["chain_seq"] + 1 if prev else 1

@@ -59,3 +59,22 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit head {self.chain} #{self.chain_seq}"
+
+
+class AuditCheckpoint(models.Model):
+    """Where `audit verify` got to: the log up to `seq` held when it was verified at
+    `verified_at` (the cut as an anchor would sign it, and the newest order then), so the
+    next run checks only what came after. One row; `mac` seals it with the key, so a forged
+    checkpoint (one that would skip entries) is refused."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField()
+    entries = models.BigIntegerField()
+    chains = models.BigIntegerField()
+    digest = models.CharField(max_length=64)
+    last_order_id = models.BigIntegerField()
+    verified_at = models.DateTimeField()
+    mac = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"audit checkpoint #{self.seq}"

@@ -7,7 +7,7 @@ declined, invalid, or unknown. Unknown (timeout, 5xx, lost connection) never mea
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -143,14 +143,29 @@ class PaymentGateway(Protocol):
 
     def list_refunds(self, intent_id: str) -> list[RefundSnapshot]: ...
 
-    # Reads for reconciliation: each pages through Stripe and returns everything.
-    def list_payment_intents(self, *, created_gte: int | None = None) -> Iterator[IntentSnapshot]:
-        """Every PaymentIntent (created at or after `created_gte`, Unix time), all pages."""
-        ...
-
+    # Reads for reconciliation. One PaymentIntent's charges and disputes, all pages:
     def list_charges(self, intent_id: str) -> list[ChargeSnapshot]: ...
 
     def list_disputes(self, intent_id: str) -> list[DisputeSnapshot]: ...
+
+    # The account's lists, created at or after `created_gte` (Unix time; None: all), newest
+    # first as Stripe lists them. Each page yielded is one request (up to 100 objects), fetched
+    # only when the caller asks for it, so the caller can pace and count requests.
+    def list_payment_intents(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[Sequence[IntentSnapshot]]: ...
+
+    def list_account_charges(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[Sequence[ChargeSnapshot]]: ...
+
+    def list_account_refunds(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[Sequence[RefundSnapshot]]: ...
+
+    def list_account_disputes(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[Sequence[DisputeSnapshot]]: ...
 
     def parse_webhook(self, payload: bytes, signature: str) -> GatewayEvent: ...
 

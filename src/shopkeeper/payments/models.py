@@ -30,6 +30,8 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ("id",)
+        # `reconcile --since` finds the payments created in its window without a scan.
+        indexes = (models.Index(fields=("created_at",), name="payment_created_at_idx"),)
 
     def __str__(self) -> str:
         return self.intent_id

@@ -31,6 +31,7 @@ class Report:
     checked: int = 0  # PaymentIntents compared
     skipped: int = 0  # PaymentIntents at Stripe that belong to no order of ours
     in_flight: int = 0  # pending refunds left alone: their request may still be under way
+    stripe_requests: int = 0  # requests made to Stripe
     findings: list[Finding] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)  # what Stripe could not be asked
 
@@ -76,6 +77,7 @@ class Report:
             "checked": self.checked,
             "skipped": self.skipped,
             "in_flight_refunds": self.in_flight,
+            "stripe_requests": self.stripe_requests,
             "differences": [_finding_json(finding) for finding in self.findings],
             "fixed": len(self.fixed),
             "remaining": len(self.remaining),

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from django.db.models import Max, QuerySet
 
 from shopkeeper.disputes.models import Dispute
-from shopkeeper.orders.lookups import get_order, needing_attention, open_attention
-from shopkeeper.orders.models import Order
+from shopkeeper.orders.lookups import get_order, needing_attention
+from shopkeeper.orders.models import Attention, Order
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import current_payment
@@ -51,21 +56,82 @@ def _created_since(since: datetime | None) -> dict[str, datetime]:
     return {} if since is None else {"created_at__gte": since}
 
 
+@dataclass(frozen=True, slots=True)
+class Books:
+    """Our side of some PaymentIntents, read together."""
+
+    facts: dict[str, LedgerFacts]
+    # PaymentIntents whose order holds a capture or cancel claim (it may have expired).
+    claimed: frozenset[str]
+
+
 def ledger_facts(intent_id: str, *, in_flight_after: datetime) -> LedgerFacts | None:
-    """What our books say about one PaymentIntent; None when it is not ours.
+    """What our books say about one PaymentIntent; None when it is not ours."""
+    return books([intent_id], in_flight_after=in_flight_after).facts.get(intent_id)
+
+
+def books(intent_ids: Sequence[str], *, in_flight_after: datetime) -> Books:
+    """What our books say about each of `intent_ids` that is ours, in six queries whatever
+    their number (keep it to a few hundred: each is a query parameter).
 
     A pending refund without Stripe's answer last sent (never sent: last touched) after
     `in_flight_after` counts as in flight: that send may still be queued at Stripe.
     """
-    payment = Payment.objects.select_related("order").filter(intent_id=intent_id).first()
-    if payment is None:
-        return None
-    entries = list(LedgerEntry.objects.filter(payment=payment))
+    if not intent_ids:
+        return Books({}, frozenset())
+    payments = list(
+        Payment.objects.select_related("order").filter(intent_id__in=intent_ids).order_by()
+    )
+    ids = [payment.pk for payment in payments]
+    entries = _grouped(LedgerEntry.objects.filter(payment_id__in=ids).order_by("id"))
+    disputes = _grouped(Dispute.objects.filter(payment_id__in=ids).order_by("id"))
+    refunds = _grouped(Refund.objects.filter(payment_id__in=ids).order_by("id"))
+    orders = {payment.order_id for payment in payments}
+    latest = set(
+        Payment.objects.filter(order_id__in=orders)
+        .values("order_id")
+        .annotate(latest=Max("id"))
+        .values_list("latest", flat=True)
+    )
+    flags: dict[int, list[Attention]] = defaultdict(list)
+    for flag in Attention.objects.filter(order_id__in=orders, resolved_at__isnull=True):
+        flags[flag.order_id].append(flag)
+    facts = {
+        payment.intent_id: _facts(
+            payment,
+            entries.get(payment.pk, []),
+            disputes.get(payment.pk, []),
+            refunds.get(payment.pk, []),
+            flags.get(payment.order_id, []) if payment.pk in latest else [],
+            in_flight_after,
+        )
+        for payment in payments
+    }
+    claimed = frozenset(p.intent_id for p in payments if p.order.operation_started_at is not None)
+    return Books(facts, claimed)
+
+
+def _grouped(rows: QuerySet[Any]) -> dict[int, list[Any]]:
+    """Rows by their payment's id, in the queryset's order."""
+    grouped: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        grouped[row.payment_id].append(row)
+    return grouped
+
+
+def _facts(
+    payment: Payment,
+    entries: list[LedgerEntry],
+    disputes: list[Dispute],
+    refunds: list[Refund],
+    attention: list[Attention],
+    in_flight_after: datetime,
+) -> LedgerFacts:
     totals: dict[str, int] = defaultdict(int)
     for entry in entries:
         totals[entry.kind] += entry.amount_minor
     return LedgerFacts(
-        intent_id=intent_id,
+        intent_id=payment.intent_id,
         order_number=payment.order.number,
         intent_status=payment.intent_status,
         currency=payment.currency,
@@ -74,18 +140,12 @@ def ledger_facts(intent_id: str, *, in_flight_after: datetime) -> LedgerFacts | 
         release=totals[EntryKind.RELEASE],
         void=totals[EntryKind.VOID],
         refunds=_refunds_on_ledger(entries),
-        disputes=_disputes(payment, entries),
-        refund_rows=_refund_rows(payment, in_flight_after),
+        disputes=_disputes(disputes, entries),
+        refund_rows=tuple(_refund_row(refund, in_flight_after) for refund in refunds),
         flag_reason=(payment.flag_reason or "flagged") if payment.flagged else "",
-        attention=_attention(payment),
+        # The order's open flags, given with its latest payment only (so reported once).
+        attention=tuple((flag.code, flag.subject, flag.detail) for flag in attention),
     )
-
-
-def _attention(payment: Payment) -> tuple[tuple[str, str, str], ...]:
-    """The order's open flags, given with its latest payment only (so reported once)."""
-    if current_payment(payment.order) != payment:
-        return ()
-    return tuple((flag.code, flag.subject, flag.detail) for flag in open_attention(payment.order))
 
 
 def _refunds_on_ledger(entries: list[LedgerEntry]) -> dict[str, int]:
@@ -100,7 +160,7 @@ def _refunds_on_ledger(entries: list[LedgerEntry]) -> dict[str, int]:
     return dict(net)
 
 
-def _disputes(payment: Payment, entries: list[LedgerEntry]) -> tuple[OurDispute, ...]:
+def _disputes(rows: list[Dispute], entries: list[LedgerEntry]) -> tuple[OurDispute, ...]:
     """Our dispute rows with what the ledger holds back and gives back for each."""
     held: dict[str, int] = defaultdict(int)
     released: dict[str, int] = defaultdict(int)
@@ -110,9 +170,7 @@ def _disputes(payment: Payment, entries: list[LedgerEntry]) -> tuple[OurDispute,
             held[dispute_id] += entry.amount_minor
         elif entry.kind == EntryKind.DISPUTE_CLOSED:
             released[dispute_id] += entry.amount_minor
-    statuses = dict(
-        Dispute.objects.filter(payment=payment).values_list("stripe_dispute_id", "status")
-    )
+    statuses = {row.stripe_dispute_id: row.status for row in rows}
     return tuple(
         OurDispute(
             id=dispute_id,
@@ -124,19 +182,16 @@ def _disputes(payment: Payment, entries: list[LedgerEntry]) -> tuple[OurDispute,
     )
 
 
-def _refund_rows(payment: Payment, in_flight_after: datetime) -> tuple[OurRefund, ...]:
-    return tuple(
-        OurRefund(
-            id=refund.pk,
-            key=str(refund.key),
-            status=refund.status,
-            amount=refund.amount_minor,
-            stripe_refund_id=refund.stripe_refund_id or "",
-            in_flight=(
-                refund.status == RefundStatus.PENDING
-                and not refund.stripe_refund_id
-                and (refund.last_sent_at or refund.updated_at) > in_flight_after
-            ),
-        )
-        for refund in Refund.objects.filter(payment=payment).order_by("id")
+def _refund_row(refund: Refund, in_flight_after: datetime) -> OurRefund:
+    return OurRefund(
+        id=refund.pk,
+        key=str(refund.key),
+        status=refund.status,
+        amount=refund.amount_minor,
+        stripe_refund_id=refund.stripe_refund_id or "",
+        in_flight=(
+            refund.status == RefundStatus.PENDING
+            and not refund.stripe_refund_id
+            and (refund.last_sent_at or refund.updated_at) > in_flight_after
+        ),
     )

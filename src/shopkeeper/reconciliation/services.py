@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -27,11 +28,17 @@ from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.services import apply_intent
-from shopkeeper.payments.stripe_statuses import IntentStatus
 from shopkeeper.reconciliation.compare import compare_payment, proven_intent
 from shopkeeper.reconciliation.facts import Difference, Fix, LedgerFacts, StripeFacts
+from shopkeeper.reconciliation.listing import (
+    AccountListing,
+    Listed,
+    Pacer,
+    read_account,
+    stripe_facts,
+)
 from shopkeeper.reconciliation.report import Report
-from shopkeeper.reconciliation.selectors import intents_here, ledger_facts
+from shopkeeper.reconciliation.selectors import Books, books, intents_here, ledger_facts
 from shopkeeper.refunds.rules import RefundStatus
 from shopkeeper.refunds.services import execute_refund
 from shopkeeper.refunds.settlement import settle_refund
@@ -49,12 +56,19 @@ def reconcile(
     fix: bool = False,
     gateway: PaymentGateway | None = None,
     progress: Progress | None = None,
+    listed: Listed | None = None,
     in_flight: timedelta | None = None,
+    requests_per_second: float | None = None,
 ) -> Report:
     """Compare our books with Stripe's and, with `fix`, record what Stripe proves.
 
     Scope: the PaymentIntents of `order_number`, or those created since `since` (plus any with
-    a refund still pending), or all. `progress(done, total)` is called after each one. A
+    Stripe news since then, or with a refund still pending), or all. Stripe's side is read from
+    the account's lists and ours in chunks; a PaymentIntent where they differ (or that the
+    lists cannot cover) is read again on its own, ours first, and only that fresh comparison
+    is reported and fixed. `listed(count)` is told how many objects Stripe's lists brought so
+    far, `progress(done, total)` how many PaymentIntents were compared. Requests to Stripe are
+    paced at `requests_per_second` (default SHOPKEEPER_RECONCILE_REQUESTS_PER_SECOND). A
     pending refund Stripe never received is sent again (same idempotency key) only once it has
     been left alone for `in_flight` (default SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS).
     Raises OrderNotFound for an unknown order number.
@@ -62,22 +76,49 @@ def reconcile(
     gateway = gateway or get_gateway()
     start = _start_of(since)
     report = Report(fix=fix, since=_label(since), order_number=order_number or "")
+    pacer = Pacer(
+        settings.SHOPKEEPER_RECONCILE_REQUESTS_PER_SECOND
+        if requests_per_second is None
+        else requests_per_second
+    )
     here = intents_here(since=start, order_number=order_number)
     try:
-        targets = _targets(gateway, here, since=start, whole_account=order_number is None)
+        listing = None if order_number is not None else _listing(gateway, start, pacer, listed)
     except (PaymentProviderUnavailable, PaymentRequestInvalid) as error:
-        report.unreachable.append(f"listing PaymentIntents: {error.detail}")
+        report.unreachable.append(f"listing PaymentIntents and their news: {error.detail}")
+        report.stripe_requests = pacer.requests
         return report
+    targets = _targets(listing, here)
     checks = _ours(targets)
     report.skipped = len(targets) - len(checks)
-    in_flight_after = timezone.now() - (in_flight if in_flight is not None else _in_flight())
-    for done, (intent_id, listed) in enumerate(checks, start=1):
-        _reconcile_intent(
-            intent_id, listed, gateway, report, fix=fix, in_flight_after=in_flight_after
-        )
-        if progress is not None:
-            progress(done, len(checks))
+    run = _Run(gateway, pacer, report, fix=fix, in_flight_after=_in_flight_after(in_flight))
+    done = 0
+    for start_at in range(0, len(checks), CHUNK):
+        chunk = checks[start_at : start_at + CHUNK]
+        listed_here = [intent_id for intent_id, snapshot in chunk if snapshot is not None]
+        ours = books(listed_here, in_flight_after=run.in_flight_after)
+        for intent_id, snapshot in chunk:
+            if not (listing and snapshot and run.agrees(ours, listing.facts(snapshot))):
+                run.reconcile_intent(intent_id)
+            done += 1
+            if progress is not None:
+                progress(done, len(checks))
+    report.stripe_requests = pacer.requests
     return report
+
+
+CHUNK = 500  # PaymentIntents whose books are read together
+
+
+def _listing(
+    gateway: PaymentGateway, start: datetime | None, pacer: Pacer, listed: Listed | None
+) -> AccountListing:
+    created_gte = int(start.timestamp()) if start is not None else None
+    return read_account(gateway, created_gte=created_gte, pacer=pacer, listed=listed)
+
+
+def _in_flight_after(in_flight: timedelta | None) -> datetime:
+    return timezone.now() - (in_flight if in_flight is not None else _in_flight())
 
 
 def _start_of(since: date | datetime | None) -> datetime | None:
@@ -97,16 +138,14 @@ def _in_flight() -> timedelta:
     return timedelta(seconds=settings.SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS)
 
 
-def _targets(
-    gateway: PaymentGateway, here: list[str], *, since: datetime | None, whole_account: bool
-) -> dict[str, IntentSnapshot | None]:
-    """Every PaymentIntent to compare: Stripe's (listed, for the whole account or since a
-    moment) and ours (looked up one by one when the listing did not bring them)."""
-    targets: dict[str, IntentSnapshot | None] = {}
-    if whole_account:
-        created_gte = int(since.timestamp()) if since is not None else None
-        for intent in gateway.list_payment_intents(created_gte=created_gte):
-            targets[intent.id] = intent
+def _targets(listing: AccountListing | None, here: list[str]) -> dict[str, IntentSnapshot | None]:
+    """Every PaymentIntent to compare: those Stripe listed (with their facts), then those
+    with news in the window but created before it, then ours the listing did not bring (each
+    of these read on its own)."""
+    targets: dict[str, IntentSnapshot | None] = dict(listing.intents) if listing else {}
+    touched = _existing(Payment.objects.all(), "intent_id", listing.touched) if listing else {}
+    for intent_id in sorted(touched):  # (another shop's on the same account: not ours to ask)
+        targets.setdefault(intent_id, None)
     for intent_id in here:
         targets.setdefault(intent_id, None)
     return targets
@@ -139,70 +178,55 @@ def _existing(rows: QuerySet[Any], field: str, wanted: Iterable[str]) -> dict[st
     return found
 
 
-def _reconcile_intent(
-    intent_id: str,
-    listed: IntentSnapshot | None,
-    gateway: PaymentGateway,
-    report: Report,
-    *,
-    fix: bool,
-    in_flight_after: datetime,
-) -> None:
-    """Compare one PaymentIntent and, with `fix`, fix it and compare again.
+@dataclass
+class _Run:
+    gateway: PaymentGateway
+    pacer: Pacer
+    report: Report
+    fix: bool
+    in_flight_after: datetime
 
-    Our side is read before Stripe's: news landing in between then shows as something Stripe
-    has and we lack (settled idempotently by a fix), never as money we hold that Stripe lacks.
-    """
-    report.checked += 1
-    ours = ledger_facts(intent_id, in_flight_after=in_flight_after)
-    try:
-        stripe = stripe_facts(gateway, intent_id, listed)
-        found = compare_payment(ours, stripe)
-        report.in_flight += sum(1 for row in (ours.refund_rows if ours else ()) if row.in_flight)
-        if not fix or not any(difference.fix != Fix.NONE for difference in found):
-            if fix and ours is not None:  # nothing to record: a claim past its lease can go
+    def agrees(self, ours: Books, stripe: StripeFacts) -> bool:
+        """Do our books, as read in bulk, agree with Stripe's lists for this PaymentIntent,
+        with nothing to do for it? (Then it is checked; otherwise it is read again alone.)"""
+        facts = ours.facts.get(stripe.intent.id)
+        if compare_payment(facts, stripe) or (self.fix and stripe.intent.id in ours.claimed):
+            return False
+        self.report.checked += 1
+        rows = facts.refund_rows if facts else ()
+        self.report.in_flight += sum(1 for row in rows if row.in_flight)
+        return True
+
+    def reconcile_intent(self, intent_id: str) -> None:
+        """Compare one PaymentIntent, read now, and with `fix`, fix it and compare again.
+
+        Our side is read before Stripe's: news landing in between then shows as something
+        Stripe has and we lack (settled idempotently by a fix), never as money we hold that
+        Stripe lacks.
+        """
+        report, gateway, in_flight_after = self.report, self.gateway, self.in_flight_after
+        report.checked += 1
+        ours = ledger_facts(intent_id, in_flight_after=in_flight_after)
+        try:
+            stripe = stripe_facts(gateway, intent_id, self.pacer)
+            found = compare_payment(ours, stripe)
+            rows = ours.refund_rows if ours else ()
+            report.in_flight += sum(1 for row in rows if row.in_flight)
+            if not self.fix or not any(difference.fix != Fix.NONE for difference in found):
+                if self.fix and ours is not None:  # nothing to record: a stale claim can go
+                    recover_expired_claim(ours.order_number, None)
+                report.found(found)
+                return
+            unsent = _apply_fixes(found, ours, stripe, gateway, in_flight_after)
+            if ours is not None:  # Stripe's view is recorded: a claim past its lease can go
                 recover_expired_claim(ours.order_number, None)
-            report.found(found)
-            return
-        unsent = _apply_fixes(found, ours, stripe, gateway, in_flight_after)
-        if ours is not None:  # Stripe's view is recorded: a claim past its lease can go
-            recover_expired_claim(ours.order_number, None)
-        if any(d.fix == Fix.RESEND_REFUND for d in found):  # Stripe has changed: ask again
-            stripe = stripe_facts(gateway, intent_id, None)
-        after = ledger_facts(intent_id, in_flight_after=in_flight_after)
-        report.found(found, [*compare_payment(after, stripe), *unsent])
-    except (PaymentProviderUnavailable, PaymentRequestInvalid) as error:
-        logger.warning("Reconciling %s: Stripe did not answer (%s)", intent_id, error.detail)
-        report.unreachable.append(f"{intent_id}: {error.detail}")
-
-
-def stripe_facts(
-    gateway: PaymentGateway, intent_id: str, listed: IntentSnapshot | None = None
-) -> StripeFacts | None:
-    """Stripe's side of one PaymentIntent; None when Stripe does not know it.
-
-    Only a PaymentIntent that took money can have refunds and disputes, and only one that
-    held money and was canceled has a charge to prove it; others cost one call at most.
-    """
-    try:
-        intent = listed or gateway.retrieve_payment_intent(intent_id)
-    except PaymentRequestInvalid as error:
-        if (
-            error.extra.get("stripe_code") == "resource_missing"
-            or error.extra.get("http_status") == 404
-        ):
-            return None
-        raise
-    if intent.status == IntentStatus.SUCCEEDED:
-        return StripeFacts(
-            intent=intent,
-            charges=tuple(gateway.list_charges(intent_id)),
-            refunds=tuple(gateway.list_refunds(intent_id)),
-            disputes=tuple(gateway.list_disputes(intent_id)),
-        )
-    if intent.status == IntentStatus.CANCELED:
-        return StripeFacts(intent=intent, charges=tuple(gateway.list_charges(intent_id)))
-    return StripeFacts(intent=intent)
+            if any(d.fix == Fix.RESEND_REFUND for d in found):  # Stripe has changed: ask again
+                stripe = stripe_facts(gateway, intent_id, self.pacer)
+            after = ledger_facts(intent_id, in_flight_after=in_flight_after)
+            report.found(found, [*compare_payment(after, stripe), *unsent])
+        except (PaymentProviderUnavailable, PaymentRequestInvalid) as error:
+            logger.warning("Reconciling %s: Stripe did not answer (%s)", intent_id, error.detail)
+            report.unreachable.append(f"{intent_id}: {error.detail}")
 
 
 def _apply_fixes(

@@ -178,6 +178,25 @@ class StripeGateway:
             for obj in page.auto_paging_iter():
                 yield self._shaped(plain(obj))
 
+    def _pages(
+        self, operation: str, method: Callable[..., Any], **params: Any
+    ) -> Iterator[list[Mapping[str, Any]]]:
+        """A list one page (one request, 100 objects) at a time, each read retried like any
+        read; the next page is asked for only when the caller wants it."""
+        after: str | None = None
+        while True:
+            paging = {"limit": 100, **({"starting_after": after} if after else {})}
+            page = self._call(operation, method, params={**params, **paging}, read=True)
+            objects = [self._shaped(obj) for obj in page.get("data", [])]
+            yield objects
+            if not page.get("has_more") or not objects:
+                return
+            after = str(objects[-1]["id"])
+
+    @staticmethod
+    def _created(created_gte: int | None) -> dict[str, Any]:
+        return {} if created_gte is None else {"created": {"gte": created_gte}}
+
     def _intent(self, intent: Mapping[str, Any]) -> IntentSnapshot:
         return intent_snapshot(self._shaped(intent))
 
@@ -283,14 +302,41 @@ class StripeGateway:
         )
         return [refund_snapshot(refund) for refund in listed]
 
-    def list_payment_intents(self, *, created_gte: int | None = None) -> Iterator[IntentSnapshot]:
-        """All pages (an emulator may ignore the filter: it is applied here too)."""
-        params: dict[str, Any] = {} if created_gte is None else {"created": {"gte": created_gte}}
-        listed = self._listed("list payments", self._client.v1.payment_intents.list, **params)
-        for intent in listed:
-            snapshot = intent_snapshot(intent)
-            if created_gte is None or snapshot.created >= created_gte:
-                yield snapshot
+    def list_payment_intents(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[list[IntentSnapshot]]:
+        pages = self._pages(
+            "list payments", self._client.v1.payment_intents.list, **self._created(created_gte)
+        )
+        for page in pages:
+            yield [intent_snapshot(intent) for intent in page]
+
+    def list_account_charges(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[list[ChargeSnapshot]]:
+        pages = self._pages(
+            "list charges", self._client.v1.charges.list, **self._created(created_gte)
+        )
+        for page in pages:
+            yield [charge_snapshot(charge) for charge in page]
+
+    def list_account_refunds(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[list[RefundSnapshot]]:
+        pages = self._pages(
+            "list refunds", self._client.v1.refunds.list, **self._created(created_gte)
+        )
+        for page in pages:
+            yield [refund_snapshot(refund) for refund in page]
+
+    def list_account_disputes(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[list[DisputeSnapshot]]:
+        pages = self._pages(
+            "list disputes", self._client.v1.disputes.list, **self._created(created_gte)
+        )
+        for page in pages:
+            yield [dispute_snapshot(dispute) for dispute in page]
 
     def list_charges(self, intent_id: str) -> list[ChargeSnapshot]:
         listed = self._listed(

@@ -4,8 +4,8 @@ Each override is one of localstripe's quirks (shared/STRIPE_NOTES.md); real Stri
 these paths:
 - it rejects `automatic_payment_methods` and a refund's `reason` (400 "Unexpected ...");
 - confirm with `payment_method` answers 500 "Not implemented": the method is set first;
-- it has no `expand`, refuses a `created` filter, cannot list charges by PaymentIntent (500)
-  and has no disputes (404);
+- it has no `expand`, refuses a `created` filter (charges take `created[gt]` only), cannot
+  list charges by PaymentIntent (500) and has no disputes (404);
 - its answers lack `amount_received`, `amount_capturable` and `amount_captured`, and its
   charge has no `payment_method_details` (the card is read from the payment method).
 """
@@ -17,7 +17,12 @@ from dataclasses import replace
 from typing import Any
 
 from shopkeeper.errors import DomainError
-from shopkeeper.payments.gateway import ChargeSnapshot, DisputeSnapshot, IntentSnapshot
+from shopkeeper.payments.gateway import (
+    ChargeSnapshot,
+    DisputeSnapshot,
+    IntentSnapshot,
+    RefundSnapshot,
+)
 from shopkeeper.payments.stripe.client import StripeGateway
 from shopkeeper.payments.stripe.snapshots import charge_snapshot, get, latest_charge
 from shopkeeper.payments.stripe_statuses import IntentStatus
@@ -52,6 +57,10 @@ def stripe_shaped(obj: Mapping[str, Any]) -> Mapping[str, Any]:
         captured = bool(get(obj, "captured", False))
         filled["amount_captured"] = int(get(obj, "amount", 0)) if captured else 0
     return {**obj, **filled} if filled else obj
+
+
+def _since(created: int, created_gte: int | None) -> bool:
+    return created_gte is None or created >= created_gte
 
 
 class EmulatorGateway(StripeGateway):
@@ -108,11 +117,34 @@ class EmulatorGateway(StripeGateway):
         )
         return self._with_card(self._intent(intent), intent)
 
-    def list_payment_intents(self, *, created_gte: int | None = None) -> Iterator[IntentSnapshot]:
+    def list_payment_intents(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[list[IntentSnapshot]]:
         """localstripe refuses a `created` filter: every PaymentIntent, filtered here."""
-        for snapshot in super().list_payment_intents():
-            if created_gte is None or snapshot.created >= created_gte:
-                yield snapshot
+        for page in super().list_payment_intents():
+            yield [intent for intent in page if _since(intent.created, created_gte)]
+
+    def list_account_charges(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[list[ChargeSnapshot]]:
+        """localstripe filters charges by `created[gt]` only (`gte` answers 500)."""
+        params = {} if created_gte is None else {"created": {"gt": created_gte - 1}}
+        pages = self._pages("list charges", self._client.v1.charges.list, **params)
+        for page in pages:
+            yield [charge_snapshot(charge) for charge in page]
+
+    def list_account_refunds(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[list[RefundSnapshot]]:
+        """localstripe refuses a `created` filter on refunds too: filtered here."""
+        for page in super().list_account_refunds():
+            yield [refund for refund in page if _since(refund.created, created_gte)]
+
+    def list_account_disputes(
+        self, *, created_gte: int | None = None
+    ) -> Iterator[list[DisputeSnapshot]]:
+        """localstripe has no disputes (404): none, and no request."""
+        yield from ()
 
     def list_charges(self, intent_id: str) -> list[ChargeSnapshot]:
         """localstripe's PaymentIntent carries its charges, as Stripe's older API versions did."""

@@ -1,4 +1,4 @@
-"""`shopkeeper reconcile [--since DATE] [--order NUMBER] [--fix] [--json]`
+"""`shopkeeper reconcile [--since DATE|MOMENT|24h] [--order NUMBER] [--fix] [--json]`
 
 Compares our books with Stripe's and reports every difference; with --fix, records what Stripe
 proves and settles refunds left in doubt. Exit status: 0 nothing remains, 1 differences remain,
@@ -9,23 +9,39 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from shopkeeper.errors import NotFound
-from shopkeeper.reconciliation.progress import TerminalProgress
+from shopkeeper.progress import TerminalProgress
 from shopkeeper.reconciliation.report import EXIT_UNREACHABLE, Report
 from shopkeeper.reconciliation.services import reconcile
 
+DURATION = re.compile(r"(\d+)([mhd])")
+UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
-def iso_date(text: str) -> date:
+
+def since_arg(text: str) -> date | datetime:
+    """A date (its first moment, shop time), a moment, or how long ago: `24h`, `2d`, `90m`."""
+    duration = DURATION.fullmatch(text.strip())
+    if duration:
+        amount, unit = duration.groups()
+        return timezone.now() - timedelta(**{UNITS[unit]: int(amount)})
     try:
-        return date.fromisoformat(text)
+        if len(text) == len("YYYY-MM-DD"):
+            return date.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"want a date as YYYY-MM-DD, not {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"want a date as YYYY-MM-DD, a moment as YYYY-MM-DDTHH:MM or a duration such as "
+            f"24h, 2d or 90m, not {text!r}"
+        ) from None
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
 
 
 class Command(BaseCommand):
@@ -37,8 +53,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--since",
-            type=iso_date,
-            help="PaymentIntents created on or after this date (YYYY-MM-DD)",
+            type=since_arg,
+            help="PaymentIntents created, and Stripe news, since this date (YYYY-MM-DD), "
+            "moment (YYYY-MM-DDTHH:MM) or long ago (24h, 2d, 90m)",
         )
         parser.add_argument("--order", dest="order_number", help="only this order's payments")
         parser.add_argument("--fix", action="store_true", help="record what Stripe proves")
@@ -57,7 +74,11 @@ class Command(BaseCommand):
         # The bar redraws one line of the terminal and is cleared before the report.
         progress = TerminalProgress(sys.stdout) if self.stdout.isatty() else None
         try:
-            report = reconcile(progress=progress, **scope)
+            listed = None
+            if progress is not None:
+                note = progress.note
+                listed = lambda count: note(f"listing Stripe: {count} objects")  # noqa: E731
+            report = reconcile(progress=progress, listed=listed, **scope)
         except NotFound as error:
             raise CommandError(error.detail, returncode=EXIT_UNREACHABLE) from None
         finally:
