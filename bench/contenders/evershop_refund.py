@@ -235,7 +235,7 @@ def main() -> None:
 
 
 def summary(phases: list[dict[str, Any]], counts: list[int]) -> dict[str, Any]:
-    """Per path and client count: refunds/s summed over rounds' refunds and time, median p50/p95;
+    """Per path and client count, the median over rounds of refunds/s, p50 and p95;
     then EverShop over the bare call."""
     out: dict[str, Any] = {"summary": "EverShop 2.2.1 admin refund / bare Stripe refund"}
     for clients in counts:
