@@ -102,12 +102,14 @@ def evershop_cli(*args: str) -> list[str]:
     return ["node", str(cli), *args]
 
 
+def database_url(name: str = DB_NAME) -> str:
+    return f"postgres://{DB_USER}@{DB_HOST}:{DB_PORT}/{name}"
+
+
 def ensure_database() -> None:
     import psycopg
 
-    with psycopg.connect(
-        f"postgres://{DB_USER}@{DB_HOST}:{DB_PORT}/postgres", autocommit=True
-    ) as db:
+    with psycopg.connect(database_url("postgres"), autocommit=True) as db:
         if not db.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone():
             db.execute(f'CREATE DATABASE "{DB_NAME}"')
 
@@ -285,7 +287,7 @@ def login(url: str) -> str:
 def ensure_product(url: str, cookie: str) -> None:
     import psycopg
 
-    with psycopg.connect(f"postgres://{DB_USER}@{DB_HOST}:{DB_PORT}/{DB_NAME}") as db:
+    with psycopg.connect(database_url()) as db:
         if db.execute("SELECT 1 FROM product WHERE sku = %s", (SKU,)).fetchone():
             return
     Http(url, cookie).post_json(

@@ -155,6 +155,71 @@ def run_clients(name: str, work: Calls) -> dict[str, Any]:
     }
 
 
+def database_transactions() -> int:
+    """Transactions committed or rolled back in EverShop's database so far (an autocommit
+    statement is one). An idle backend reports its counts within 10 s (PostgreSQL 15), so wait
+    that long first."""
+    import psycopg
+
+    time.sleep(11)
+    with psycopg.connect(evershop.database_url("postgres"), autocommit=True) as db:
+        row = db.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
+            (evershop.DB_NAME,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def transactions_per_refund(url: str, stripe_url: str, cookie: str, refunds: int) -> float:
+    """PostgreSQL transactions per EverShop refund: `refunds` sequential refunds (untimed),
+    less what its cron and event processes commit meanwhile, measured over as long idle."""
+    work = evershop_work(url, stripe_url, cookie, 1, refunds, 5)
+    before = database_transactions()
+    began = time.perf_counter()
+    run_clients("count", work)
+    took = time.perf_counter() - began
+    during = database_transactions() - before - 1  # -1: the snapshot's own transaction
+    time.sleep(took)
+    idle = database_transactions() - before - during - 2
+    return round((during - idle) / refunds, 1)
+
+
+def same_order_race(url: str, stripe_url: str, cookie: str, clients: int) -> dict[str, Any]:
+    """`clients` admins refund 10.00 of one 20.00 order at the same moment; what Stripe
+    refunded in the end. localstripe, unlike Stripe, accepts over-refunds, so the shop's own
+    bookkeeping is all that stands between the order and refunding it several times."""
+    stripe = stripe_client(stripe_url)
+    order = evershop.place_paid_order(evershop.Http(url), stripe, 99_999)
+    admins = [evershop.Http(url, cookie) for _ in range(clients)]
+    answers: list[int] = []
+    barrier = threading.Barrier(clients)
+
+    def admin(http: evershop.Http) -> None:
+        barrier.wait()
+        status, _, _ = http.request(
+            "POST",
+            "/api/stripe/paymentIntents/refund",
+            json.dumps({"order_id": str(order.order_id), "amount": "10.00"}).encode(),
+        )
+        answers.append(status)
+
+    threads = [threading.Thread(target=admin, args=(http,)) for http in admins]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    refunds = stripe.v1.refunds.list(params={"payment_intent": order.payment_intent, "limit": 100})
+    refunded = sum(refund.amount for refund in refunds.data)
+    return {
+        "path": "evershop_same_order_race",
+        "clients": clients,
+        "order_total": f"{order.amount / 100:.2f}",
+        "answered_200": answers.count(200),
+        "refunded_at_stripe": f"{refunded / 100:.2f}",
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -190,6 +255,15 @@ def main() -> None:
         "--warmup", type=int, default=10, help="untimed refunds first, 1 client (10)"
     )
     parser.add_argument("--no-bare", action="store_true", help="skip the bare Stripe call")
+    parser.add_argument(
+        "--count", type=int, default=20, help="untimed refunds to count transactions of (20; 0: no)"
+    )
+    parser.add_argument(
+        "--race",
+        type=int,
+        default=8,
+        help="admins refunding one order at once at the end (8; 0: no)",
+    )
     args = parser.parse_args()
     if args.per_order * 100 > evershop.PRICE * 100:
         parser.error(
@@ -224,11 +298,22 @@ def main() -> None:
                         work = evershop_work(url, stripe_url, cookie, clients, each, args.per_order)
                     else:
                         work = bare_work(stripe_url, clients, each, args.per_order)
+                    before = database_transactions() if name == "evershop" else 0
                     phase = run_clients(name, work)
+                    if name == "evershop":
+                        spent = database_transactions() - before
+                        phase["db_transactions_per_refund"] = round(
+                            spent / len(work[0]) / clients, 1
+                        )
                     phase["round"] = round_number
                     phases.append(phase)
                     print(json.dumps(phase), flush=True)
         print(json.dumps(summary(phases, counts)), flush=True)
+        if args.count:
+            count = transactions_per_refund(url, stripe_url, cookie, args.count)
+            print(json.dumps({"path": "evershop", "db_transactions_per_refund": count}), flush=True)
+        if args.race:
+            print(json.dumps(same_order_race(url, stripe_url, cookie, args.race)), flush=True)
     finally:
         for stop in reversed(stops):
             stop()
