@@ -298,13 +298,7 @@ def main() -> None:
                         work = evershop_work(url, stripe_url, cookie, clients, each, args.per_order)
                     else:
                         work = bare_work(stripe_url, clients, each, args.per_order)
-                    before = database_transactions() if name == "evershop" else 0
                     phase = run_clients(name, work)
-                    if name == "evershop":
-                        spent = database_transactions() - before
-                        phase["db_transactions_per_refund"] = round(
-                            spent / len(work[0]) / clients, 1
-                        )
                     phase["round"] = round_number
                     phases.append(phase)
                     print(json.dumps(phase), flush=True)
