@@ -26,7 +26,8 @@ uses to make paid orders through EverShop's own APIs:
      EverShop's own parameters (amount, currency, metadata {cart_id, order_id}). EverShop's
      POST /api/stripe/paymentIntents cannot be used offline: it sends
      `automatic_payment_methods`, which localstripe rejects ("Unexpected
-     automatic_payment_methods"); in a browser Stripe.js would confirm it anyway.
+     automatic_payment_methods"). Against real Stripe it would create the PaymentIntent and
+     Stripe.js in the buyer's browser would confirm it.
   4. a signed `payment_intent.succeeded` event POSTed to EverShop's /api/stripe/webhook, as
      Stripe delivers it: EverShop's handler records the payment_transaction and marks the order
      `stripe_captured`, which is what its refund endpoint needs.
