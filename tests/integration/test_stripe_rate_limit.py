@@ -160,3 +160,27 @@ def test_given_a_limit_then_one_limiter_per_process_whatever_the_gateways(settin
 
     assert shared_limiter() is shared_limiter()
     assert isinstance(shared_limiter(), StripeRateLimiter)
+
+
+def test_given_a_429_seen_by_one_process_then_the_others_wait_it_out():
+    scope = f"t-{uuid.uuid4().hex[:8]}"
+    first = limiter(scope, 50, 25)
+    slept: list[float] = []
+    second = StripeRateLimiter(
+        connection_params=database_params,
+        scope=scope,
+        account=Pace(50),
+        endpoint=Pace(25),
+        sleep=slept.append,  # records the wait instead of sleeping
+    )
+    refunds = "https://api.stripe.com/v1/refunds"
+    assert first.wait_turn("post", refunds, max_wait=5)
+
+    first.hold("post", refunds, 1.5)
+    assert second.wait_turn("get", "https://api.stripe.com/v1/charges", max_wait=5)
+
+    first.close()
+    second.close()
+    assert len(slept) >= 1 and 1.3 <= slept[0] <= 1.5  # the account is held for everyone
+    assert StripeRateBucket.objects.get(name=scope).rate_limited == 1
+    assert StripeRateBucket.objects.get(name=f"{scope} POST /v1/refunds").rate_limited == 1
