@@ -215,12 +215,13 @@ class StripeRateLimiter:
                 self._inherited.append(self._connection)  # never closed here, never collected
             self._connection, self._pid = None, os.getpid()
         if self._connection is None or self._connection.closed:
-            connection = psycopg.connect(
+            params = {
+                "connect_timeout": CONNECT_TIMEOUT,
                 **self._connection_params(),
-                autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT,
-                application_name="shopkeeper stripe limiter",
-            )
+                "autocommit": True,
+                "application_name": "shopkeeper stripe limiter",
+            }
+            connection = psycopg.connect(**params)
             # A reservation lost in a crash costs nothing: no waiting for the WAL's flush.
             connection.execute("SET synchronous_commit TO off")
             self._connection = connection
