@@ -37,6 +37,7 @@ def gateway(proxy) -> EmulatorGateway:
         api_base=proxy.url,
         timeout=TIMEOUT,
         retry_delays=(0.05,),
+        rate_limit_max_wait=5.0,
     )
 
 

@@ -1,10 +1,12 @@
 """The shared Stripe rate limiter's buckets and the one function that reserves a send time.
 
-`stripe_rate_reserve(buckets, intervals, tolerances, max_wait)` is the generic cell rate
+`stripe_rate_reserve(buckets, intervals, tolerances, max_wait, counted)` is the generic cell rate
 algorithm (GCRA) over several buckets at once (the account's and the endpoint's), in one
 statement on the limiter's own autocommit connection: it locks the rows in name order, picks the
 earliest time every bucket allows, and moves each bucket's clock past it. It returns the seconds
 to wait before sending, or NULL (nothing reserved) when that is longer than `max_wait`.
+`counted` (0 or 1) is added to the request counters: 0 for a request taking a new turn after
+waking up too late for its first.
 """
 
 from django.db import migrations, models
@@ -14,7 +16,8 @@ CREATE OR REPLACE FUNCTION stripe_rate_reserve(
     p_buckets text[],
     p_intervals double precision[],
     p_tolerances double precision[],
-    p_max_wait double precision
+    p_max_wait double precision,
+    p_counted integer
 ) RETURNS double precision
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -44,8 +47,8 @@ BEGIN
         UPDATE payments_stripe_rate_bucket SET
             theoretical_arrival =
                 GREATEST(theoretical_arrival, send_at) + make_interval(secs => p_intervals[i]),
-            requests = requests + 1,
-            waits = waits + (waited > 0)::int,
+            requests = requests + p_counted,
+            waits = waits + ((waited > 0)::int * p_counted),
             wait_seconds = wait_seconds + waited
         WHERE name = p_buckets[i];
     END LOOP;
@@ -56,7 +59,7 @@ $$;
 
 DROP = (
     "DROP FUNCTION IF EXISTS stripe_rate_reserve"
-    "(text[], double precision[], double precision[], double precision);"
+    "(text[], double precision[], double precision[], double precision, integer);"
 )
 
 

@@ -41,7 +41,7 @@ from django.db import connections
 
 logger = logging.getLogger(__name__)
 
-RESERVE = "SELECT stripe_rate_reserve(%s, %s, %s, %s)"
+RESERVE = "SELECT stripe_rate_reserve(%s, %s, %s, %s, %s)"
 HOLD = """
 UPDATE payments_stripe_rate_bucket
 SET rate_limited = rate_limited + 1,
@@ -165,10 +165,11 @@ class StripeRateLimiter:
         intervals = [pace.interval for _, pace in buckets]
         tolerances = [pace.tolerance for _, pace in buckets]
         deadline = time.monotonic() + max_wait
-        for _ in range(TURNS):
+        for turn in range(TURNS):
             asked_at = time.monotonic()
             remaining = max(0.0, deadline - asked_at)
-            row = self._execute(RESERVE, (names, intervals, tolerances, remaining))
+            counted = 1 if turn == 0 else 0  # one request, however many turns
+            row = self._execute(RESERVE, (names, intervals, tolerances, remaining, counted))
             if row is None:  # the database failed: unlimited (see the module docstring)
                 return True
             wait = row[0]
