@@ -50,6 +50,35 @@ STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "").rstrip("/") or None
 # Seconds before a Stripe call counts as an unknown outcome.
 STRIPE_TIMEOUT = float(os.environ.get("STRIPE_TIMEOUT", "10"))
 
+
+def _non_negative(name: str, default: str) -> float:
+    text = os.environ.get(name, "").strip() or default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must be a number of 0 or more, not {text!r}")
+    return value
+
+
+# Stripe's rate limit, kept by every server, worker and command together in PostgreSQL
+# (payments/stripe/rate_limit.py, docs/operations.md): requests a second to Stripe in all, and
+# to any one endpoint (Stripe: 25/s in test mode, 100/s live, 25/s an endpoint). 0 turns the
+# limiter off; an endpoint limit of 0 keeps the account's limit only.
+STRIPE_TEST_MODE = STRIPE_API_BASE is not None or STRIPE_SECRET_KEY.startswith(
+    ("sk_test_", "rk_test_")
+)
+STRIPE_MAX_REQUESTS_PER_SECOND = int(
+    _non_negative("STRIPE_MAX_REQUESTS_PER_SECOND", "20" if STRIPE_TEST_MODE else "80")
+)
+STRIPE_MAX_REQUESTS_PER_SECOND_PER_ENDPOINT = int(
+    _non_negative("STRIPE_MAX_REQUESTS_PER_SECOND_PER_ENDPOINT", "20")
+)
+# The longest one Stripe request waits for its turn and after Stripe's 429s, in seconds; past
+# it the request is not sent and its outcome is unknown (certainly not done).
+STRIPE_RATE_LIMIT_MAX_WAIT = _non_negative("STRIPE_RATE_LIMIT_MAX_WAIT", "10")
+
 SHOPKEEPER_CAPTURE = os.environ.get("SHOPKEEPER_CAPTURE", "automatic")
 if SHOPKEEPER_CAPTURE not in ("automatic", "manual"):
     raise ImproperlyConfigured("SHOPKEEPER_CAPTURE must be 'automatic' or 'manual'")
@@ -98,6 +127,7 @@ INSTALLED_APPS = [
     "shopkeeper.demo",
     "shopkeeper.server",
     "shopkeeper.reconciliation",
+    "shopkeeper.monitoring",
 ]
 
 MIDDLEWARE = [
@@ -293,10 +323,14 @@ SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = float(
     os.environ.get("SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS", "10")
 )
 # The longest a request holding an Idempotency-Key can run (the refund endpoints): a refund is
-# sent at most once plus once per retry delay, each send up to STRIPE_TIMEOUT, with the delays
-# in between. gunicorn's worker `timeout` is no bound: a gthread worker keeps beating while one
-# of its threads waits, so a slow request is not cut off.
-IDEMPOTENT_REQUEST_SECONDS = (1 + len(SHOPKEEPER_REFUND_RETRY_DELAYS)) * STRIPE_TIMEOUT + sum(
+# sent at most once plus once per retry delay, each send up to STRIPE_TIMEOUT plus its wait at
+# the rate limiter (STRIPE_RATE_LIMIT_MAX_WAIT, when it is on), with the delays in between.
+# gunicorn's worker `timeout` is no bound: a gthread worker keeps beating while one of its
+# threads waits, so a slow request is not cut off.
+_STRIPE_SEND_SECONDS = STRIPE_TIMEOUT + (
+    STRIPE_RATE_LIMIT_MAX_WAIT if STRIPE_MAX_REQUESTS_PER_SECOND else 0.0
+)
+IDEMPOTENT_REQUEST_SECONDS = (1 + len(SHOPKEEPER_REFUND_RETRY_DELAYS)) * _STRIPE_SEND_SECONDS + sum(
     SHOPKEEPER_REFUND_RETRY_DELAYS
 )
 # A claim on an Idempotency-Key is a lease: after it, the same key takes over from a request
@@ -309,7 +343,8 @@ SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS = float(
 if SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS <= IDEMPOTENT_REQUEST_SECONDS:
     raise ImproperlyConfigured(
         f"SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS must exceed the longest request "
-        f"({IDEMPOTENT_REQUEST_SECONDS:g} s with STRIPE_TIMEOUT and SHOPKEEPER_REFUND_RETRY_DELAYS)"
+        f"({IDEMPOTENT_REQUEST_SECONDS:g} s with STRIPE_TIMEOUT, STRIPE_RATE_LIMIT_MAX_WAIT and "
+        f"SHOPKEEPER_REFUND_RETRY_DELAYS)"
     )
 
 # Largest request body accepted; a larger one is answered 413 before it is read.
@@ -326,6 +361,10 @@ SHOPKEEPER_LOGIN_THROTTLE_SECONDS = int(os.environ.get("SHOPKEEPER_LOGIN_THROTTL
 # Reverse proxies in front of the server that append to X-Forwarded-For (shopkeeper.client_address).
 # 0: the client is REMOTE_ADDR and X-Forwarded-For is ignored.
 SHOPKEEPER_PROXY_COUNT = int(os.environ.get("SHOPKEEPER_PROXY_COUNT", "0"))
+
+# /metrics (Prometheus) answers only a request with `Authorization: Bearer <this token>`; unset,
+# it answers nobody in production and anyone in development (docs/operations.md).
+SHOPKEEPER_METRICS_TOKEN = os.environ.get("SHOPKEEPER_METRICS_TOKEN", "").strip()
 
 # Tests only: failpoints switched on by name, e.g. "refund.after_stripe=kill" (see
 # shopkeeper/failpoints.py). Production refuses to start with any.

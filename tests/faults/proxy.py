@@ -10,7 +10,7 @@ It also plays Stripe's idempotency layer, which localstripe lacks (there the sam
 
 Faults (`inject`), each for the next `times` requests matching a method and path prefix:
 - ERROR_500: answer 500 `api_error` without forwarding (Stripe's front failed; nothing done);
-- RATE_LIMIT: answer 429 without forwarding;
+- RATE_LIMIT: answer 429 without forwarding (with `headers`, e.g. Retry-After, if given);
 - DROP_RESPONSE: forward (the refund is made), then close the connection with no answer;
 - DELAY: forward, then hold the answer `delay` seconds, past the client's timeout;
 - STALL: Stripe itself is frozen (as localstripe was, stopped for 35 s): the request is held,
@@ -30,10 +30,11 @@ import http.client
 import json
 import socket
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -53,6 +54,7 @@ class Rule:
     times: int
     method: str
     path: str
+    headers: tuple[tuple[str, str], ...] = ()
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and method == self.method and path.startswith(self.path)
@@ -74,6 +76,7 @@ class Exchange:
     key: str | None
     outcome: str  # forwarded, replayed, key_reused, key_in_use, or not_forwarded
     fault: Fault | None = None
+    at: float = field(default_factory=time.monotonic)  # when it was logged
 
 
 def stripe_error(status: int, type_: str, message: str, code: str = "") -> Reply:
@@ -119,10 +122,16 @@ class StripeFaultProxy:
         self.close()
 
     def inject(
-        self, fault: Fault, *, times: int = 1, method: str = "POST", path: str = "/v1/refunds"
+        self,
+        fault: Fault,
+        *,
+        times: int = 1,
+        method: str = "POST",
+        path: str = "/v1/refunds",
+        headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         with self._lock:
-            self._rules.append(Rule(Fault(fault), times, method, path))
+            self._rules.append(Rule(Fault(fault), times, method, path, headers))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -191,12 +200,14 @@ class StripeFaultProxy:
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply | None:
         """The reply to send, or None to drop the connection without one."""
         key = headers.get("Idempotency-Key") if method == "POST" else None
-        fault = self._take_fault(method, path)
+        rule = self._take_rule(method, path)
+        fault = rule.fault if rule is not None else None
         if fault is Fault.STALL:
             return self._stalled(method, path, key, headers, body)
         if fault in (Fault.ERROR_500, Fault.RATE_LIMIT):
             self._log(Exchange(method, path, key, "not_forwarded", fault))
-            return _refusal(fault)
+            refusal = _refusal(fault)
+            return Reply(refusal.status, refusal.body, rule.headers if rule else ())
         reply, outcome = self._execute(method, path, key, headers, body)
         self._log(Exchange(method, path, key, outcome, fault))
         if fault is Fault.DROP_RESPONSE:
@@ -224,12 +235,12 @@ class StripeFaultProxy:
                 self._held -= 1
                 self._released.notify_all()
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
+    def _take_rule(self, method: str, path: str) -> Rule | None:
         with self._lock:
             for rule in self._rules:
                 if rule.matches(method, path):
                     rule.times -= 1
-                    return rule.fault
+                    return rule
         return None
 
     def _execute(

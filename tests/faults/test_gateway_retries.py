@@ -1,5 +1,7 @@
 """One retry layer, ours: the SDK never retries, and the gateway resends a keyed write only when
 the earlier send certainly ended. A send that may still be in flight is never sent again here.
+A 429 is no failure: the paced HTTP client sends it again after what Stripe asks, without
+taking the gateway's retries, unless Stripe says not to (payments/stripe/paced_http.py).
 
 Through the fault proxy (tests/faults/proxy.py) to localstripe, with the application's gateway.
 """
@@ -35,6 +37,7 @@ def gateway(proxy) -> EmulatorGateway:
         api_base=proxy.url,
         timeout=TIMEOUT,
         retry_delays=(0.05,),
+        rate_limit_max_wait=5.0,
     )
 
 
@@ -108,3 +111,32 @@ def test_given_an_answered_500_to_a_refund_then_the_gateway_itself_sends_it_once
         )
 
     assert not unknown.value.in_flight and proxy.count() == 1
+
+
+def test_given_429s_with_retry_after_then_sent_again_after_it_without_taking_a_failure_retry(
+    proxy, gateway
+):
+    """Two 429s, one retry for failures (retry_delays=(0.05,)): still made, Retry-After apart."""
+    proxy.inject(Fault.RATE_LIMIT, times=2, path=INTENTS, headers=(("Retry-After", "1"),))
+
+    intent = create_intent(gateway, "pi-429-after")
+
+    assert intent.id.startswith("pi_")
+    sent = [e for e in proxy.exchanges if e.path.startswith(INTENTS)]
+    assert [e.outcome for e in sent] == ["not_forwarded", "not_forwarded", "forwarded"]
+    assert {e.key for e in sent} == {"pi-429-after"}
+    assert sent[1].at - sent[0].at >= 0.95 and sent[2].at - sent[1].at >= 0.95
+
+
+def test_given_a_429_saying_stripe_should_not_retry_then_never_sent_again_and_not_in_flight(
+    proxy, gateway
+):
+    proxy.inject(
+        Fault.RATE_LIMIT, times=1, path=INTENTS, headers=(("Stripe-Should-Retry", "false"),)
+    )
+
+    with pytest.raises(PaymentOutcomeUnknown) as unknown:
+        create_intent(gateway, "pi-429-no-retry")
+
+    assert not unknown.value.in_flight  # Stripe did not execute it: certainly not done
+    assert proxy.count(path=INTENTS) == 1  # neither the HTTP client nor the gateway resent it

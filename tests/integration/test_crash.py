@@ -165,11 +165,12 @@ def test_given_server_killed_holding_a_key_when_retried_after_its_lease_then_it_
 ):
     order = paid_order(localstripe_gateway)
     token = token_for(staff("owner"))
-    lease = 6.0  # longer than the longest request with these settings (2 x 1 + 0.05 s)
+    lease = 6.0  # longer than the longest request with these settings (2 x (1 + 1) + 0.05 s)
     env = shopkeeper_env(
         tmp_path,
         STRIPE_API_BASE=localstripe_url,
         STRIPE_TIMEOUT="1",
+        STRIPE_RATE_LIMIT_MAX_WAIT="1",
         SHOPKEEPER_REFUND_RETRY_DELAYS="0.05",
         SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS=str(lease),
         SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS="0.5",

@@ -131,14 +131,29 @@ def test_given_an_unknown_capture_mode_then_it_refuses(tmp_path: Path) -> None:
 def test_given_an_idempotency_lease_shorter_than_the_longest_request_then_it_refuses(
     tmp_path: Path,
 ) -> None:
-    """STRIPE_TIMEOUT 10 and retry delays 0.5,2: a refund request may run 3 x 10 + 2.5 s."""
+    """STRIPE_TIMEOUT 10, a wait at the rate limiter of up to 10 s a send, and retry delays
+    0.5,2: a refund request may run 3 x (10 + 10) + 2.5 s."""
     short = shopkeeper(tmp_path, "check", SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS="30")
     fitting = shopkeeper(
-        tmp_path, "check", SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS="30", STRIPE_TIMEOUT="5"
+        tmp_path,
+        "check",
+        SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS="30",
+        STRIPE_TIMEOUT="5",
+        STRIPE_RATE_LIMIT_MAX_WAIT="2",
     )
 
     assert short.returncode != 0 and "Traceback" not in short.stderr
-    assert "SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS must exceed the longest request (32.5 s" in (
+    assert "SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS must exceed the longest request (62.5 s" in (
         short.stderr
     )
     assert fitting.returncode == 0, fitting.stderr
+
+
+@pytest.mark.parametrize("name", ["STRIPE_MAX_REQUESTS_PER_SECOND", "STRIPE_RATE_LIMIT_MAX_WAIT"])
+def test_given_a_rate_limit_setting_that_is_no_number_then_it_refuses(
+    tmp_path: Path, name: str
+) -> None:
+    result = shopkeeper(tmp_path, "check", **{name: "fast"})
+
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"{name} must be a number of 0 or more, not 'fast'" in result.stderr

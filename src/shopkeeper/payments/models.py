@@ -68,3 +68,26 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount_minor} {self.currency}"
+
+
+class StripeRateBucket(models.Model):
+    """One budget of Stripe requests shared by every process (payments/stripe/rate_limit.py).
+
+    `theoretical_arrival` is the GCRA's clock: the bucket lets a request go at the database's
+    `clock_timestamp()` once it is no earlier than this minus the burst tolerance. Only
+    `stripe_rate_reserve` (migration 0004) and `StripeRateLimiter.hold` write it. The counters
+    are cluster-wide totals since the row was made: /metrics reads them.
+    """
+
+    name = models.CharField(max_length=200, primary_key=True)
+    theoretical_arrival = models.DateTimeField()
+    requests = models.BigIntegerField(default=0)
+    waits = models.BigIntegerField(default=0)
+    wait_seconds = models.FloatField(default=0.0)
+    rate_limited = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "payments_stripe_rate_bucket"
+
+    def __str__(self) -> str:
+        return self.name

@@ -25,6 +25,7 @@ def get_gateway() -> PaymentGateway:
 def gateway_from_settings() -> PaymentGateway:
     from shopkeeper.payments.stripe.client import StripeGateway
     from shopkeeper.payments.stripe.emulator import EmulatorGateway
+    from shopkeeper.payments.stripe.rate_limit import shared_limiter
 
     kind = StripeGateway if settings.STRIPE_API_BASE is None else EmulatorGateway
     return kind(
@@ -32,6 +33,8 @@ def gateway_from_settings() -> PaymentGateway:
         webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
         api_base=settings.STRIPE_API_BASE,
         timeout=settings.STRIPE_TIMEOUT,
+        limiter=shared_limiter(),
+        rate_limit_max_wait=settings.STRIPE_RATE_LIMIT_MAX_WAIT,
     )
 
 

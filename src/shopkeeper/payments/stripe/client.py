@@ -9,6 +9,8 @@ below ours multiplies with it and resends requests that may still be queued at S
 read is retried after any failure, and a keyed write (with its same key) only when the earlier
 send certainly ended (see `PaymentOutcomeUnknown.in_flight`). Refunds are not retried here:
 `refunds.services` retries them, and leaves one that may be in flight for later settlement.
+A 429 is not retried here either: the HTTP client below (`paced_http`, the shared rate limiter)
+already waited it out as far as Stripe and STRIPE_RATE_LIMIT_MAX_WAIT allow.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from shopkeeper.payments.gateway import (
     IntentSnapshot,
     RefundSnapshot,
 )
+from shopkeeper.payments.stripe.paced_http import PacedRequestsClient
+from shopkeeper.payments.stripe.rate_limit import RateLimiter, Unlimited
 from shopkeeper.payments.stripe.snapshots import (
     charge_snapshot,
     dispute_snapshot,
@@ -118,6 +122,8 @@ class StripeGateway:
         api_base: str | None = None,
         timeout: float = 10.0,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        limiter: RateLimiter | None = None,
+        rate_limit_max_wait: float = 10.0,
     ) -> None:
         base_addresses: Any = {"api": api_base} if api_base else None
         self._client = stripe.StripeClient(
@@ -125,7 +131,11 @@ class StripeGateway:
             stripe_version=STRIPE_API_VERSION,
             base_addresses=base_addresses,
             max_network_retries=0,  # our retries are the only ones (see the module docstring)
-            http_client=stripe.RequestsClient(timeout=timeout),
+            http_client=PacedRequestsClient(
+                timeout=timeout,
+                limiter=limiter or Unlimited(),
+                max_wait=rate_limit_max_wait,
+            ),
         )
         self._retry_delays = retry_delays
         self._webhook_secret = webhook_secret
@@ -166,7 +176,8 @@ class StripeGateway:
                 with _translated_errors(operation):
                     return plain(method(*args, **kwargs))
             except PaymentOutcomeUnknown as error:
-                if delay is None or (error.in_flight and not read):
+                rate_limited = isinstance(error.__cause__, stripe.RateLimitError)
+                if delay is None or (error.in_flight and not read) or rate_limited:
                     raise
             time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
