@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from shopkeeper.money import Money
@@ -40,10 +41,21 @@ class Order(models.Model):
 
     class Meta:
         ordering = ("-created_at", "-id")
+        # The list's pages, newest first, whatever the filters: each filter's own keyset index
+        # (its equality columns, then the order), so a page deep in the list is one index range.
+        # Search: `number` is unique, `lower(email)` is the whole e-mail; parts of the number,
+        # e-mail and name use trigram indexes where pg_trgm exists (migrations/0004).
         indexes = (
             models.Index(fields=("-created_at", "-id"), name="order_keyset_idx"),
-            models.Index(fields=("status",), name="order_status_idx"),
-            models.Index(fields=("payment_status",), name="order_payment_status_idx"),
+            models.Index(fields=("status", "-created_at", "-id"), name="order_status_keyset_idx"),
+            models.Index(
+                fields=("payment_status", "-created_at", "-id"), name="order_payment_keyset_idx"
+            ),
+            models.Index(
+                fields=("status", "payment_status", "-created_at", "-id"),
+                name="order_both_status_keyset_idx",
+            ),
+            models.Index(Lower("email"), name="order_email_lower_idx"),
         )
         constraints = (
             models.CheckConstraint(

@@ -19,6 +19,7 @@ from shopkeeper.money import amount_fields
 from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
 from shopkeeper.orders.lookups import needing_attention, open_attention
 from shopkeeper.orders.models import Order, OrderLine
+from shopkeeper.orders_view import queries
 from shopkeeper.payments.ledger import Balance
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import current_payment, order_balance
@@ -162,7 +163,8 @@ def list_orders(
 ) -> dict[str, Any]:
     """Newest first, by keyset over (created_at, id): a page never shifts as orders arrive.
 
-    `q` matches part of the order number or of the customer's e-mail, ignoring case;
+    `q` matches part of the order number, of the customer's e-mail or of their name, ignoring
+    case (orders_view.queries: which index answers each);
     `needs_attention` keeps the orders flagged for a person (or, False, the others).
     """
     orders = Order.objects.annotate(attention_open=needing_attention()).order_by(
@@ -176,10 +178,9 @@ def list_orders(
         orders = orders.filter(payment_status=payment_status)
     if q and q.strip():
         term = q.strip()
-        orders = orders.filter(Q(number__icontains=term) | Q(email__icontains=term))
+        orders = orders.filter(queries.matching(term))
     if cursor:
-        created_at, pk = decode_cursor(cursor)
-        orders = orders.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
+        orders = orders.filter(queries.before(*decode_cursor(cursor)))
     page = list(orders[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
