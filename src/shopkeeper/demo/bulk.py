@@ -423,7 +423,7 @@ class _Batch:
         order_id = ids["orders"].take()
         number = order_number(order_id)
         # A few customers order often, most once or twice.
-        person = customer(int(self.customers * pick.random() ** 2.2))
+        person = customer(int(self.customers * pick.random() ** 1.6))
         lines, subtotal = self._lines(shape, order_id, ids)
         fee = self._fees[shape.currency]
         total = subtotal + fee
@@ -829,7 +829,7 @@ def _context(now: datetime, count: int) -> _Context:
     )
     if not staff.refunders or not staff.approvers:
         raise RuntimeError("no staff accounts to act: run `shopkeeper seed` first")
-    customers = max(50, (Order.objects.count() + count) // 4)
+    customers = max(50, (Order.objects.count() + count) // 2)
     return _Context(audit_key(), products, staff, customers, now)
 
 
@@ -838,7 +838,7 @@ def _built(
 ) -> Iterator[_Rows]:
     """Each batch's rows, in order: ids reserved here, rows built by the worker processes."""
     reserved = ((shapes, batch_seed, _reserve(_needed(shapes))) for shapes, batch_seed in jobs)
-    if workers <= 0:
+    if workers <= 0 or len(jobs) == 1:  # one batch: nothing to overlap
         for shapes, batch_seed, ids in reserved:
             yield _build(context, shapes, batch_seed, ids)
         return
