@@ -19,8 +19,8 @@ from shopkeeper.orders.states import OrderStatus
 from shopkeeper.orders_view.selectors import list_orders, order_detail, order_events
 from shopkeeper.payments.states import PaymentStatus
 from shopkeeper.refunds.approval import approval_outlook
-from shopkeeper.refunds.rules import RefundStatus, may_decide
 from shopkeeper.refunds.models import Refund
+from shopkeeper.refunds.rules import RefundStatus, may_decide
 from shopkeeper.refunds.selectors import order_facts, reserved_minor
 
 PAGE_SIZE = 25

@@ -17,7 +17,7 @@ from shopkeeper.disputes.selectors import has_open_dispute, order_disputes
 from shopkeeper.errors import InvalidInput
 from shopkeeper.money import amount_fields
 from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
-from shopkeeper.orders.lookups import needing_attention, open_attention
+from shopkeeper.orders.lookups import flagged_order_ids, needing_attention, open_attention
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.orders_view import queries
 from shopkeeper.payments.ledger import Balance
@@ -163,22 +163,25 @@ def list_orders(
 ) -> dict[str, Any]:
     """Newest first, by keyset over (created_at, id): a page never shifts as orders arrive.
 
-    `q` matches part of the order number, of the customer's e-mail or of their name, ignoring
-    case (orders_view.queries: which index answers each);
+    `q` is an order number or a customer's e-mail (those orders), or else part of the number,
+    of the e-mail or of the customer's name, ignoring case;
     `needs_attention` keeps the orders flagged for a person (or, False, the others).
     """
     orders = Order.objects.annotate(attention_open=needing_attention()).order_by(
         "-created_at", "-id"
     )
-    if needs_attention is not None:
-        orders = orders.filter(attention_open=needs_attention)
+    if needs_attention:
+        flagged = queries.few(flagged_order_ids())
+        orders = orders.filter(pk__in=flagged) if flagged is not None else orders
+        orders = orders.filter(attention_open=True)
+    elif needs_attention is not None:
+        orders = orders.filter(attention_open=False)
     if status:
         orders = orders.filter(status=status)
     if payment_status:
         orders = orders.filter(payment_status=payment_status)
     if q and q.strip():
-        term = q.strip()
-        orders = orders.filter(queries.matching(term))
+        orders = _searched(orders, q.strip())
     if cursor:
         orders = orders.filter(queries.before(*decode_cursor(cursor)))
     page = list(orders[: limit + 1])
@@ -188,6 +191,17 @@ def list_orders(
         "items": [order_summary(order) for order in page],
         "next_cursor": encode_cursor(page[-1]) if more else None,
     }
+
+
+def _searched(orders: QuerySet[Order], term: str) -> QuerySet[Order]:
+    """A whole number or e-mail finds exactly its orders; any other term, those containing it
+    (orders_view.queries: which index answers which)."""
+    exactly = queries.exactly(term)
+    if Order.objects.filter(exactly).exists():
+        return orders.filter(exactly)
+    containing = queries.containing(term)
+    found = queries.few(Order.objects.filter(containing).values_list("pk", flat=True))
+    return orders.filter(pk__in=found) if found is not None else orders.filter(containing)
 
 
 def order_summary(order: Order) -> dict[str, Any]:
