@@ -167,9 +167,8 @@ def list_orders(
     of the e-mail or of the customer's name, ignoring case;
     `needs_attention` keeps the orders flagged for a person (or, False, the others).
     """
-    orders = Order.objects.annotate(attention_open=needing_attention()).order_by(
-        "-created_at", "-id"
-    )
+    orders: QuerySet[Order] = Order.objects.annotate(attention_open=needing_attention())
+    orders = orders.order_by("-created_at", "-id")
     if needs_attention:
         flagged = queries.few(flagged_order_ids())
         orders = orders.filter(pk__in=flagged) if flagged is not None else orders
