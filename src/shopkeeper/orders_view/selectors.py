@@ -167,8 +167,9 @@ def list_orders(
     of the e-mail or of the customer's name, ignoring case;
     `needs_attention` keeps the orders flagged for a person (or, False, the others).
     """
-    orders: QuerySet[Order] = Order.objects.annotate(attention_open=needing_attention())
-    orders = orders.order_by("-created_at", "-id")
+    orders = Order.objects.annotate(attention_open=needing_attention()).order_by(
+        "-created_at", "-id"
+    )
     if needs_attention:
         flagged = queries.few(flagged_order_ids())
         orders = orders.filter(pk__in=flagged) if flagged is not None else orders
@@ -192,7 +193,7 @@ def list_orders(
     }
 
 
-def _searched(orders: QuerySet[Order], term: str) -> QuerySet[Order]:
+def _searched(orders: QuerySet[Any], term: str) -> QuerySet[Any]:
     """A whole number or e-mail finds exactly its orders; any other term, those containing it
     (orders_view.queries: which index answers which)."""
     exactly = queries.exactly(term)
