@@ -16,6 +16,8 @@ from django.db import connection, transaction
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.audit.verification import verify_audit_log
 from shopkeeper.demo import bulk
+from shopkeeper.orders.attention import flag_order, resolve_attention
+from shopkeeper.orders.locks import lock_order
 from shopkeeper.orders.models import Order
 from shopkeeper.orders_view import queries
 from shopkeeper.orders_view.selectors import list_orders
@@ -162,6 +164,20 @@ def test_needs_attention_lists_exactly_the_flagged_orders(seeded):
 
     assert set(every_page(needs_attention=True)) == flagged
     assert set(every_page(needs_attention=False)) == {o.number for o in seeded} - flagged
+
+
+def test_flagging_and_resolving_move_an_order_in_and_out_of_the_flagged_list(seeded):
+    order = next(o for o in seeded if not o.needs_attention)
+    with transaction.atomic():
+        flag_order(lock_order(number=order.number), code="payment_mismatch", detail="test")
+
+    assert order.number in every_page(needs_attention=True)
+    assert order.number not in every_page(needs_attention=False)
+    assert list_orders(q=order.number)["items"][0]["needs_attention"] is True
+
+    assert resolve_attention(order_number=order.number, actor=None, note="checked") == 1
+    assert order.number not in every_page(needs_attention=True)
+    assert Order.objects.get(pk=order.pk).needs_attention is False
 
 
 def search_cases(orders: list[Order]) -> dict[str, str]:

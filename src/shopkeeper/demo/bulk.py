@@ -212,6 +212,7 @@ ORDER_FIELDS = (
     "id", "number", "email", "status", "payment_status", "currency", "subtotal_minor",
     "shipping_minor", "grand_total_minor", "shipping_address", "cancel_reason", "cancelled_at",
     "operation", "operation_key", "operation_started_at", "created_at", "updated_at",
+    "needs_attention",
 )  # fmt: skip
 LINE_FIELDS = (
     "id", "order", "product", "sku", "name", "unit_price_minor", "quantity", "line_total_minor",
@@ -527,7 +528,7 @@ class _Batch:
                 order_id, number, person.email, status, payment_status, shape.currency,
                 subtotal, fee, total, _json(address), cancel_reason,
                 _iso(cancelled_at) if cancelled_at else None, "", "", None, _iso(placed),
-                _iso(updated_at),
+                _iso(updated_at), story == "flagged",
             )
         )  # fmt: skip
         chain.seal()

@@ -29,12 +29,6 @@ def open_attention(order: Order) -> QuerySet[Attention]:
     return Attention.objects.filter(order=order, resolved_at__isnull=True).order_by("id")
 
 
-def flagged_order_ids() -> QuerySet[Attention, int]:
-    """The ids of the orders with an open flag (from the open flags' own partial index)."""
-    open_flags = Attention.objects.filter(resolved_at__isnull=True)
-    return open_flags.values_list("order_id", flat=True).distinct()
-
-
 def needing_attention() -> Exists:
     """For annotating or filtering orders: has an open flag."""
     return Exists(Attention.objects.filter(order=OuterRef("pk"), resolved_at__isnull=True))

@@ -10,8 +10,8 @@
   trigrams are common ("@gmail.com" is in a third of the e-mails), which is why the whole
   e-mail is looked up first. Without pg_trgm the same query is correct but reads the table
   (docs/development.md).
-- `few(candidates)`: the planner cannot know how many orders a search term or the open flags
-  select. Guessing few when they are many, it sorts them all; guessing many when they are few,
+- `few(candidates)`: the planner cannot know how many orders a search term selects. Guessing
+  few when they are many, it sorts them all; guessing many when they are few,
   it reads the list in order and drops nearly every row. So the ids are fetched first, without
   order and at most `FEW + 1` of them (quick either way: a rare term's index, or the first
   matches of a common one): when they are few the page is those ids sorted, else the filter

@@ -17,7 +17,7 @@ from shopkeeper.disputes.selectors import has_open_dispute, order_disputes
 from shopkeeper.errors import InvalidInput
 from shopkeeper.money import amount_fields
 from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
-from shopkeeper.orders.lookups import flagged_order_ids, needing_attention, open_attention
+from shopkeeper.orders.lookups import open_attention
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.orders_view import queries
 from shopkeeper.payments.ledger import Balance
@@ -167,15 +167,9 @@ def list_orders(
     of the e-mail or of the customer's name, ignoring case;
     `needs_attention` keeps the orders flagged for a person (or, False, the others).
     """
-    orders = Order.objects.annotate(attention_open=needing_attention()).order_by(
-        "-created_at", "-id"
-    )
-    if needs_attention:
-        flagged = queries.few(flagged_order_ids())
-        orders = orders.filter(pk__in=flagged) if flagged is not None else orders
-        orders = orders.filter(attention_open=True)
-    elif needs_attention is not None:
-        orders = orders.filter(attention_open=False)
+    orders = Order.objects.order_by("-created_at", "-id")
+    if needs_attention is not None:  # True: from order_attention_keyset_idx
+        orders = orders.filter(needs_attention=needs_attention)
     if status:
         orders = orders.filter(status=status)
     if payment_status:
@@ -212,7 +206,7 @@ def order_summary(order: Order) -> dict[str, Any]:
         "payment_status": order.payment_status,
         "currency": order.currency,
         "created_at": order.created_at,
-        "needs_attention": bool(getattr(order, "attention_open", False)),
+        "needs_attention": order.needs_attention,
         **amount_fields("grand_total", order.grand_total_minor, order.currency),
     }
 
