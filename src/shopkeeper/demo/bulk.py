@@ -40,6 +40,7 @@ from shopkeeper.catalog.models import Product
 from shopkeeper.money import Money
 from shopkeeper.orders.models import Attention, Order, OrderLine
 from shopkeeper.payments.models import LedgerEntry, Payment
+from shopkeeper.payments.stripe_statuses import IntentStatus
 from shopkeeper.refunds.models import Refund, RefundLine
 from shopkeeper.shipping import shipping_fee
 
@@ -451,10 +452,10 @@ class _Batch:
             actor_label="Shopkeeper",
             details={"payment_intent": pi, "capture_method": "manual" if manual else "automatic"},
         )
-        intent_status, last_error = "requires_payment_method", ""
+        intent_status, last_error = str(IntentStatus.REQUIRES_PAYMENT_METHOD), ""
         ledger: list[tuple[str, int, str, datetime]] = []
         if shape.paid or story == "flagged":
-            intent_status = "succeeded"
+            intent_status = str(IntentStatus.SUCCEEDED)
             ledger += [
                 ("authorization", total, f"{pi}:authorization", paid_at),
                 ("capture", total, f"{pi}:capture", paid_at),
@@ -462,12 +463,12 @@ class _Batch:
             status, payment_status = "processing", "paid"
             self._moved(chain, paid_at, pi, "paid", status)
         elif story == "authorized":
-            intent_status = "requires_capture"
+            intent_status = str(IntentStatus.REQUIRES_CAPTURE)
             ledger.append(("authorization", total, f"{pi}:authorization", paid_at))
             status, payment_status = "processing", "authorized"
             self._moved(chain, paid_at, pi, "authorized", status)
         elif story == "voided":
-            intent_status = "canceled"
+            intent_status = str(IntentStatus.CANCELED)
             ledger.append(("authorization", total, f"{pi}:authorization", paid_at))
             self._moved(chain, paid_at, pi, "authorized", "processing")
             cancelled_at = self._past(paid_at + timedelta(hours=pick.uniform(1, 72)))
@@ -486,7 +487,7 @@ class _Batch:
                 details={"payment_intent": pi, "source": "webhook", "error": last_error},
             )
         elif story == "abandoned":
-            intent_status = "canceled"
+            intent_status = str(IntentStatus.CANCELED)
             cancelled_at = self._past(placed + timedelta(days=pick.uniform(1, 7)))
             status, payment_status, cancel_reason = "cancelled", "voided", "not_paid"
             self._cancelled(chain, cancelled_at, "pending", "pending", cancel_reason)
