@@ -14,7 +14,6 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from shopkeeper.audit.models import AuditEntry
-from shopkeeper.audit.verification import verify_audit_log
 from shopkeeper.demo import bulk
 from shopkeeper.orders.attention import flag_order, resolve_attention
 from shopkeeper.orders.locks import lock_order
@@ -53,10 +52,12 @@ def every_page(limit: int = 7, **filters: Any) -> list[str]:
 
 
 def test_seeded_orders_pass_audit_verify(seeded):
-    count, problems = verify_audit_log()
+    out = io.StringIO()
+    call_command("audit", "verify", stdout=out)  # raises CommandError on any problem
 
-    assert problems == []
-    assert count == AuditEntry.objects.count() > 2 * len(seeded)
+    entries = AuditEntry.objects.count()
+    assert out.getvalue().startswith(f"OK {entries} entries"), out.getvalue()
+    assert entries > 2 * len(seeded)
     placed = AuditEntry.objects.filter(action="order.placed", target_type="order")
     assert placed.count() == len(seeded)
 
