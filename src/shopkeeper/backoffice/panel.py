@@ -19,19 +19,38 @@ from shopkeeper.orders.states import OrderStatus
 from shopkeeper.orders_view.selectors import list_orders, order_detail, order_events
 from shopkeeper.payments.states import PaymentStatus
 from shopkeeper.refunds.approval import approval_outlook
+from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import RefundStatus, may_decide
-from shopkeeper.refunds.selectors import list_refunds, order_facts, reserved_minor
+from shopkeeper.refunds.selectors import order_facts, reserved_minor
 
 PAGE_SIZE = 25
 REFUND_REASONS = tuple(REASON_LABELS.items())
 FILTERS = ("status", "payment_status", "q", "needs_attention")
 
 
+APPROVAL_QUEUE_SIZE = 50
+
+
 def approval_queue(user: Any) -> list[dict[str, Any]]:
-    """Refunds waiting for a second person, for those who may approve them (oldest first)."""
+    """Refunds waiting for a second person, for those who may approve them (oldest first of
+    the newest 50). One statement on every list page, read from `refund_status_newest_idx`:
+    only what the queue shows (no refund lines)."""
     if not can(user, Permission.REFUNDS_APPROVE):
         return []
-    waiting = reversed(list_refunds(status=RefundStatus.AWAITING_APPROVAL, limit=50))
+    newest = (
+        Refund.objects.filter(status=RefundStatus.AWAITING_APPROVAL)
+        .select_related("order", "requested_by")
+        .only(
+            "amount_minor",
+            "currency",
+            "created_at",
+            "requested_by_id",
+            "order__number",
+            "requested_by__email",
+        )
+        .order_by("-id")
+    )
+    waiting = reversed(list(newest[:APPROVAL_QUEUE_SIZE]))
     return [
         {
             "order": refund.order.number,

@@ -36,7 +36,8 @@ def list_orders(
     limit: int = Query(25, ge=1, le=100),
     needs_attention: bool | None = None,
 ) -> dict[str, Any]:
-    """Newest first. Filter by status, payment status, part of the number or e-mail (`q`), or
+    """Newest first. Filter by status, payment status, `q` (an order number or a customer's
+    e-mail: those orders; else part of the number, the e-mail or the customer's name), or
     `needs_attention=true`: the orders flagged for a person."""
     return selectors.list_orders(
         status=status,

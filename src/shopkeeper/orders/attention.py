@@ -53,6 +53,9 @@ def flag_order(
     attention = Attention.objects.create(
         order=order, code=code, subject=subject, detail=detail[:MAX_DETAIL]
     )
+    if not order.needs_attention:
+        order.needs_attention = True
+        Order.objects.filter(pk=order.pk).update(needs_attention=True)
     record_for_order(
         order,
         action="order.attention_flagged",
@@ -76,6 +79,9 @@ def resolve_attention(*, order_number: str, actor: Actor | None, note: str) -> i
             attention.resolved_at, attention.resolution = now, note[:MAX_DETAIL]
             attention.resolved_by = actor if actor is not None and actor.pk else None
             attention.save(update_fields=["resolved_at", "resolution", "resolved_by"])
+        if open_flags or order.needs_attention:
+            order.needs_attention = False
+            Order.objects.filter(pk=order.pk).update(needs_attention=False)
         if open_flags:
             record_for_order(
                 order,

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from shopkeeper.money import Money
@@ -35,15 +36,35 @@ class Order(models.Model):
     operation = models.CharField(max_length=20, blank=True)
     operation_key = models.CharField(max_length=255, blank=True)
     operation_started_at = models.DateTimeField(null=True, blank=True)
+    # Whether the order has an open flag (Attention): kept by orders.attention under the
+    # order's lock, in the transaction that opens or closes the flags, so the list's "needs a
+    # person" pages read a small partial index instead of testing every order for a flag.
+    needs_attention = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ("-created_at", "-id")
+        # The list's pages, newest first, whatever the filters: each filter's own keyset index
+        # (its equality columns, then the order), so a page deep in the list is one index range.
+        # Search: `number` is unique, `lower(email)` is the whole e-mail; parts of the number,
+        # e-mail and name use trigram indexes where pg_trgm exists (migrations/0004).
         indexes = (
             models.Index(fields=("-created_at", "-id"), name="order_keyset_idx"),
-            models.Index(fields=("status",), name="order_status_idx"),
-            models.Index(fields=("payment_status",), name="order_payment_status_idx"),
+            models.Index(fields=("status", "-created_at", "-id"), name="order_status_keyset_idx"),
+            models.Index(
+                fields=("payment_status", "-created_at", "-id"), name="order_payment_keyset_idx"
+            ),
+            models.Index(
+                fields=("status", "payment_status", "-created_at", "-id"),
+                name="order_both_status_keyset_idx",
+            ),
+            models.Index(Lower("email"), name="order_email_lower_idx"),
+            models.Index(
+                fields=("-created_at", "-id"),
+                condition=Q(needs_attention=True),
+                name="order_attention_keyset_idx",
+            ),
         )
         constraints = (
             models.CheckConstraint(

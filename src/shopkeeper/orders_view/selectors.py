@@ -17,8 +17,9 @@ from shopkeeper.disputes.selectors import has_open_dispute, order_disputes
 from shopkeeper.errors import InvalidInput
 from shopkeeper.money import amount_fields
 from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
-from shopkeeper.orders.lookups import needing_attention, open_attention
+from shopkeeper.orders.lookups import open_attention
 from shopkeeper.orders.models import Order, OrderLine
+from shopkeeper.orders_view import queries
 from shopkeeper.payments.ledger import Balance
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.selectors import current_payment, order_balance
@@ -162,24 +163,21 @@ def list_orders(
 ) -> dict[str, Any]:
     """Newest first, by keyset over (created_at, id): a page never shifts as orders arrive.
 
-    `q` matches part of the order number or of the customer's e-mail, ignoring case;
+    `q` is an order number or a customer's e-mail (those orders), or else part of the number,
+    of the e-mail or of the customer's name, ignoring case;
     `needs_attention` keeps the orders flagged for a person (or, False, the others).
     """
-    orders = Order.objects.annotate(attention_open=needing_attention()).order_by(
-        "-created_at", "-id"
-    )
-    if needs_attention is not None:
-        orders = orders.filter(attention_open=needs_attention)
+    orders = Order.objects.order_by("-created_at", "-id")
+    if needs_attention is not None:  # True: from order_attention_keyset_idx
+        orders = orders.filter(needs_attention=needs_attention)
     if status:
         orders = orders.filter(status=status)
     if payment_status:
         orders = orders.filter(payment_status=payment_status)
     if q and q.strip():
-        term = q.strip()
-        orders = orders.filter(Q(number__icontains=term) | Q(email__icontains=term))
+        orders = _searched(orders, q.strip())
     if cursor:
-        created_at, pk = decode_cursor(cursor)
-        orders = orders.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
+        orders = orders.filter(queries.before(*decode_cursor(cursor)))
     page = list(orders[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
@@ -187,6 +185,17 @@ def list_orders(
         "items": [order_summary(order) for order in page],
         "next_cursor": encode_cursor(page[-1]) if more else None,
     }
+
+
+def _searched(orders: QuerySet[Any], term: str) -> QuerySet[Any]:
+    """A whole number or e-mail finds exactly its orders; any other term, those containing it
+    (orders_view.queries: which index answers which)."""
+    exactly = queries.exactly(term)
+    if Order.objects.filter(exactly).exists():
+        return orders.filter(exactly)
+    containing = queries.containing(term)
+    found = queries.few(Order.objects.filter(containing).values_list("pk", flat=True))
+    return orders.filter(pk__in=found) if found is not None else orders.filter(containing)
 
 
 def order_summary(order: Order) -> dict[str, Any]:
@@ -197,7 +206,7 @@ def order_summary(order: Order) -> dict[str, Any]:
         "payment_status": order.payment_status,
         "currency": order.currency,
         "created_at": order.created_at,
-        "needs_attention": bool(getattr(order, "attention_open", False)),
+        "needs_attention": order.needs_attention,
         **amount_fields("grand_total", order.grand_total_minor, order.currency),
     }
 

@@ -66,7 +66,11 @@ class Refund(models.Model):
 
     class Meta:
         ordering = ("id",)
-        indexes = (models.Index(fields=("order", "status"), name="refund_order_status_idx"),)
+        indexes = (
+            models.Index(fields=("order", "status"), name="refund_order_status_idx"),
+            # The approval queue on every list page: one status, newest first.
+            models.Index(fields=("status", "-id"), name="refund_status_newest_idx"),
+        )
         constraints = (
             models.CheckConstraint(condition=Q(amount_minor__gt=0), name="refund_amount_positive"),
         )

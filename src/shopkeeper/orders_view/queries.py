@@ -1,0 +1,74 @@
+"""The SQL shapes the orders list needs, each written so that an index answers it.
+
+- `before(created_at, pk)`: the keyset cursor as one row comparison, `(created_at, id) < (x, y)`,
+  which PostgreSQL turns into a single index condition on `(created_at, id)` (the OR spelled
+  out, `created_at < x OR (created_at = x AND id < y)`, is only a filter on the rows read).
+- `exactly(term)`, then `containing(term)`: the search. A term that is an order's number or a
+  customer's whole e-mail finds exactly those orders, from b-tree indexes, in a look-up; any
+  other term finds the orders whose number, e-mail or customer name contains it: LIKE patterns
+  that pg_trgm's GIN indexes answer (orders/migrations/0004), slower for a long pattern whose
+  trigrams are common ("@gmail.com" is in a third of the e-mails), which is why the whole
+  e-mail is looked up first. Without pg_trgm the same query is correct but reads the table
+  (docs/development.md).
+- `few(candidates)`: the planner cannot know how many orders a search term selects. Guessing
+  few when they are many, it sorts them all; guessing many when they are few,
+  it reads the list in order and drops nearly every row. So the ids are fetched first, without
+  order and at most `FEW + 1` of them (quick either way: a rare term's index, or the first
+  matches of a common one): when they are few the page is those ids sorted, else the filter
+  itself over the list read in order, where matches are then dense.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import models
+from django.db.models import F, Func, Q, QuerySet, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Lower
+from django.db.models.lookups import Contains, Exact, LessThan
+
+FEW = 500
+
+
+def few(candidates: QuerySet[Any, int]) -> list[int] | None:
+    """The ids `candidates` selects when there are at most FEW of them, else None."""
+    ids = list(candidates.order_by()[: FEW + 1])
+    return ids if len(ids) <= FEW else None
+
+
+class Row(Func):
+    """`(a, b, ...)`: a row constructor, for comparing several columns at once."""
+
+    function = ""
+    template = "(%(expressions)s)"
+    output_field = models.Field()
+
+
+def before(created_at: datetime, pk: int) -> LessThan:
+    """Orders listed after (older than) the one at `(created_at, pk)` in newest-first order."""
+    here = Row(
+        Value(created_at, output_field=models.DateTimeField()),
+        Value(pk, output_field=models.BigIntegerField()),
+    )
+    return LessThan(Row(F("created_at"), F("id")), here)
+
+
+def customer_name() -> Lower:
+    return Lower(KeyTextTransform("name", "shipping_address"))
+
+
+def exactly(term: str) -> Q:
+    """Orders whose number, or whose customer's e-mail, is `term` (ignoring case)."""
+    return Q(number=term.upper()) | Q(Exact(Lower("email"), term.lower()))
+
+
+def containing(term: str) -> Q:
+    """Orders whose number, e-mail or customer name contains `term`, ignoring case."""
+    lowered = term.lower()
+    return (
+        Q(number__contains=term.upper())
+        | Q(Contains(Lower("email"), lowered))
+        | Q(Contains(customer_name(), lowered))
+    )
