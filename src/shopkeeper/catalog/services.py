@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, When
 
 from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.services import record
@@ -75,26 +75,58 @@ def create_product(
     return product
 
 
-def reserve_stock(quantities: Mapping[int, int]) -> None:
-    """Take units out of stock, all or nothing. Call inside the order's transaction.
+def lock_products(skus: Collection[str]) -> dict[str, Product]:
+    """The active products with these SKUs, by SKU, locked until the transaction ends.
 
-    Each decrement is one conditional UPDATE, so concurrent checkouts on PostgreSQL can never
-    take the last unit twice; rows are touched in id order so two baskets cannot deadlock.
+    One statement takes every row lock, in id order: two baskets holding the same products
+    in any order queue on the first one they share instead of deadlocking. Call inside a
+    transaction; what the rows say (price, stock) then holds until it ends.
     """
-    for product_id in sorted(quantities):
-        quantity = quantities[product_id]
-        updated = Product.objects.filter(pk=product_id, stock__gte=quantity).update(
-            stock=F("stock") - quantity
-        )
-        if not updated:
-            product = Product.objects.get(pk=product_id)
+    products = Product.objects.filter(sku__in=skus, active=True).order_by("id")
+    return {product.sku: product for product in products.select_for_update()}
+
+
+def reserve_stock(quantities: Mapping[Product, int]) -> None:
+    """Take units out of stock, all or nothing, in one UPDATE.
+
+    The products must be locked in this transaction (`lock_products`): their stock cannot
+    change under us, so it is checked here and the CHECK constraint backs it up.
+    """
+    for product in sorted(quantities, key=lambda product: product.pk):
+        if product.stock < quantities[product]:
             raise InsufficientStock(
                 f"Only {product.stock} of {product.sku} left",
                 sku=product.sku,
                 available=product.stock,
             )
+    _change_stock({product.pk: -quantity for product, quantity in quantities.items()})
+    for product, quantity in quantities.items():
+        product.stock -= quantity
 
 
 def return_stock(product_id: int, quantity: int) -> None:
     if quantity > 0:
         Product.objects.filter(pk=product_id).update(stock=F("stock") + quantity)
+
+
+def return_stock_of(quantities: Mapping[int, int]) -> None:
+    """Give units back to several products (by id) in one UPDATE, rows locked in id order."""
+    changes = {product_id: units for product_id, units in quantities.items() if units > 0}
+    if changes:
+        list(Product.objects.filter(pk__in=changes).order_by("id").select_for_update())
+        _change_stock(changes)
+
+
+def _change_stock(changes: Mapping[int, int]) -> None:
+    """One UPDATE adding `changes[id]` (negative: taking) to each product's stock."""
+    if not changes:
+        return
+    Product.objects.filter(pk__in=changes).update(
+        stock=Case(
+            *(
+                When(pk=product_id, then=F("stock") + delta)
+                for product_id, delta in changes.items()
+            ),
+            output_field=IntegerField(),
+        )
+    )

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.catalog.models import Product
-from shopkeeper.catalog.services import UnknownSku, reserve_stock
+from shopkeeper.catalog.services import UnknownSku, lock_products, reserve_stock
 from shopkeeper.errors import DomainError, InvalidInput
 from shopkeeper.money import Money
 from shopkeeper.orders.locks import lock_order
@@ -68,6 +68,7 @@ class BasketItem:
 @dataclass(frozen=True, slots=True)
 class PlacedOrder:
     order: Order
+    lines: list[OrderLine]
     payment: Payment
 
 
@@ -135,17 +136,20 @@ def place_order(
     shipping_address: dict[str, Any],
     gateway: PaymentGateway | None = None,
 ) -> PlacedOrder:
-    """Create the order and reserve its stock (one transaction), then start its payment."""
+    """Create the order and reserve its stock (one transaction), then start its payment.
+
+    What it returns is all the answer needs: the order, its lines and its payment as written.
+    """
     email = _validated_email(email)
     address = _validated_address(shipping_address)
     quantities = _validated_basket(items)
-    order = _create_order(email=email, quantities=quantities, address=address)
-    payment = start_payment(order=order, gateway=gateway or get_gateway())
-    return PlacedOrder(order=order, payment=payment)
+    order, lines = _create_order(email=email, quantities=quantities, address=address)
+    payment = _start_payment(order=order, gateway=gateway or get_gateway())
+    return PlacedOrder(order=order, lines=lines, payment=payment)
 
 
-def _create_order(*, email: str, quantities: dict[str, int], address: dict[str, str]) -> Order:
-    products = {p.sku: p for p in Product.objects.filter(sku__in=quantities, active=True)}
+def _priced(products: dict[str, Product], quantities: dict[str, int]) -> tuple[Money, Money]:
+    """The basket's subtotal and shipping fee, or why it cannot be one order."""
     unknown = sorted(set(quantities) - set(products))
     if unknown:
         raise UnknownSku(f"Unknown SKU: {', '.join(unknown)}", skus=unknown)
@@ -159,21 +163,31 @@ def _create_order(*, email: str, quantities: dict[str, int], address: dict[str, 
     )
     if (subtotal + fee).minor > MAX_ORDER_MINOR:
         raise OrderTooLarge(f"The order total {subtotal + fee} is more than can be charged")
+    return subtotal, fee
+
+
+def _create_order(
+    *, email: str, quantities: dict[str, int], address: dict[str, str]
+) -> tuple[Order, list[OrderLine]]:
+    """One transaction: the products read and locked at once, their stock taken in one
+    UPDATE, the order, its lines in one INSERT, and its audit entry."""
     for _attempt in range(5):
         number = new_order_number()
         try:
             with transaction.atomic():
-                reserve_stock({products[sku].pk: qty for sku, qty in quantities.items()})
+                products = lock_products(quantities)
+                subtotal, fee = _priced(products, quantities)
+                reserve_stock({products[sku]: qty for sku, qty in quantities.items()})
                 order = Order.objects.create(
                     number=number,
                     email=email,
-                    currency=currency,
+                    currency=subtotal.currency,
                     subtotal_minor=subtotal.minor,
                     shipping_minor=fee.minor,
                     grand_total_minor=(subtotal + fee).minor,
                     shipping_address=address,
                 )
-                OrderLine.objects.bulk_create(
+                lines = OrderLine.objects.bulk_create(
                     OrderLine(
                         order=order,
                         product=products[sku],
@@ -192,7 +206,7 @@ def _create_order(*, email: str, quantities: dict[str, int], address: dict[str, 
                     after={"total": str(order.grand_total), "lines": quantities},
                     details={"email": email},
                 )
-                return order
+                return order, lines
         except IntegrityError:
             # An order number collision; anything else is a real error and raises again.
             if not Order.objects.filter(number=number).exists():
@@ -200,15 +214,12 @@ def _create_order(*, email: str, quantities: dict[str, int], address: dict[str, 
     raise RuntimeError("could not allocate an order number")
 
 
-def start_payment(*, order: Order, gateway: PaymentGateway) -> Payment:
-    """Create the order's PaymentIntent outside any transaction, then record it.
+def _start_payment(*, order: Order, gateway: PaymentGateway) -> Payment:
+    """Create the new order's PaymentIntent outside any transaction, then record it.
 
     If Stripe cannot be reached the order is cancelled and its stock returned, so a failed
     checkout holds nothing; the customer can simply check out again.
     """
-    existing = Payment.objects.filter(order=order).order_by("-id").first()
-    if existing is not None:
-        return existing
     try:
         intent = gateway.create_payment_intent(
             amount=order.grand_total,

@@ -1,0 +1,164 @@
+"""How many SQL statements and commits a checkout costs, so that the number cannot creep back.
+
+Every statement on the connection is counted (savepoints and locks included), and so is every
+commit: each transaction that commits, and each write run outside one (autocommit; a read run
+so is listed too, in `autocommitted`). The
+ceilings are what checkout makes today; lower them when it makes fewer, never raise them to let
+a change pass.
+
+Where the statements go (API checkout, any number of lines, FakeGateway as Stripe):
+- transaction 1: the products read and locked at once, their stock in one UPDATE, the order,
+  its lines in one INSERT, the `order.placed` audit entry;
+- Stripe's PaymentIntent create, outside any transaction;
+- transaction 2: the payment row (`record_payment_intent`: look-up, savepoint, insert) and
+  the `payment.started` audit entry;
+- the answer: nothing (built from what the request wrote, `checkout.answer`).
+Each audit entry is 8 statements today (a savepoint, the chain head created and locked, the
+table lock and sequence number, the entry, the head's update, the release): 16 of the total.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.db import connections
+from django.test import Client
+
+from shopkeeper.catalog.services import create_product
+from shopkeeper.orders.models import Order
+from shopkeeper.payments.models import Payment
+from tests.factories import ADDRESS, address
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Measured on this branch; see the module docstring for where they go.
+API_CHECKOUT_STATEMENTS = 24
+STOREFRONT_CHECKOUT_STATEMENTS = 26
+CHECKOUT_COMMITS = 2
+
+
+@dataclass
+class Counted:
+    statements: list[str] = field(default_factory=list)
+    commits: int = 0
+    autocommitted: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        return "\n".join(self.statements)
+
+
+@contextmanager
+def counting_statements() -> Iterator[Counted]:
+    """Every statement and commit on the default connection while the block runs."""
+    counted = Counted()
+    wrapper = connections["default"]
+    wrapper.ensure_connection()
+    commit: Callable[[], None] = wrapper.commit
+
+    def count_statement(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        counted.statements.append(sql)
+        if not wrapper.in_atomic_block:
+            counted.autocommitted.append(sql)
+        return execute(sql, params, many, context)
+
+    def count_commit() -> None:
+        counted.commits += 1
+        commit()
+
+    wrapper.commit = count_commit  # type: ignore[method-assign]
+    try:
+        with wrapper.execute_wrapper(count_statement):
+            yield counted
+    finally:
+        del wrapper.commit
+    counted.commits += sum(
+        not sql.lstrip().upper().startswith("SELECT") for sql in counted.autocommitted
+    )
+
+
+@pytest.fixture
+def catalog() -> None:
+    create_product(sku="MUG", name="Mug", price="10.50", currency="USD", stock=100)
+    create_product(sku="CAP", name="Cap", price="7.25", currency="USD", stock=100)
+    create_product(sku="TEE", name="Tee", price="15.00", currency="USD", stock=100)
+
+
+def api_checkout(items: list[dict[str, object]]) -> tuple[dict[str, Any], Counted]:
+    payload = {"email": "ada@example.com", "items": items, "shipping_address": ADDRESS}
+    client = Client()
+    with counting_statements() as counted:
+        response = client.post(
+            "/api/checkout", data=json.dumps(payload), content_type="application/json"
+        )
+    assert response.status_code == 201, response.content
+    return response.json(), counted
+
+
+@pytest.mark.parametrize("capture", ["automatic", "manual"])
+def test_given_a_basket_when_checking_out_through_the_api_then_24_statements_in_2_commits(
+    catalog, settings, capture
+):
+    settings.SHOPKEEPER_CAPTURE = capture
+
+    answer, counted = api_checkout(
+        [
+            {"sku": "TEE", "quantity": 1},
+            {"sku": "MUG", "quantity": 2},
+            {"sku": "CAP", "quantity": 3},
+        ]
+    )
+
+    assert len(counted.statements) <= API_CHECKOUT_STATEMENTS, counted.report()
+    assert counted.commits <= CHECKOUT_COMMITS, counted.report()
+    assert counted.autocommitted == []  # every statement inside one of the two transactions
+    assert answer["order"]["payment"]["capture_method"] == capture
+    assert Payment.objects.get().capture_method == capture
+
+
+def test_given_one_line_or_three_when_checking_out_then_the_same_statements(catalog):
+    _, one = api_checkout([{"sku": "MUG", "quantity": 1}])
+    _, three = api_checkout(
+        [
+            {"sku": "TEE", "quantity": 1},
+            {"sku": "MUG", "quantity": 2},
+            {"sku": "CAP", "quantity": 3},
+        ]
+    )
+
+    assert len(one.statements) == len(three.statements), one.report() + "\n--\n" + three.report()
+    assert Order.objects.count() == 2
+
+
+def test_given_an_unknown_sku_when_checking_out_then_no_write_and_nothing_committed(catalog):
+    payload = {"email": "ada@example.com", "items": [{"sku": "NOPE", "quantity": 1}]}
+    payload["shipping_address"] = ADDRESS
+    client = Client()
+    with counting_statements() as counted:
+        response = client.post(
+            "/api/checkout", data=json.dumps(payload), content_type="application/json"
+        )
+
+    assert response.status_code == 422
+    assert counted.commits == 0
+    assert len(counted.statements) == 1, counted.report()  # the products' read, rolled back
+
+
+def test_given_a_cart_when_checking_out_in_the_storefront_then_26_statements_in_2_commits(
+    catalog,
+):
+    shopper = Client()
+    shopper.post("/cart/add", {"sku": "MUG", "quantity": 2})
+    shopper.post("/cart/add", {"sku": "CAP", "quantity": 1})
+
+    with counting_statements() as counted:
+        response = shopper.post("/checkout", address(email="ada@example.com"))
+
+    assert response.status_code == 302, response.content
+    # The session's read, the API checkout's 24, the session's update (it remembers the order).
+    assert len(counted.statements) <= STOREFRONT_CHECKOUT_STATEMENTS, counted.report()
+    assert counted.commits <= CHECKOUT_COMMITS + 1, counted.report()
