@@ -75,33 +75,37 @@ def create_product(
     return product
 
 
-def lock_products(skus: Collection[str]) -> dict[str, Product]:
-    """The active products with these SKUs, by SKU, locked until the transaction ends.
+def sellable_products(skus: Collection[str]) -> dict[str, Product]:
+    """The active products with these SKUs, by SKU: one read, no lock."""
+    return {product.sku: product for product in Product.objects.filter(sku__in=skus, active=True)}
 
-    One statement takes every row lock, in id order: two baskets holding the same products
-    in any order queue on the first one they share instead of deadlocking. Call inside a
-    transaction; what the rows say (price, stock) then holds until it ends.
+
+def reserve_stock(quantities: Mapping[int, int]) -> None:
+    """Take units out of stock (product id -> units), all or nothing.
+
+    The rows are locked in one statement, in id order, so two baskets holding the same
+    products in any order queue instead of deadlocking; the stock they then show cannot change
+    under us, so it is checked here (the CHECK constraint backs it up) and taken in one UPDATE.
+    Call inside the order's transaction, as its last step: every checkout of these products
+    waits for the locks until the transaction ends.
     """
-    products = Product.objects.filter(sku__in=skus, active=True).order_by("id")
-    return {product.sku: product for product in products.select_for_update()}
+    locked = _locked_stock(quantities)
+    for product_id in sorted(quantities):
+        sku, stock = locked.get(product_id, ("", 0))
+        _ensure_enough(sku, stock, quantities[product_id])
+    _change_stock({product_id: -units for product_id, units in quantities.items()})
 
 
-def reserve_stock(quantities: Mapping[Product, int]) -> None:
-    """Take units out of stock, all or nothing, in one UPDATE.
-
-    The products must be locked in this transaction (`lock_products`): their stock cannot
-    change under us, so it is checked here and the CHECK constraint backs it up.
-    """
+def ensure_stock_seen(quantities: Mapping[Product, int]) -> None:
+    """Refuse at once what the products as read cannot cover: stock only a restock since the
+    read could make enough. `reserve_stock` decides, under the rows' locks."""
     for product in sorted(quantities, key=lambda product: product.pk):
-        if product.stock < quantities[product]:
-            raise InsufficientStock(
-                f"Only {product.stock} of {product.sku} left",
-                sku=product.sku,
-                available=product.stock,
-            )
-    _change_stock({product.pk: -quantity for product, quantity in quantities.items()})
-    for product, quantity in quantities.items():
-        product.stock -= quantity
+        _ensure_enough(product.sku, product.stock, quantities[product])
+
+
+def _ensure_enough(sku: str, stock: int, wanted: int) -> None:
+    if stock < wanted:
+        raise InsufficientStock(f"Only {stock} of {sku} left", sku=sku, available=stock)
 
 
 def return_stock(product_id: int, quantity: int) -> None:
@@ -113,8 +117,14 @@ def return_stock_of(quantities: Mapping[int, int]) -> None:
     """Give units back to several products (by id) in one UPDATE, rows locked in id order."""
     changes = {product_id: units for product_id, units in quantities.items() if units > 0}
     if changes:
-        list(Product.objects.filter(pk__in=changes).order_by("id").select_for_update())
+        _locked_stock(changes)
         _change_stock(changes)
+
+
+def _locked_stock(product_ids: Collection[int]) -> dict[int, tuple[str, int]]:
+    """Each product's SKU and stock, its row locked until the transaction ends, in id order."""
+    rows = Product.objects.filter(pk__in=product_ids).order_by("id").select_for_update()
+    return {pk: (sku, stock) for pk, sku, stock in rows.values_list("pk", "sku", "stock")}
 
 
 def _change_stock(changes: Mapping[int, int]) -> None:

@@ -16,17 +16,21 @@ from django.utils import timezone
 
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.catalog.models import Product
-from shopkeeper.catalog.services import UnknownSku, lock_products, reserve_stock
+from shopkeeper.catalog.services import (
+    UnknownSku,
+    ensure_stock_seen,
+    reserve_stock,
+    sellable_products,
+)
 from shopkeeper.errors import DomainError, InvalidInput
 from shopkeeper.money import Money
 from shopkeeper.orders.locks import lock_order
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.orders.states import OrderStatus, move_order
 from shopkeeper.orders.stock import restock_order
-from shopkeeper.payments.gateway import PaymentGateway
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.provider import get_gateway
-from shopkeeper.payments.services import record_payment_intent
 from shopkeeper.payments.states import PaymentStatus, move_payment
 from shopkeeper.shipping import shipping_fee
 
@@ -169,15 +173,16 @@ def _priced(products: dict[str, Product], quantities: dict[str, int]) -> tuple[M
 def _create_order(
     *, email: str, quantities: dict[str, int], address: dict[str, str]
 ) -> tuple[Order, list[OrderLine]]:
-    """One transaction: the products read and locked at once, their stock taken in one
-    UPDATE, the order, its lines in one INSERT, and its audit entry."""
+    """One transaction: the products read, the order, its lines in one INSERT, its audit
+    entry, and last the stock, taken in one UPDATE under row locks held only until the commit
+    just after (so checkouts of one product queue for a moment, not for the whole order)."""
     for _attempt in range(5):
         number = new_order_number()
         try:
             with transaction.atomic():
-                products = lock_products(quantities)
+                products = sellable_products(quantities)
                 subtotal, fee = _priced(products, quantities)
-                reserve_stock({products[sku]: qty for sku, qty in quantities.items()})
+                ensure_stock_seen({products[sku]: qty for sku, qty in quantities.items()})
                 order = Order.objects.create(
                     number=number,
                     email=email,
@@ -206,6 +211,7 @@ def _create_order(
                     after={"total": str(order.grand_total), "lines": quantities},
                     details={"email": email},
                 )
+                reserve_stock({products[sku].pk: qty for sku, qty in quantities.items()})
                 return order, lines
         except IntegrityError:
             # An order number collision; anything else is a real error and raises again.
@@ -232,7 +238,33 @@ def _start_payment(*, order: Order, gateway: PaymentGateway) -> Payment:
         detail = error.detail if isinstance(error, DomainError) else type(error).__name__
         _abandon_order(order, reason=f"payment could not be started: {detail}")
         raise
-    return record_payment_intent(order=order, intent=intent)
+    return _record_new_payment(order=order, intent=intent)
+
+
+def _record_new_payment(*, order: Order, intent: IntentSnapshot) -> Payment:
+    """The new order's first PaymentIntent and its audit entry, in one transaction.
+
+    A plain INSERT: the PaymentIntent was created just now for an order nobody else has seen,
+    so nothing can have recorded it yet (`payments.services.record_payment_intent`, which
+    looks it up first, is for later attempts). Same row, same `payment.started` entry.
+    """
+    with transaction.atomic():
+        payment = Payment.objects.create(
+            order=order,
+            intent_id=intent.id,
+            client_secret=intent.client_secret,
+            capture_method=intent.capture_method,
+            amount_minor=intent.amount,
+            currency=intent.currency,
+            intent_status=intent.status,
+        )
+        record_for_order(
+            order,
+            action="payment.started",
+            actor_label="Shopkeeper",
+            details={"payment_intent": intent.id, "capture_method": intent.capture_method},
+        )
+    return payment
 
 
 def _abandon_order(order: Order, *, reason: str) -> None:
