@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from refund_latency import bench_database, free_port, start_localstripe  # noqa: E402
 
 TARGET_RATIO = 0.3
+WATCHED = ("server", "localstripe")
 SKU = "BENCH-CHECKOUT"
 STOCK = 10**9
 ADDRESS = {"name": "B", "line1": "1 St", "city": "X", "postal_code": "1", "country": "US"}
@@ -58,11 +59,28 @@ BODY = json.dumps(
 
 @dataclass
 class Phase:
-    """What the clients of one timed phase did."""
+    """What the clients of one timed phase did, and the CPU the watched processes spent."""
 
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children still running (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 def prepare_database(tmp: str, capture: str) -> dict[str, str]:
@@ -155,7 +173,10 @@ def checkout_client(port: int) -> Callable[[int], None]:
 
 
 def run_phase(
-    make_client: Callable[[], Callable[[int], None]], clients: int, seconds: float
+    make_client: Callable[[], Callable[[int], None]],
+    clients: int,
+    seconds: float,
+    watch: dict[str, int] | None = None,
 ) -> Phase:
     phase = Phase()
     lock = threading.Lock()
@@ -183,12 +204,15 @@ def run_phase(
     threads = [threading.Thread(target=work) for _ in range(clients)]
     for thread in threads:
         thread.start()
+    watch = watch or {}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in watch.items()}
     stop_at.append(time.perf_counter() + seconds)
     started = time.perf_counter()
     ready.wait()
     for thread in threads:
         thread.join()
     phase.seconds = time.perf_counter() - started
+    phase.cpu_seconds = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in watch.items()}
     return phase
 
 
@@ -200,12 +224,20 @@ def percentile(values: list[float], fraction: float) -> float:
 def summary(phases: list[Phase]) -> dict[str, object]:
     latencies = [latency for phase in phases for latency in phase.latencies]
     seconds = sum(phase.seconds for phase in phases)
+    cpu = {name: sum(phase.cpu_seconds.get(name, 0.0) for phase in phases) for name in WATCHED}
     return {
         "per_second": round(len(latencies) / seconds, 1) if seconds else 0.0,
         "done": len(latencies),
         "failed": sum(len(phase.failures) for phase in phases),
         "p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
         "p95_ms": round(1000 * percentile(latencies, 0.95), 1) if latencies else None,
+        # CPU per request done: the server (gunicorn and its workers) and localstripe.
+        **{
+            f"{name}_cpu_ms_each": round(1000 * cpu[name] / len(latencies), 2)
+            if latencies
+            else None
+            for name in WATCHED
+        },
         "first_failures": [f for phase in phases for f in phase.failures][:3],
     }
 
@@ -229,15 +261,15 @@ def main() -> None:
             try:
                 run_phase(lambda: checkout_client(port), 2, 2)  # warm-up: workers, connections
                 run_phase(lambda: bare_client(api_base, args.capture), 2, 1)
+                watch = {"server": server.pid, "localstripe": localstripe.pid}
                 for clients in counts:
                     bare: list[Phase] = []
                     checkout: list[Phase] = []
                     for _ in range(args.rounds):
                         make_bare = lambda: bare_client(api_base, args.capture)  # noqa: E731
-                        bare.append(run_phase(make_bare, clients, args.seconds))
-                        checkout.append(
-                            run_phase(lambda: checkout_client(port), clients, args.seconds)
-                        )
+                        bare.append(run_phase(make_bare, clients, args.seconds, watch))
+                        make_checkout = lambda: checkout_client(port)  # noqa: E731
+                        checkout.append(run_phase(make_checkout, clients, args.seconds, watch))
                     results[clients] = {"bare": summary(bare), "checkout": summary(checkout)}
             finally:
                 server.terminate()
@@ -268,7 +300,8 @@ def main() -> None:
         print(
             f"{clients} client(s): checkout {checkout_rate}/s (p50 {ours['p50_ms']} ms, "
             f"p95 {ours['p95_ms']} ms), bare PaymentIntent create {bare_rate}/s "
-            f"(p50 {bare['p50_ms']} ms, p95 {bare['p95_ms']} ms): ratio {ratio:.2f}"
+            f"(p50 {bare['p50_ms']} ms, p95 {bare['p95_ms']} ms): ratio {ratio:.2f}; "
+            f"server CPU {ours['server_cpu_ms_each']} ms per checkout"
         )
     most = max(results)
     bare_rate = float(results[most]["bare"]["per_second"])  # type: ignore[arg-type]
