@@ -29,7 +29,9 @@ import pytest
 from django.db import connections
 from django.test import Client
 
+from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
+from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import Payment
 from tests.factories import ADDRESS, address
@@ -173,3 +175,27 @@ def test_given_a_cart_when_checking_out_in_the_storefront_then_24_statements_in_
     # The session's read, the API checkout's 22, the session's update (it remembers the order).
     assert len(counted.statements) <= STOREFRONT_CHECKOUT_STATEMENTS, counted.report()
     assert counted.commits <= CHECKOUT_COMMITS + 1, counted.report()
+
+
+def test_given_stripe_down_when_checking_out_then_the_order_is_abandoned_in_one_more_commit(
+    catalog, fake_gateway
+):
+    """The abandoned order's stock comes back in one UPDATE per table, however many lines:
+    its row and its lines locked, its products locked and given back, the lines marked, the
+    order cancelled, the `order.abandoned` entry."""
+    fake_gateway.fail_next["create_payment_intent"] = [PaymentOutcomeUnknown("timed out")]
+    items = [{"sku": "TEE", "quantity": 1}, {"sku": "MUG", "quantity": 2}]
+    items.append({"sku": "CAP", "quantity": 3})
+    payload = {"email": "ada@example.com", "items": items, "shipping_address": ADDRESS}
+    client = Client()
+    with counting_statements() as counted:
+        response = client.post(
+            "/api/checkout", data=json.dumps(payload), content_type="application/json"
+        )
+
+    assert response.status_code == 503, response.content
+    assert counted.commits == 2, counted.report()
+    placing = counted.events.index("COMMIT")
+    abandoning = counted.events[placing + 1 : -1]
+    assert len(abandoning) == 6 + 8, "\n".join(abandoning)  # 8: the audit entry
+    assert dict(Product.objects.values_list("sku", "stock")) == {"MUG": 100, "CAP": 100, "TEE": 100}
