@@ -2,9 +2,8 @@
 
 Every statement on the connection is counted (savepoints and locks included), and so is every
 commit: each transaction that commits, and each write run outside one (autocommit; a read run
-so is listed too, in `autocommitted`). The
-ceilings are what checkout makes today; lower them when it makes fewer, never raise them to let
-a change pass.
+so is listed too, in `autocommitted`). The ceilings are what checkout makes today; lower them
+when it makes fewer, never raise them to let a change pass.
 
 Where the statements go (API checkout, any number of lines, FakeGateway as Stripe):
 - transaction 1: the products read, the order, its lines in one INSERT, the `order.placed`
@@ -14,7 +13,8 @@ Where the statements go (API checkout, any number of lines, FakeGateway as Strip
 - transaction 2: the payment row (one INSERT) and the `payment.started` audit entry;
 - the answer: nothing (built from what the request wrote, `checkout.answer`).
 Each audit entry is 8 statements today (a savepoint, the chain head created and locked, the
-table lock and sequence number, the entry, the head's update, the release): 16 of the 22.
+table lock and sequence number, the entry, the head's update, the release): 16 of the 22; with
+a two-statement append, 10 in all.
 """
 
 from __future__ import annotations
@@ -38,9 +38,12 @@ from tests.factories import ADDRESS, address
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Measured on this branch; see the module docstring for where they go.
-API_CHECKOUT_STATEMENTS = 22
-STOREFRONT_CHECKOUT_STATEMENTS = 24
+# Measured on this branch; see the module docstring for where they go. One audit append is
+# AUDIT_APPEND_STATEMENTS (audit.services.record): lower it when the append gets cheaper.
+AUDIT_APPEND_STATEMENTS = 8
+API_CHECKOUT_STATEMENTS = 6 + 2 * AUDIT_APPEND_STATEMENTS  # 22
+STOREFRONT_CHECKOUT_STATEMENTS = 2 + API_CHECKOUT_STATEMENTS  # the session's read and update
+ABANDON_STATEMENTS = 6 + AUDIT_APPEND_STATEMENTS
 CHECKOUT_COMMITS = 2
 
 
@@ -197,5 +200,5 @@ def test_given_stripe_down_when_checking_out_then_the_order_is_abandoned_in_one_
     assert counted.commits == 2, counted.report()
     placing = counted.events.index("COMMIT")
     abandoning = counted.events[placing + 1 : -1]
-    assert len(abandoning) == 6 + 8, "\n".join(abandoning)  # 8: the audit entry
+    assert len(abandoning) <= ABANDON_STATEMENTS, "\n".join(abandoning)
     assert dict(Product.objects.values_list("sku", "stock")) == {"MUG": 100, "CAP": 100, "TEE": 100}
