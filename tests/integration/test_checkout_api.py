@@ -10,8 +10,11 @@ import pytest
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
+from shopkeeper.checkout.answer import placed_order_detail
+from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.errors import PaymentOutcomeUnknown, PaymentRequestInvalid
 from shopkeeper.orders.models import Order, OrderLine
+from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.models import Payment
 from tests.factories import address
 
@@ -262,3 +265,22 @@ def test_given_last_units_when_checking_out_again_then_insufficient_stock_names_
     assert response.json()["code"] == "insufficient_stock"
     assert response.json()["available"] == 1
     assert stock()["MUG"] == 1
+
+
+@pytest.mark.parametrize("capture", ["automatic", "manual"])
+def test_given_a_new_order_when_answered_then_its_detail_is_the_one_read_back_from_the_database(
+    catalog, settings, capture
+):
+    """The answer is built from what checkout wrote (no query); it must be what the order's
+    own detail reads back, field for field, or the two have drifted apart."""
+    settings.SHOPKEEPER_CAPTURE = capture
+    placed = place_order(
+        email="ada@example.com",
+        items=[BasketItem("CAP", 1), BasketItem("MUG", 2)],
+        shipping_address=dict(ADDRESS),
+    )
+
+    answer = placed_order_detail(placed)
+
+    assert answer == order_detail(Order.objects.get(pk=placed.order.pk))
+    assert [line["sku"] for line in answer["lines"]] == ["CAP", "MUG"]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, When
 
 from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.services import record
@@ -75,26 +75,68 @@ def create_product(
     return product
 
 
-def reserve_stock(quantities: Mapping[int, int]) -> None:
-    """Take units out of stock, all or nothing. Call inside the order's transaction.
+def sellable_products(skus: Collection[str]) -> dict[str, Product]:
+    """The active products with these SKUs, by SKU: one read, no lock."""
+    return {product.sku: product for product in Product.objects.filter(sku__in=skus, active=True)}
 
-    Each decrement is one conditional UPDATE, so concurrent checkouts on PostgreSQL can never
-    take the last unit twice; rows are touched in id order so two baskets cannot deadlock.
+
+def reserve_stock(quantities: Mapping[int, int]) -> None:
+    """Take units out of stock (product id -> units), all or nothing.
+
+    The rows are locked in one statement, in id order, so two baskets holding the same
+    products in any order queue instead of deadlocking; the stock they then show cannot change
+    under us, so it is checked here (the CHECK constraint backs it up) and taken in one UPDATE.
+    Call inside the order's transaction, as its last step: every checkout of these products
+    waits for the locks until the transaction ends.
     """
+    locked = _locked_stock(quantities)
     for product_id in sorted(quantities):
-        quantity = quantities[product_id]
-        updated = Product.objects.filter(pk=product_id, stock__gte=quantity).update(
-            stock=F("stock") - quantity
-        )
-        if not updated:
-            product = Product.objects.get(pk=product_id)
-            raise InsufficientStock(
-                f"Only {product.stock} of {product.sku} left",
-                sku=product.sku,
-                available=product.stock,
-            )
+        sku, stock = locked.get(product_id, ("", 0))
+        _ensure_enough(sku, stock, quantities[product_id])
+    _change_stock({product_id: -units for product_id, units in quantities.items()})
+
+
+def ensure_stock_seen(quantities: Mapping[Product, int]) -> None:
+    """Refuse at once what the products as read cannot cover: stock only a restock since the
+    read could make enough. `reserve_stock` decides, under the rows' locks."""
+    for product in sorted(quantities, key=lambda product: product.pk):
+        _ensure_enough(product.sku, product.stock, quantities[product])
+
+
+def _ensure_enough(sku: str, stock: int, wanted: int) -> None:
+    if stock < wanted:
+        raise InsufficientStock(f"Only {stock} of {sku} left", sku=sku, available=stock)
 
 
 def return_stock(product_id: int, quantity: int) -> None:
     if quantity > 0:
         Product.objects.filter(pk=product_id).update(stock=F("stock") + quantity)
+
+
+def return_stock_of(quantities: Mapping[int, int]) -> None:
+    """Give units back to several products (by id) in one UPDATE, rows locked in id order."""
+    changes = {product_id: units for product_id, units in quantities.items() if units > 0}
+    if changes:
+        _locked_stock(changes)
+        _change_stock(changes)
+
+
+def _locked_stock(product_ids: Collection[int]) -> dict[int, tuple[str, int]]:
+    """Each product's SKU and stock, its row locked until the transaction ends, in id order."""
+    rows = Product.objects.filter(pk__in=product_ids).order_by("id").select_for_update()
+    return {pk: (sku, stock) for pk, sku, stock in rows.values_list("pk", "sku", "stock")}
+
+
+def _change_stock(changes: Mapping[int, int]) -> None:
+    """One UPDATE adding `changes[id]` (negative: taking) to each product's stock."""
+    if not changes:
+        return
+    Product.objects.filter(pk__in=changes).update(
+        stock=Case(
+            *(
+                When(pk=product_id, then=F("stock") + delta)
+                for product_id, delta in changes.items()
+            ),
+            output_field=IntegerField(),
+        )
+    )

@@ -7,9 +7,9 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import StrictInt
 
+from shopkeeper.checkout.answer import placed_order_detail
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.schemas import OrderOut
-from shopkeeper.orders_view.selectors import order_detail
 
 router = Router(tags=["checkout"])
 
@@ -55,7 +55,7 @@ def checkout(request: HttpRequest, payload: CheckoutIn) -> Status[dict[str, Any]
     return Status(
         201,
         {
-            "order": order_detail(placed.order),
+            "order": placed_order_detail(placed),
             "payment": {
                 "payment_intent_id": placed.payment.intent_id,
                 "client_secret": placed.payment.client_secret,

@@ -16,17 +16,21 @@ from django.utils import timezone
 
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.catalog.models import Product
-from shopkeeper.catalog.services import UnknownSku, reserve_stock
+from shopkeeper.catalog.services import (
+    UnknownSku,
+    ensure_stock_seen,
+    reserve_stock,
+    sellable_products,
+)
 from shopkeeper.errors import DomainError, InvalidInput
 from shopkeeper.money import Money
 from shopkeeper.orders.locks import lock_order
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.orders.states import OrderStatus, move_order
 from shopkeeper.orders.stock import restock_order
-from shopkeeper.payments.gateway import PaymentGateway
+from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.provider import get_gateway
-from shopkeeper.payments.services import record_payment_intent
 from shopkeeper.payments.states import PaymentStatus, move_payment
 from shopkeeper.shipping import shipping_fee
 
@@ -68,6 +72,7 @@ class BasketItem:
 @dataclass(frozen=True, slots=True)
 class PlacedOrder:
     order: Order
+    lines: list[OrderLine]
     payment: Payment
 
 
@@ -135,17 +140,20 @@ def place_order(
     shipping_address: dict[str, Any],
     gateway: PaymentGateway | None = None,
 ) -> PlacedOrder:
-    """Create the order and reserve its stock (one transaction), then start its payment."""
+    """Create the order and reserve its stock (one transaction), then start its payment.
+
+    What it returns is all the answer needs: the order, its lines and its payment as written.
+    """
     email = _validated_email(email)
     address = _validated_address(shipping_address)
     quantities = _validated_basket(items)
-    order = _create_order(email=email, quantities=quantities, address=address)
-    payment = start_payment(order=order, gateway=gateway or get_gateway())
-    return PlacedOrder(order=order, payment=payment)
+    order, lines = _create_order(email=email, quantities=quantities, address=address)
+    payment = _start_payment(order=order, gateway=gateway or get_gateway())
+    return PlacedOrder(order=order, lines=lines, payment=payment)
 
 
-def _create_order(*, email: str, quantities: dict[str, int], address: dict[str, str]) -> Order:
-    products = {p.sku: p for p in Product.objects.filter(sku__in=quantities, active=True)}
+def _priced(products: dict[str, Product], quantities: dict[str, int]) -> tuple[Money, Money]:
+    """The basket's subtotal and shipping fee, or why it cannot be one order."""
     unknown = sorted(set(quantities) - set(products))
     if unknown:
         raise UnknownSku(f"Unknown SKU: {', '.join(unknown)}", skus=unknown)
@@ -159,21 +167,32 @@ def _create_order(*, email: str, quantities: dict[str, int], address: dict[str, 
     )
     if (subtotal + fee).minor > MAX_ORDER_MINOR:
         raise OrderTooLarge(f"The order total {subtotal + fee} is more than can be charged")
+    return subtotal, fee
+
+
+def _create_order(
+    *, email: str, quantities: dict[str, int], address: dict[str, str]
+) -> tuple[Order, list[OrderLine]]:
+    """One transaction: the products read, the order, its lines in one INSERT, its audit
+    entry, and last the stock, taken in one UPDATE under row locks held only until the commit
+    just after (so checkouts of one product queue for a moment, not for the whole order)."""
     for _attempt in range(5):
         number = new_order_number()
         try:
             with transaction.atomic():
-                reserve_stock({products[sku].pk: qty for sku, qty in quantities.items()})
+                products = sellable_products(quantities)
+                subtotal, fee = _priced(products, quantities)
+                ensure_stock_seen({products[sku]: qty for sku, qty in quantities.items()})
                 order = Order.objects.create(
                     number=number,
                     email=email,
-                    currency=currency,
+                    currency=subtotal.currency,
                     subtotal_minor=subtotal.minor,
                     shipping_minor=fee.minor,
                     grand_total_minor=(subtotal + fee).minor,
                     shipping_address=address,
                 )
-                OrderLine.objects.bulk_create(
+                lines = OrderLine.objects.bulk_create(
                     OrderLine(
                         order=order,
                         product=products[sku],
@@ -192,7 +211,8 @@ def _create_order(*, email: str, quantities: dict[str, int], address: dict[str, 
                     after={"total": str(order.grand_total), "lines": quantities},
                     details={"email": email},
                 )
-                return order
+                reserve_stock({products[sku].pk: qty for sku, qty in quantities.items()})
+                return order, lines
         except IntegrityError:
             # An order number collision; anything else is a real error and raises again.
             if not Order.objects.filter(number=number).exists():
@@ -200,15 +220,12 @@ def _create_order(*, email: str, quantities: dict[str, int], address: dict[str, 
     raise RuntimeError("could not allocate an order number")
 
 
-def start_payment(*, order: Order, gateway: PaymentGateway) -> Payment:
-    """Create the order's PaymentIntent outside any transaction, then record it.
+def _start_payment(*, order: Order, gateway: PaymentGateway) -> Payment:
+    """Create the new order's PaymentIntent outside any transaction, then record it.
 
     If Stripe cannot be reached the order is cancelled and its stock returned, so a failed
     checkout holds nothing; the customer can simply check out again.
     """
-    existing = Payment.objects.filter(order=order).order_by("-id").first()
-    if existing is not None:
-        return existing
     try:
         intent = gateway.create_payment_intent(
             amount=order.grand_total,
@@ -221,7 +238,33 @@ def start_payment(*, order: Order, gateway: PaymentGateway) -> Payment:
         detail = error.detail if isinstance(error, DomainError) else type(error).__name__
         _abandon_order(order, reason=f"payment could not be started: {detail}")
         raise
-    return record_payment_intent(order=order, intent=intent)
+    return _record_new_payment(order=order, intent=intent)
+
+
+def _record_new_payment(*, order: Order, intent: IntentSnapshot) -> Payment:
+    """The new order's first PaymentIntent and its audit entry, in one transaction.
+
+    A plain INSERT: the PaymentIntent was created just now for an order nobody else has seen,
+    so nothing can have recorded it yet (`payments.services.record_payment_intent`, which
+    looks it up first, is for later attempts). Same row, same `payment.started` entry.
+    """
+    with transaction.atomic():
+        payment = Payment.objects.create(
+            order=order,
+            intent_id=intent.id,
+            client_secret=intent.client_secret,
+            capture_method=intent.capture_method,
+            amount_minor=intent.amount,
+            currency=intent.currency,
+            intent_status=intent.status,
+        )
+        record_for_order(
+            order,
+            action="payment.started",
+            actor_label="Shopkeeper",
+            details={"payment_intent": intent.id, "capture_method": intent.capture_method},
+        )
+    return payment
 
 
 def _abandon_order(order: Order, *, reason: str) -> None:

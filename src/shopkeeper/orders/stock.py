@@ -6,7 +6,9 @@ Call inside the order's transaction, with the order locked.
 
 from __future__ import annotations
 
-from shopkeeper.catalog.services import return_stock
+from django.db.models import F
+
+from shopkeeper.catalog.services import return_stock, return_stock_of
 from shopkeeper.orders.locks import lock_rows
 from shopkeeper.orders.models import Order, OrderLine
 
@@ -24,9 +26,25 @@ def restock_line(line: OrderLine, quantity: int) -> int:
 
 
 def restock_order(order: Order) -> dict[str, int]:
-    """Give back every unit of the order not given back yet; the units returned, by SKU."""
+    """Give back every unit of the order not given back yet; the units returned, by SKU.
+
+    However many lines: one lock of the lines, one of their products (in id order, the order
+    checkout takes them in), one UPDATE of each table.
+    """
+    lines = lock_rows(order, OrderLine.objects.all())
+    owed = {line: line.quantity - line.restocked_quantity for line in lines}
+    owed = {line: units for line, units in owed.items() if units > 0}
+    if not owed:
+        return {}
+    by_product: dict[int, int] = {}
     returned: dict[str, int] = {}
-    for line in lock_rows(order, OrderLine.objects.all()):
-        if units := restock_line(line, line.quantity):
-            returned[line.sku] = returned.get(line.sku, 0) + units
+    for line, units in owed.items():
+        if line.product_id is not None:
+            by_product[line.product_id] = by_product.get(line.product_id, 0) + units
+        returned[line.sku] = returned.get(line.sku, 0) + units
+        line.restocked_quantity = line.quantity
+    return_stock_of(by_product)
+    OrderLine.objects.filter(pk__in=[line.pk for line in owed]).update(
+        restocked_quantity=F("quantity")
+    )
     return returned
