@@ -84,6 +84,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     # Serves Swagger UI from our own static files (no CDN, no inline script) at /api/docs.
     "ninja",
+    # The job queue's tables, by its own migrations; its admin is not used.
+    "procrastinate.contrib.django",
+    "shopkeeper.jobs",
     "shopkeeper.accounts",
     "shopkeeper.audit",
     "shopkeeper.catalog",
@@ -147,6 +150,9 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...)")
+
+# The jobs: each feature's tasks are in its `jobs` module (procrastinate imports every app's).
+PROCRASTINATE_AUTODISCOVER_MODULE_NAME = "jobs"
 
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
@@ -236,6 +242,10 @@ LOGGING = {
         # Django's default console handler on "django" would print every record again,
         # unmasked: its records go to the masked root handler only.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # A line per deferred job (every webhook) and per registered task is noise; the
+        # worker's own lines (a job started, ended, retried) stay.
+        "procrastinate.jobs": {"level": "WARNING"},
+        "procrastinate.blueprints": {"level": "WARNING"},
     },
 }
 
