@@ -100,6 +100,15 @@ def no_jobs_left_between_tests(
         )
 
 
+@pytest.fixture
+def background_worker(transactional_db: None) -> Iterator[None]:
+    """A real worker (procrastinate's) running beside the test, as beside a server."""
+    from tests.jobs import running_worker
+
+    with running_worker():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def fake_gateway() -> Iterator[FakeGateway]:
     gateway = FakeGateway()

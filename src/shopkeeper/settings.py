@@ -293,6 +293,12 @@ SHOPKEEPER_REFUND_RETRY_DELAYS: list[float] = [
 SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS = float(
     os.environ.get("SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS", "300")
 )
+# Processing a stored Stripe event (a job): tries in all, and the wait before the first retry
+# (each next wait is 4 times longer: 10 s, 40 s, 160 s, 11 min, 43 min by default).
+SHOPKEEPER_WEBHOOK_TRIES = int(os.environ.get("SHOPKEEPER_WEBHOOK_TRIES", "6"))
+SHOPKEEPER_WEBHOOK_RETRY_SECONDS = float(os.environ.get("SHOPKEEPER_WEBHOOK_RETRY_SECONDS", "10"))
+if SHOPKEEPER_WEBHOOK_TRIES < 1:
+    raise ImproperlyConfigured("SHOPKEEPER_WEBHOOK_TRIES must be at least 1")
 # How long a request waits for another request holding the same Idempotency-Key to finish.
 SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = float(
     os.environ.get("SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS", "10")
