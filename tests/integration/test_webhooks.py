@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import pytest
 from django.test import Client
+from procrastinate import sql
+from procrastinate.contrib.django.django_connector import DjangoConnector
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.services import create_product
@@ -482,3 +484,26 @@ def test_given_a_signed_but_malformed_event_when_delivered_then_400_nothing_stor
     assert response.json()["code"] == "malformed_event"
     assert not WebhookEvent.objects.exists()  # never a failure to retry forever
     assert "Rejected a Stripe webhook" in caplog.text
+
+
+def test_given_events_of_one_payment_when_one_is_being_processed_then_the_next_waits_for_it(
+    stripe_client, placed, fake_gateway
+):
+    """One job per PaymentIntent at a time (procrastinate's `lock`); other payments go on."""
+    intent = fake_gateway.pay(placed.payment.intent_id)
+    other = replace(intent, id="pi_other")
+    post_only(stripe_client, intent_event_payload(intent, "payment_intent.succeeded", "evt_a"))
+    post_only(stripe_client, intent_event_payload(intent, "payment_intent.succeeded", "evt_b"))
+    post_only(stripe_client, intent_event_payload(other, "payment_intent.succeeded", "evt_c"))
+    connector = DjangoConnector()
+
+    def take() -> dict:
+        return connector.execute_query_one(
+            query=sql.queries["fetch_job"], queues=None, worker_id=None
+        )
+
+    first, second, third = take(), take(), take()
+
+    assert first["lock"] == f"stripe:{intent.id}" and "evt_a" in str(first["args"])
+    assert second["lock"] == "stripe:pi_other"  # evt_b waits while evt_a's job runs
+    assert third["id"] is None
