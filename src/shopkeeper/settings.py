@@ -288,6 +288,20 @@ SHOPKEEPER_REFUND_RETRY_DELAYS: list[float] = [
     for delay in os.environ.get("SHOPKEEPER_REFUND_RETRY_DELAYS", "0.5,2").split(",")
     if delay.strip()
 ]
+# The worker's retries of a refund Stripe's answer to which was lost (refunds/jobs.py): seconds
+# before each, in turn; all within the 24 hours Stripe keeps an idempotency key.
+SHOPKEEPER_REFUND_SETTLE_DELAYS: list[float] = [
+    float(delay)
+    for delay in os.environ.get(
+        "SHOPKEEPER_REFUND_SETTLE_DELAYS", "60,300,1800,7200,21600,43200"
+    ).split(",")
+    if delay.strip()
+]
+if sum(SHOPKEEPER_REFUND_SETTLE_DELAYS) >= 24 * 3600:
+    raise ImproperlyConfigured(
+        "SHOPKEEPER_REFUND_SETTLE_DELAYS must add up to less than 24 hours (Stripe forgets an "
+        "idempotency key after 24 hours: a later send could refund twice)"
+    )
 # Reconciliation leaves a pending refund without Stripe's answer alone this long after it was
 # last touched (its request and retries may still be under way) before sending it again.
 SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS = float(
