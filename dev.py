@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Shopkeeper's two commands, for a fresh Linux machine with only Python 3.11+.
 
-    python3 dev.py run    # venv, install, embedded PostgreSQL, migrate, seed, offline Stripe, serve
+    python3 dev.py run    # venv, install, embedded PostgreSQL, migrate, seed, Stripe, serve, worker
     python3 dev.py test   # + dev tools; ruff, mypy, makemigrations --check, pytest on PostgreSQL
 
 Standard library only: this script creates the virtualenv everything else runs in.
@@ -269,7 +269,8 @@ def serve_demo(
     processes: list[subprocess.Popen[bytes]],
     database: str,
 ) -> int:
-    """localstripe, the seed, gunicorn; then wait until one of them exits (or a signal comes)."""
+    """localstripe, the seed, gunicorn, the worker; then wait until one of them exits (or a
+    signal comes)."""
     stripe_base = env["STRIPE_API_BASE"]
     site = f"http://{args.host}:{args.port}"
     say(f"== Starting the offline Stripe (localstripe) on {stripe_base}")
@@ -303,17 +304,25 @@ def serve_demo(
         env=env,
     )
     processes.append(server)
+    say("== Starting the worker (webhook processing, refund settlement)")
+    worker = subprocess.Popen(shopkeeper("worker", "--concurrency", "2"), cwd=ROOT, env=env)
+    processes.append(worker)
     wait_for_port(args.host, args.port, server, timeout=60)
     say(
         f"\n  Storefront:  {site}/\n  Admin:       {site}/admin/\n"
         f"  {login}\n  API docs:    {site}/api/docs\n"
         f"  Stripe:      offline (localstripe at {stripe_base}); test card 4242 4242 4242 4242\n"
-        f"  Database:    {database}"
+        f"  Database:    {database}\n"
+        f"  Worker:      shopkeeper worker (pid {worker.pid})"
         "\n\n  Press Ctrl-C to stop.\n"
     )
     while all(process.poll() is None for process in processes):
         time.sleep(0.5)
-    names = {id(localstripe): "localstripe", id(server): "shopkeeper serve"}
+    names = {
+        id(localstripe): "localstripe",
+        id(server): "shopkeeper serve",
+        id(worker): "shopkeeper worker",
+    }
     failed = next(p for p in processes if p.poll() is not None)
     say(f"dev.py: {names[id(failed)]} exited with {failed.returncode}; stopping")
     return 1

@@ -82,6 +82,37 @@ def stripe_secret_never_shown() -> Iterator[SecretWatch]:
 
 
 @pytest.fixture(autouse=True)
+def no_jobs_left_between_tests(
+    request: pytest.FixtureRequest, django_db_blocker: pytest.FixtureRequest
+) -> Iterator[None]:
+    """A transactional test's jobs are emptied after it, like its tables: Django's flush leaves
+    procrastinate's tables alone (they are not Django-managed). Other tests roll them back."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or bool(
+        marker and marker.kwargs.get("transaction")
+    )
+    if not transactional:
+        return
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:  # type: ignore[attr-defined]
+        cursor.execute(
+            "TRUNCATE procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers,"
+            " procrastinate_workers RESTART IDENTITY CASCADE"
+        )
+
+
+@pytest.fixture
+def background_worker(transactional_db: None) -> Iterator[None]:
+    """A real worker (procrastinate's) running beside the test, as beside a server."""
+    from tests.jobs import running_worker
+
+    with running_worker():
+        yield
+
+
+@pytest.fixture(autouse=True)
 def fake_gateway() -> Iterator[FakeGateway]:
     gateway = FakeGateway()
     with use_gateway(gateway):

@@ -113,6 +113,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     # Serves Swagger UI from our own static files (no CDN, no inline script) at /api/docs.
     "ninja",
+    # The job queue's tables, by its own migrations; its admin is not used.
+    "procrastinate.contrib.django",
+    "shopkeeper.jobs",
     "shopkeeper.accounts",
     "shopkeeper.audit",
     "shopkeeper.catalog",
@@ -177,6 +180,9 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...)")
+
+# The jobs: each feature's tasks are in its `jobs` module (procrastinate imports every app's).
+PROCRASTINATE_AUTODISCOVER_MODULE_NAME = "jobs"
 
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
@@ -266,6 +272,10 @@ LOGGING = {
         # Django's default console handler on "django" would print every record again,
         # unmasked: its records go to the masked root handler only.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # A line per deferred job (every webhook) and per registered task is noise; the
+        # worker's own lines (a job started, ended, retried) stay.
+        "procrastinate.jobs": {"level": "WARNING"},
+        "procrastinate.blueprints": {"level": "WARNING"},
     },
 }
 
@@ -308,6 +318,20 @@ SHOPKEEPER_REFUND_RETRY_DELAYS: list[float] = [
     for delay in os.environ.get("SHOPKEEPER_REFUND_RETRY_DELAYS", "0.5,2").split(",")
     if delay.strip()
 ]
+# The worker's retries of a refund Stripe's answer to which was lost (refunds/jobs.py): seconds
+# before each, in turn; all within the 24 hours Stripe keeps an idempotency key.
+SHOPKEEPER_REFUND_SETTLE_DELAYS: list[float] = [
+    float(delay)
+    for delay in os.environ.get(
+        "SHOPKEEPER_REFUND_SETTLE_DELAYS", "60,300,1800,7200,21600,43200"
+    ).split(",")
+    if delay.strip()
+]
+if sum(SHOPKEEPER_REFUND_SETTLE_DELAYS) >= 24 * 3600:
+    raise ImproperlyConfigured(
+        "SHOPKEEPER_REFUND_SETTLE_DELAYS must add up to less than 24 hours (Stripe forgets an "
+        "idempotency key after 24 hours: a later send could refund twice)"
+    )
 # Reconciliation leaves a pending refund without Stripe's answer alone this long after it was
 # last touched (its request and retries may still be under way) before sending it again.
 SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS = float(
@@ -318,6 +342,12 @@ SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS = float(
 SHOPKEEPER_RECONCILE_REQUESTS_PER_SECOND = float(
     os.environ.get("SHOPKEEPER_RECONCILE_REQUESTS_PER_SECOND", "10")
 )
+# Processing a stored Stripe event (a job): tries in all, and the wait before the first retry
+# (each next wait is 4 times longer: 10 s, 40 s, 160 s, 11 min, 43 min by default).
+SHOPKEEPER_WEBHOOK_TRIES = int(os.environ.get("SHOPKEEPER_WEBHOOK_TRIES", "6"))
+SHOPKEEPER_WEBHOOK_RETRY_SECONDS = float(os.environ.get("SHOPKEEPER_WEBHOOK_RETRY_SECONDS", "10"))
+if SHOPKEEPER_WEBHOOK_TRIES < 1:
+    raise ImproperlyConfigured("SHOPKEEPER_WEBHOOK_TRIES must be at least 1")
 # How long a request waits for another request holding the same Idempotency-Key to finish.
 SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = float(
     os.environ.get("SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS", "10")

@@ -34,6 +34,7 @@ from tests.browser.backoffice_fixtures import (
 )
 from tests.browser.csp_watch import watch_csp_violations
 from tests.fakes import sign_payload
+from tests.jobs import run_jobs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -428,6 +429,7 @@ def test_given_refund_pending_at_stripe_when_webhook_settles_it_then_the_open_pa
         HTTP_STRIPE_SIGNATURE=sign_payload(body),
     )
     assert response.status_code == 200
+    run_jobs()  # the worker processes the stored event
     # No reload: the page polls while a refund is pending.
     expect(row.locator("[data-refund-status]")).to_have_text("Succeeded", timeout=8_000)
     money(page, "refunded").to_contain_text("10.00")

@@ -35,7 +35,9 @@ DECLINED_CARD = "4000000000000341"  # localstripe declines it when charging
 
 
 @pytest.fixture
-def shop(live_server: Any, localstripe_url: str, localstripe_gateway: object) -> str:
+def shop(
+    live_server: Any, localstripe_url: str, localstripe_gateway: object, background_worker: None
+) -> str:
     register_webhook(
         localstripe_url,
         url=f"{live_server.url}/webhooks/stripe",

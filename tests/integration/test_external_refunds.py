@@ -25,6 +25,7 @@ from shopkeeper.stripe_events.models import WebhookEvent
 from tests.fakes import charge_event_payload, refund_event_payload
 from tests.integration.refund_fixtures import ADDRESS, paid_order, refunded_minor, staff, stocked
 from tests.integration.webhook_fixtures import deliver, deliver_ok
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -224,7 +225,7 @@ def test_given_failed_refund_when_a_late_succeeded_event_arrives_then_it_stays_f
     assert refunded_minor(order) == 0 and fresh(order).payment_status == "paid"
 
 
-def test_given_stripe_unreachable_when_charge_refunded_needs_the_list_then_500_stored_failed(
+def test_given_stripe_unreachable_when_charge_refunded_needs_the_list_then_retried_later(
     fake_gateway, order, counting
 ):
     fake_gateway.refund_outside(intent_of(order), 800)
@@ -232,15 +233,20 @@ def test_given_stripe_unreachable_when_charge_refunded_needs_the_list_then_500_s
     payload = charge_event_payload(charge_of(fake_gateway, order), event_id="evt_charge_1")
 
     response = deliver(payload)
+    runs = run_jobs(retries_wait=True)
 
-    assert response.status_code == 500 and response.json()["code"] == "webhook_handler_failed"
+    assert response.status_code == 200 and response.json()["status"] == "received"
+    assert [run.outcome for run in runs] == ["retried"]
     event = WebhookEvent.objects.get(event_id="evt_charge_1")
-    assert event.status == "failed" and "PaymentOutcomeUnknown" in event.error
+    assert event.status == "received" and "PaymentOutcomeUnknown" in event.error
     assert not Refund.objects.exists()
 
     counting.unavailable = False
-    assert deliver_ok(payload) == "processed"  # Stripe's retry
+    assert [run.outcome for run in run_jobs(seconds_later=60)] == ["succeeded"]  # the retry
+    event.refresh_from_db()
+    assert (event.status, event.error) == ("processed", "")
     assert refunded_minor(order) == 800
+    assert deliver_ok(payload) == "duplicate"  # Stripe's own redelivery
 
 
 def test_given_charge_of_no_payment_here_then_200_and_stripe_not_asked(
@@ -274,18 +280,20 @@ def test_given_success_later_failed_unheard_when_freed_money_refunded_again_then
     assert fresh(order).payment_status == "refunded"
 
 
-def test_given_refund_news_when_stripe_cannot_list_refunds_then_500_and_retried_later(
+def test_given_refund_news_when_stripe_cannot_list_refunds_then_retried_later(
     fake_gateway, order, counting
 ):
     outside = fake_gateway.refund_outside(intent_of(order), 900)
     counting.unavailable = True
     payload = refund_event_payload(outside, "refund.created", "evt_refund_unlisted")
 
-    assert deliver(payload).status_code == 500
+    assert deliver(payload).status_code == 200
+    assert [run.outcome for run in run_jobs(retries_wait=True)] == ["retried"]
     assert not Refund.objects.exists()
 
     counting.unavailable = False
-    assert deliver_ok(payload) == "processed"
+    assert [run.outcome for run in run_jobs(seconds_later=60)] == ["succeeded"]
+    assert WebhookEvent.objects.get(event_id="evt_refund_unlisted").status == "processed"
     assert refunded_minor(order) == 900
 
 

@@ -17,6 +17,7 @@ from shopkeeper.refunds.services import request_refund
 from shopkeeper.stripe_events.models import WebhookEvent
 from tests.fakes import AlwaysLost, refund_event_payload, sign_payload
 from tests.integration.refund_fixtures import paid_order, refunded_minor, staff
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -32,13 +33,16 @@ def manager():
 
 
 def deliver(snapshot: RefundSnapshot, event_type: str = "refund.updated", event_id=None):
+    """Stripe's POST, then the worker runs what it deferred."""
     payload = refund_event_payload(snapshot, event_type, event_id)
-    return Client().post(
+    response = Client().post(
         "/webhooks/stripe",
         data=payload,
         content_type="application/json",
         HTTP_STRIPE_SIGNATURE=sign_payload(payload),
     )
+    run_jobs()
+    return response
 
 
 def payment_status(order) -> str:

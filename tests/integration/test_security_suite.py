@@ -34,6 +34,7 @@ from shopkeeper.stripe_events.models import WebhookEvent
 from tests.fakes import intent_event_payload, refund_event_payload, sign_payload
 from tests.integration.admin_operations import BODIES, OPERATIONS, concrete
 from tests.integration.orders_admin_fixtures import ROLES, make_staff, place
+from tests.jobs import run_jobs
 from tests.secret_watch import SecretWatch
 
 pytestmark = pytest.mark.django_db
@@ -271,7 +272,9 @@ def test_given_a_captured_delivery_when_replayed_then_duplicate_within_tolerance
 ):
     payload = money_news["refund"]
     signature = sign_payload(payload, timestamp=int(time.time()) - 200)
-    assert post_webhook(payload, signature).json()["status"] == "processed"
+    assert post_webhook(payload, signature).json()["status"] == "received"
+    assert [run.outcome for run in run_jobs()] == ["succeeded"]
+    assert WebhookEvent.objects.get(event_id="evt_r").status == "processed"
     after_first = books()
 
     replayed = post_webhook(payload, signature)  # an attacker resends what they captured

@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import pytest
 from django.test import Client
+from procrastinate import sql
+from procrastinate.contrib.django.django_connector import DjangoConnector
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.services import create_product
@@ -16,6 +18,7 @@ from shopkeeper.stripe_events import dispatch
 from shopkeeper.stripe_events.models import WebhookEvent
 from tests.factories import ADDRESS
 from tests.fakes import intent_event_payload, sign_payload
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -37,10 +40,13 @@ def stripe_client():
 
 
 def deliver(client, payload: bytes, signature: str | None = None):
+    """Stripe's POST, then the worker: the jobs the webhook deferred run (tests.jobs)."""
     headers = (
         {} if signature == "" else {"HTTP_STRIPE_SIGNATURE": signature or sign_payload(payload)}
     )
-    return client.post(URL, data=payload, content_type="application/json", **headers)
+    response = client.post(URL, data=payload, content_type="application/json", **headers)
+    run_jobs()
+    return response
 
 
 def order_of(placed):
@@ -61,7 +67,7 @@ def test_given_succeeded_event_when_delivered_then_order_paid_and_event_stored(
     response = deliver(stripe_client, payload)
 
     assert response.status_code == 200
-    assert response.json()["status"] == "processed"
+    assert response.json()["status"] == "received"
     order = order_of(placed)
     assert (order.status, order.payment_status) == ("processing", "paid")
     assert ledger() == [("authorization", 2600), ("capture", 2600)]
@@ -183,7 +189,7 @@ def test_given_unhandled_type_when_delivered_then_200_and_stored_as_ignored(stri
     response = deliver(stripe_client, payload)
 
     assert response.status_code == 200
-    assert response.json()["status"] == "ignored"
+    assert response.json()["status"] == "received"
     assert WebhookEvent.objects.get().status == "ignored"
 
 
@@ -241,7 +247,17 @@ def test_given_signed_body_re_serialised_when_delivered_then_rejected(
     assert response.status_code == 400
 
 
-def test_given_handler_failure_when_delivered_then_500_stored_failed_and_redelivery_processes(
+def post_only(client, payload: bytes):
+    """Stripe's POST alone: the event stored, its processing deferred but not run."""
+    return client.post(
+        URL,
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign_payload(payload),
+    )
+
+
+def test_given_handler_failure_when_processed_then_200_retried_and_processed_once(
     stripe_client, placed, fake_gateway, monkeypatch
 ):
     real = dispatch.HANDLERS["payment_intent.succeeded"]
@@ -257,27 +273,82 @@ def test_given_handler_failure_when_delivered_then_500_stored_failed_and_redeliv
         fake_gateway.pay(placed.payment.intent_id), "payment_intent.succeeded", "evt_flaky"
     )
 
-    first = deliver(stripe_client, payload)
+    first = post_only(stripe_client, payload)
 
-    assert first.status_code == 500
-    assert first["Content-Type"] == "application/problem+json"
-    assert first.json()["code"] == "webhook_handler_failed"
+    # Stripe hears 200 at once: the handler's failure is the worker's to retry, not Stripe's.
+    assert (first.status_code, first.json()["status"]) == (200, "received")
     event = WebhookEvent.objects.get(event_id="evt_flaky")
-    assert event.status == "failed" and "database hiccup" in event.error
+    assert (event.status, event.attempts) == ("received", 0)
     assert order_of(placed).payment_status == "pending"
-    assert not LedgerEntry.objects.exists()
 
-    second = deliver(stripe_client, payload)
+    runs = run_jobs()
 
-    assert second.status_code == 200
+    assert [run.outcome for run in runs] == ["retried", "succeeded"]
+    assert "database hiccup" in str(runs[0].error)
     event.refresh_from_db()
-    assert (event.status, event.error) == ("processed", "")
+    assert (event.status, event.error, event.attempts) == ("processed", "", 2)
     assert order_of(placed).payment_status == "paid"
     assert deliver(stripe_client, payload).json()["status"] == "duplicate"
     assert ledger() == [("authorization", 2600), ("capture", 2600)]
 
 
-def test_given_handled_type_without_a_payment_intent_when_delivered_then_500_and_failed(
+def test_given_handler_failing_every_try_then_failed_only_after_the_last_and_redelivery_processes(
+    stripe_client, placed, fake_gateway, monkeypatch, settings
+):
+    real = dispatch.HANDLERS["payment_intent.succeeded"]
+    broken = [True]
+
+    def failing(event):
+        if broken[0]:
+            raise RuntimeError("still broken")
+        real(event)
+
+    monkeypatch.setitem(dispatch.HANDLERS, "payment_intent.succeeded", failing)
+    payload = intent_event_payload(
+        fake_gateway.pay(placed.payment.intent_id), "payment_intent.succeeded", "evt_broken"
+    )
+    post_only(stripe_client, payload)
+
+    runs = run_jobs()
+
+    tries = settings.SHOPKEEPER_WEBHOOK_TRIES
+    assert tries >= 5
+    assert [run.outcome for run in runs] == ["retried"] * (tries - 1) + ["failed"]
+    event = WebhookEvent.objects.get(event_id="evt_broken")
+    assert (event.status, event.attempts) == ("failed", tries)
+    assert "still broken" in event.error
+    assert order_of(placed).payment_status == "pending"
+    assert not LedgerEntry.objects.exists()
+
+    broken[0] = False
+    again = deliver(stripe_client, payload)  # Stripe's redelivery (or a replay)
+
+    assert again.json()["status"] == "received"
+    event.refresh_from_db()
+    assert (event.status, event.error) == ("processed", "")
+    assert order_of(placed).payment_status == "paid"
+    assert ledger() == [("authorization", 2600), ("capture", 2600)]
+
+
+def test_given_handler_failing_when_one_try_is_left_then_still_received(
+    stripe_client, placed, fake_gateway, monkeypatch, settings
+):
+    """Between tries the event waits as `received`, its failed tries and last error shown."""
+    monkeypatch.setitem(dispatch.HANDLERS, "payment_intent.succeeded", lambda event: 1 / 0)
+    payload = intent_event_payload(
+        fake_gateway.pay(placed.payment.intent_id), "payment_intent.succeeded", "evt_waiting"
+    )
+    post_only(stripe_client, payload)
+
+    runs = run_jobs(retries_wait=True)  # retries wait for their time, like the worker
+
+    assert [run.outcome for run in runs] == ["retried"]
+    event = WebhookEvent.objects.get(event_id="evt_waiting")
+    assert (event.status, event.attempts) == ("received", 1)
+    assert "ZeroDivisionError" in event.error
+
+
+def test_given_handled_type_without_a_payment_intent_when_processed_then_failed_after_every_try(
     stripe_client,
 ):
     payload = json.dumps(
@@ -292,7 +363,7 @@ def test_given_handled_type_without_a_payment_intent_when_delivered_then_500_and
 
     response = deliver(stripe_client, payload)
 
-    assert response.status_code == 500
+    assert response.status_code == 200
     assert WebhookEvent.objects.get().status == "failed"
 
 
@@ -337,7 +408,8 @@ def test_given_paid_when_late_events_of_any_earlier_kind_arrive_then_nothing_cha
 
     response = deliver(stripe_client, intent_event_payload(stale, event_type, "evt_late"))
 
-    assert response.status_code == 200 and response.json()["status"] == "processed"
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get(event_id="evt_late").status == "processed"
     order = order_of(placed)
     assert (order.status, order.payment_status) == ("processing", "paid")
     assert Payment.objects.values().get() == payment_before
@@ -412,3 +484,26 @@ def test_given_a_signed_but_malformed_event_when_delivered_then_400_nothing_stor
     assert response.json()["code"] == "malformed_event"
     assert not WebhookEvent.objects.exists()  # never a failure to retry forever
     assert "Rejected a Stripe webhook" in caplog.text
+
+
+def test_given_events_of_one_payment_when_one_is_being_processed_then_the_next_waits_for_it(
+    stripe_client, placed, fake_gateway
+):
+    """One job per PaymentIntent at a time (procrastinate's `lock`); other payments go on."""
+    intent = fake_gateway.pay(placed.payment.intent_id)
+    other = replace(intent, id="pi_other")
+    post_only(stripe_client, intent_event_payload(intent, "payment_intent.succeeded", "evt_a"))
+    post_only(stripe_client, intent_event_payload(intent, "payment_intent.succeeded", "evt_b"))
+    post_only(stripe_client, intent_event_payload(other, "payment_intent.succeeded", "evt_c"))
+    connector = DjangoConnector()
+
+    def take() -> dict:
+        return connector.execute_query_one(
+            query=sql.queries["fetch_job"], queues=None, worker_id=None
+        )
+
+    first, second, third = take(), take(), take()
+
+    assert first["lock"] == f"stripe:{intent.id}" and "evt_a" in str(first["args"])
+    assert second["lock"] == "stripe:pi_other"  # evt_b waits while evt_a's job runs
+    assert third["id"] is None

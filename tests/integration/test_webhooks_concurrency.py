@@ -1,4 +1,5 @@
-"""Payment news arriving at once on PostgreSQL: one event row, one set of ledger rows."""
+"""Payment news arriving at once on PostgreSQL: one event row, one job, one set of ledger rows,
+however many deliveries, workers and return pages race."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from shopkeeper.payments.services import sync_from_stripe
 from shopkeeper.stripe_events.models import WebhookEvent
 from tests.factories import ADDRESS
 from tests.fakes import intent_event_payload, sign_payload
+from tests.jobs import run_jobs
 from tests.racing import race_ok
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,9 +48,11 @@ def test_given_one_event_when_delivered_8_times_at_once_then_processed_once(plac
     )
 
     statuses = race_ok(8, lambda i: deliver(payload))
+    runs = race_ok(4, lambda i: run_jobs())  # four workers at once
 
-    assert Counter(statuses) == {"processed": 1, "duplicate": 7}
-    assert WebhookEvent.objects.count() == 1
+    assert Counter(statuses) == {"received": 1, "duplicate": 7}
+    assert [run.outcome for worker in runs for run in worker] == ["succeeded"]
+    assert WebhookEvent.objects.get().status == "processed"
     assert sorted(LedgerEntry.objects.values_list("kind", "amount_minor")) == [
         ("authorization", 2600),
         ("capture", 2600),
@@ -63,10 +67,14 @@ def test_given_webhooks_and_return_pages_at_once_then_one_ledger_entry_each_and_
     intent = fake_gateway.pay(placed.payment.intent_id)
     secret = placed.payment.client_secret
 
+    race_ok(
+        5, lambda i: deliver(intent_event_payload(intent, "payment_intent.succeeded", f"evt_{i}"))
+    )
+
     def news(i: int) -> object:
         if i % 2:
             return sync_from_stripe(intent.id, client_secret=secret)
-        return deliver(intent_event_payload(intent, "payment_intent.succeeded", f"evt_{i}"))
+        return run_jobs()  # a worker
 
     race_ok(10, news)
 

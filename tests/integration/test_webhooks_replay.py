@@ -1,5 +1,6 @@
-"""Failed events are kept, answered 5xx, and handled again: by Stripe's redelivery or by
-`shopkeeper webhooks replay --failed`. Forged or stale deliveries leave only a log line."""
+"""Events whose every try failed are kept as failed and processed again: by Stripe's
+redelivery or by `shopkeeper webhooks replay --failed` (a new job each). Forged or stale
+deliveries leave only a log line."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from shopkeeper.stripe_events.models import WebhookEvent
 from tests.fakes import charge_event_payload, dispute_event_payload, sign_payload
 from tests.integration.refund_fixtures import paid_order
 from tests.integration.webhook_fixtures import deliver, deliver_ok
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -59,9 +61,7 @@ def failed_charge_event(fake_gateway, event_id: str, amount: int = 800):
     intent_id = order.payments.get().intent_id
     fake_gateway.refund_outside(intent_id, amount)
     (charge,) = fake_gateway.list_charges(intent_id)
-    response = deliver(charge_event_payload(charge, event_id=event_id))
-    assert response.status_code == 500
-    assert WebhookEvent.objects.get(event_id=event_id).status == "failed"
+    assert deliver_ok(charge_event_payload(charge, event_id=event_id)) == "failed"  # every try
     return order
 
 
@@ -72,8 +72,10 @@ def test_given_failed_event_when_replayed_after_stripe_is_back_then_processed(
     stripe_down.down = False
 
     out = webhooks_command("replay", "--failed")
+    assert WebhookEvent.objects.get(event_id="evt_failed_1").status == "received"
+    run_jobs()
 
-    assert "replayed 1 failed event(s): 1 processed, 0 still failing" in out
+    assert "received 1 failed event(s) again; the worker processes them: evt_failed_1" in out
     event = WebhookEvent.objects.get(event_id="evt_failed_1")
     assert (event.status, event.error) == ("processed", "")
     assert Refund.objects.get(order=order).status == "succeeded"
@@ -81,22 +83,27 @@ def test_given_failed_event_when_replayed_after_stripe_is_back_then_processed(
     # Stripe's own redelivery afterwards is a duplicate.
     (charge,) = fake_gateway.list_charges(order.payments.get().intent_id)
     assert deliver_ok(charge_event_payload(charge, event_id="evt_failed_1")) == "duplicate"
-    assert webhooks_command("replay", "--failed").endswith("0 processed, 0 still failing\n")
+    assert webhooks_command("replay", "--failed").startswith("received 0 failed event(s)")
+    assert run_jobs() == []
 
 
-def test_given_event_still_failing_when_replayed_then_exit_code_1_and_error_kept(
-    fake_gateway, stripe_down
+def test_given_event_still_failing_when_replayed_then_failed_again_after_every_try(
+    fake_gateway, stripe_down, settings
 ):
     failed_charge_event(fake_gateway, "evt_failed_2")
     WebhookEvent.objects.filter(event_id="evt_failed_2").update(error="old")
 
-    with pytest.raises(CommandError, match="1 event\\(s\\) still failing") as raised:
-        webhooks_command("replay", "--failed")
+    webhooks_command("replay", "--failed")
+    runs = run_jobs()
 
-    assert raised.value.returncode == 1
+    assert len(runs) == settings.SHOPKEEPER_WEBHOOK_TRIES
+    assert runs[-1].outcome == "failed"
     event = WebhookEvent.objects.get(event_id="evt_failed_2")
     assert event.status == "failed" and "PaymentOutcomeUnknown" in event.error
+    assert event.attempts == settings.SHOPKEEPER_WEBHOOK_TRIES
     assert not Refund.objects.exists()
+    (line,) = webhooks_command("list", "--failed").splitlines()
+    assert f"{settings.SHOPKEEPER_WEBHOOK_TRIES} failed tries" in line
 
 
 def test_given_several_failed_when_one_is_named_then_only_that_one_is_replayed(
@@ -107,8 +114,9 @@ def test_given_several_failed_when_one_is_named_then_only_that_one_is_replayed(
     stripe_down.down = False
 
     out = webhooks_command("replay", "evt_b")
+    run_jobs()
 
-    assert "1 processed, 0 still failing" in out
+    assert out.endswith("the worker processes them: evt_b\n")
     statuses = dict(WebhookEvent.objects.values_list("event_id", "status"))
     assert statuses == {"evt_a": "failed", "evt_b": "processed"}
 
@@ -134,12 +142,13 @@ def test_given_failed_dispute_event_when_replayed_then_recorded_once(fake_gatewa
         raise RuntimeError("database went away")
 
     monkeypatch.setitem(dispatch.HANDLERS, "charge.dispute.created", broken)
-    assert deliver(payload).status_code == 500
+    assert deliver_ok(payload) == "failed"
     assert not Dispute.objects.exists() and not LedgerEntry.objects.filter(kind="dispute")
     monkeypatch.setitem(dispatch.HANDLERS, "charge.dispute.created", real)
 
     webhooks_command("replay", "--failed")
-    webhooks_command("replay", "--failed")
+    webhooks_command("replay", "--failed")  # nothing failed any more: no second job
+    assert [run.outcome for run in run_jobs()] == ["succeeded"]
 
     assert LedgerEntry.objects.filter(kind="dispute").count() == 1
     assert Dispute.objects.get().outcome == "open"
@@ -197,6 +206,7 @@ def test_given_signature_just_inside_the_tolerance_then_accepted(fake_gateway):
     )
 
     response = deliver(payload, sign_payload(payload, timestamp=int(time.time()) - 290))
+    run_jobs()
 
     assert response.status_code == 200
     assert Dispute.objects.count() == 1

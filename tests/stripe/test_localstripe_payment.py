@@ -228,7 +228,7 @@ def wait_for(condition, timeout: float = 10.0) -> bool:
 
 @pytest.mark.django_db(transaction=True)
 def test_given_localstripe_webhooks_when_card_confirmed_then_the_webhook_alone_marks_paid(
-    client, live_server, localstripe_gateway, browser, webhooks_to
+    client, live_server, localstripe_gateway, browser, webhooks_to, background_worker
 ):
     webhooks_to(live_server.url + "/webhooks/stripe")
     placed = checkout(client)
@@ -248,7 +248,7 @@ def test_given_localstripe_webhooks_when_card_confirmed_then_the_webhook_alone_m
 
 @pytest.mark.django_db(transaction=True)
 def test_given_localstripe_webhooks_when_card_declined_then_the_webhook_marks_failed(
-    client, live_server, localstripe_gateway, browser, webhooks_to
+    client, live_server, localstripe_gateway, browser, webhooks_to, background_worker
 ):
     webhooks_to(live_server.url + "/webhooks/stripe")
     placed = checkout(client)

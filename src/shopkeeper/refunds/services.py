@@ -42,6 +42,7 @@ from shopkeeper.payments.models import Payment
 from shopkeeper.payments.provider import get_gateway
 from shopkeeper.payments.selectors import order_balance
 from shopkeeper.refunds.approval import check_approval, lock_staff
+from shopkeeper.refunds.jobs import defer_settlement
 from shopkeeper.refunds.models import Refund, RefundLine
 from shopkeeper.refunds.outcomes import apply_snapshot, audit_refund, fail_refund
 from shopkeeper.refunds.rules import (
@@ -259,12 +260,14 @@ def execute_refund(
     actor: Actor | None = None,
     gateway: PaymentGateway | None = None,
     in_flight_after: datetime | None = None,
+    settle_step: int = 0,
 ) -> Refund:
     """Send a pending refund to Stripe (no transaction open) and record the answer.
 
     Not sent when it has Stripe's answer already (Stripe's own pending is settled by later
     news), nor while an earlier send may still be in flight: last sent after `in_flight_after`
     (default: SHOPKEEPER_RECONCILE_IN_FLIGHT_SECONDS ago), or claimed by another process now.
+    An answer still unknown schedules step `settle_step` of the worker's retries (refunds.jobs).
     """
     if not _claim_send(refund_id, in_flight_after):
         return Refund.objects.select_related("payment", "order").get(pk=refund_id)
@@ -277,7 +280,7 @@ def execute_refund(
         refund.last_sent_at = answer.sent_at
         refund.save(update_fields=["attempts", "last_sent_at"])
         if refund.status == RefundStatus.PENDING:  # else a webhook settled it meanwhile
-            _record_answer(order, refund, answer, actor=actor)
+            _record_answer(order, refund, answer, actor=actor, settle_step=settle_step)
     return refund
 
 
@@ -298,7 +301,7 @@ def _claim_send(refund_id: int, in_flight_after: datetime | None) -> bool:
 
 
 def _record_answer(
-    order: Order, refund: Refund, answer: StripeAnswer, *, actor: Actor | None
+    order: Order, refund: Refund, answer: StripeAnswer, *, actor: Actor | None, settle_step: int
 ) -> None:
     label = "" if actor else STRIPE
     if answer.snapshot is not None:
@@ -318,11 +321,18 @@ def _record_answer(
             actor=actor,
             actor_label=label,
         )
-    else:  # still unknown: pending, for a webhook or reconciliation to settle
+    else:  # still unknown: pending, for the worker (refunds.jobs), a webhook or reconciliation
         refund.updated_at = timezone.now()
         refund.save(update_fields=["updated_at"])
+        retried = defer_settlement(refund.pk, step=settle_step)
         audit_refund(
-            order, refund, "outcome_unknown", actor=actor, actor_label=label, error=answer.unknown
+            order,
+            refund,
+            "outcome_unknown",
+            actor=actor,
+            actor_label=label,
+            error=answer.unknown,
+            retried_by_worker=retried,
         )
 
 

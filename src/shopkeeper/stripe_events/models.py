@@ -5,9 +5,15 @@ from django.utils import timezone
 
 
 class WebhookEvent(models.Model):
-    """A Stripe event, stored under its unique id in the same transaction as its effects."""
+    """A Stripe event, stored under its unique id when it arrives; processed later by a job.
+
+    `received`: its processing is deferred (or being retried: `attempts` failed tries so far,
+    the last one's `error`); `processed` or `ignored` (a type we do not handle) in the same
+    transaction as its effects; `failed` after its last try.
+    """
 
     class Status(models.TextChoices):
+        RECEIVED = "received"
         PROCESSED = "processed"
         IGNORED = "ignored"
         FAILED = "failed"
@@ -17,6 +23,7 @@ class WebhookEvent(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices)
     payload = models.JSONField()
     error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,8 +1,9 @@
 """`shopkeeper webhooks list [--failed]` and `shopkeeper webhooks replay --failed | EVENT_ID...`.
 
-Stripe retries a failed event for up to three days; `replay` handles stored failed events again
-from their stored payloads at once (after a fix, or when Stripe has given up). It prints a
-summary and exits 1 when some events still fail, so a cron job or an operator notices.
+A stored event is processed by the worker, retried on failure, and left `failed` after its last
+try; `replay` receives stored failed events again from their stored payloads (after a fix):
+each back to `received` with a new processing job, which the worker runs like any other.
+`list` shows each event's status, failed tries and last error.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from shopkeeper.stripe_events.models import WebhookEvent
-from shopkeeper.stripe_events.processing import replay_failed_events
+from shopkeeper.stripe_events.receiving import receive_failed_again
 
 
 class Command(BaseCommand):
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         listing = subcommands.add_parser("list", help="the most recent stored events")
         listing.add_argument("--failed", action="store_true", help="only failed events")
         listing.add_argument("--limit", type=int, default=50, help="how many (50)")
-        replay = subcommands.add_parser("replay", help="handle failed events again")
+        replay = subcommands.add_parser("replay", help="process failed events again (a job each)")
         replay.add_argument("--failed", action="store_true", help="every failed event")
         replay.add_argument("event_ids", nargs="*", metavar="EVENT_ID", help="these failed events")
 
@@ -40,6 +41,8 @@ class Command(BaseCommand):
         for event in events[:limit]:
             line = f"{event.received_at:%Y-%m-%d %H:%M:%S} {event.status:<9} {event.type:<40} "
             line += event.event_id
+            if event.attempts and event.status != WebhookEvent.Status.PROCESSED:
+                line += f"  {event.attempts} failed tr{'y' if event.attempts == 1 else 'ies'}"
             if event.error:
                 line += f"  {event.error.splitlines()[0][:200]}"
             self.stdout.write(line)
@@ -55,13 +58,8 @@ class Command(BaseCommand):
             )
             if unknown:
                 raise CommandError(f"not stored as failed: {', '.join(sorted(unknown))}")
-        report = replay_failed_events(event_ids=event_ids)
-        for event_id, error in report.still_failing:
-            self.stdout.write(f"FAILED {event_id}: {error[:200]}")
-        total = len(report.processed) + len(report.still_failing)
+        deferred = receive_failed_again(event_ids)
         self.stdout.write(
-            f"replayed {total} failed event(s): {len(report.processed)} processed, "
-            f"{len(report.still_failing)} still failing"
+            f"received {len(deferred)} failed event(s) again; the worker processes them"
+            + (f": {', '.join(deferred)}" if deferred else "")
         )
-        if report.still_failing:
-            raise CommandError(f"{len(report.still_failing)} event(s) still failing", returncode=1)

@@ -1,0 +1,99 @@
+"""A job is deferred in the transaction of the change that needs it (shopkeeper.jobs.defer):
+committed together, or rolled back together; never deferred outside a transaction."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connection, transaction
+from procrastinate.contrib.django import app
+from procrastinate.contrib.django.models import ProcrastinateJob
+
+from shopkeeper.jobs.defer import NotInTransaction, defer_in_transaction
+from tests.jobs import run_jobs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NAMED: list[str] = []
+
+
+@app.task(name="tests.name_group", queue="tests")
+def name_group(group_id: int, name: str) -> None:
+    NAMED.append(name)
+    Group.objects.filter(pk=group_id).update(name=name)
+
+
+class Boom(Exception):
+    pass
+
+
+def jobs_seen_by_another_connection() -> list[tuple[str, dict[str, object]]]:
+    """What a worker (its own connection) would find: committed rows only."""
+    settings = connection.get_connection_params()
+    with psycopg.connect(**settings) as other:
+        rows = other.execute("SELECT task_name, args FROM procrastinate_jobs ORDER BY id")
+        # Django's psycopg adapters (in the connection parameters) load jsonb as text.
+        return [(task_name, json.loads(args)) for task_name, args in rows.fetchall()]
+
+
+def test_given_change_committed_then_its_job_row_was_committed_with_it():
+    with transaction.atomic():
+        group = Group.objects.create(name="new")
+        job_id = defer_in_transaction(name_group, group_id=group.pk, name="renamed")
+        # Inside the transaction: not visible to a worker yet.
+        assert jobs_seen_by_another_connection() == []
+
+    assert jobs_seen_by_another_connection() == [
+        ("tests.name_group", {"group_id": group.pk, "name": "renamed"})
+    ]
+    assert ProcrastinateJob.objects.get(pk=job_id).status == "todo"
+
+
+def test_given_change_rolled_back_then_no_job_row():
+    with pytest.raises(Boom), transaction.atomic():
+        group = Group.objects.create(name="new")
+        defer_in_transaction(name_group, group_id=group.pk, name="renamed")
+        raise Boom
+
+    assert not Group.objects.exists()
+    assert not ProcrastinateJob.objects.exists()
+    assert jobs_seen_by_another_connection() == []
+
+
+def test_given_savepoint_rolled_back_then_its_job_goes_with_it():
+    with transaction.atomic():
+        kept = Group.objects.create(name="kept")
+        defer_in_transaction(name_group, group_id=kept.pk, name="kept-job")
+        with pytest.raises(Boom), transaction.atomic():
+            defer_in_transaction(name_group, group_id=kept.pk, name="dropped-job")
+            raise Boom
+
+    assert [args["name"] for _, args in jobs_seen_by_another_connection()] == ["kept-job"]
+
+
+def test_given_no_transaction_when_deferring_then_refused():
+    with pytest.raises(NotInTransaction):
+        defer_in_transaction(name_group, group_id=1, name="x")
+
+    assert not ProcrastinateJob.objects.exists()
+
+
+def test_given_committed_job_when_the_real_worker_runs_then_done_once():
+    NAMED.clear()
+    with transaction.atomic():
+        group = Group.objects.create(name="new")
+        defer_in_transaction(name_group, group_id=group.pk, name="by-worker")
+    connector = app.connector.get_worker_connector()  # type: ignore[attr-defined]
+
+    with app.replace_connector(connector):
+        app.run_worker(
+            wait=False, queues=["tests"], install_signal_handlers=False, listen_notify=False
+        )
+
+    assert Group.objects.get(pk=group.pk).name == "by-worker"
+    assert NAMED == ["by-worker"]
+    assert ProcrastinateJob.objects.get().status == "succeeded"
+    assert run_jobs() == []  # nothing left for anyone
