@@ -344,6 +344,12 @@ SHOPKEEPER_RECONCILE_REQUESTS_PER_SECOND = float(
 )
 # Processing a stored Stripe event (a job): tries in all, and the wait before the first retry
 # (each next wait is 4 times longer: 10 s, 40 s, 160 s, 11 min, 43 min by default).
+# /readyz and `shopkeeper status` (jobs/health.py): unready when no worker's heartbeat is this
+# recent, or when more jobs than this are due and waiting.
+SHOPKEEPER_WORKER_HEARTBEAT_MAX_AGE = float(
+    os.environ.get("SHOPKEEPER_WORKER_HEARTBEAT_MAX_AGE", "60")
+)
+SHOPKEEPER_QUEUE_DEPTH_MAX = int(os.environ.get("SHOPKEEPER_QUEUE_DEPTH_MAX", "1000"))
 SHOPKEEPER_WEBHOOK_TRIES = int(os.environ.get("SHOPKEEPER_WEBHOOK_TRIES", "6"))
 SHOPKEEPER_WEBHOOK_RETRY_SECONDS = float(os.environ.get("SHOPKEEPER_WEBHOOK_RETRY_SECONDS", "10"))
 if SHOPKEEPER_WEBHOOK_TRIES < 1:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from shopkeeper import health
@@ -44,12 +45,68 @@ def test_given_no_database_access_then_healthz_answers_alive(client):
     assert response.status_code == 200 and response.json() == {"status": "alive"}
 
 
+def beat(seconds_ago: float) -> None:
+    """A worker's heartbeat, as procrastinate writes it, `seconds_ago` seconds old."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO procrastinate_workers (last_heartbeat)"
+            " VALUES (now() - make_interval(secs => %s))",
+            [seconds_ago],
+        )
+
+
 @pytest.mark.django_db
-def test_given_the_database_answers_then_readyz_is_ready(client):
+def test_given_the_database_answers_and_a_worker_beats_then_readyz_is_ready(client):
+    beat(3)
+
     response = client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.json()["checks"]["database"] == {"ok": True, "detail": "reachable"}
+    checks = response.json()["checks"]
+    assert checks["database"] == {"ok": True, "detail": "reachable"}
+    assert checks["worker"]["ok"] is True and checks["queue"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_given_no_worker_heartbeat_or_a_stale_one_then_readyz_is_503_naming_the_worker(client):
+    none = client.get("/readyz")
+    beat(600)
+    stale = client.get("/readyz")
+
+    assert none.status_code == stale.status_code == 503
+    assert "no worker has a heartbeat" in none.json()["checks"]["worker"]["detail"]
+    assert "600 s ago" in stale.json()["checks"]["worker"]["detail"]
+    assert stale.json()["checks"]["database"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_given_more_due_jobs_than_the_limit_then_readyz_says_the_queue_is_backed_up(
+    client, settings, capsys
+):
+    settings.SHOPKEEPER_QUEUE_DEPTH_MAX = 1
+    beat(1)
+    with connection.cursor() as cursor:
+        for _ in range(2):
+            cursor.execute(
+                "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status)"
+                " VALUES ('default', 'shopkeeper.test', '{}', 'todo')"
+            )
+        cursor.execute(
+            "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status)"
+            " VALUES ('default', 'shopkeeper.test', '{}', 'failed')"
+        )
+
+    response = client.get("/readyz")
+    with pytest.raises(SystemExit):
+        call_command("status")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["queue"] == {
+        "ok": False,
+        "detail": "2 jobs due and waiting (more than 1)",
+    }
+    printed = capsys.readouterr().out
+    assert "queue_depth" in printed and "jobs_failed" in printed
 
 
 @pytest.mark.django_db
@@ -186,6 +243,7 @@ def test_given_refunds_events_and_stripe_traffic_then_metrics_show_them(
 
 @pytest.mark.django_db
 def test_given_failed_webhooks_and_a_registered_count_then_status_prints_them(capsys, registered):
+    beat(1)
     WebhookEvent.objects.create(event_id="evt_f1", type="x", status="failed", payload={})
     health.register_count("jobs_failed", "Jobs that failed for good", lambda: 2)
 

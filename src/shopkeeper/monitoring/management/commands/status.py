@@ -19,12 +19,14 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def handle(self, *args: Any, **options: Any) -> None:
-        results = run_checks()
+        # The database first: every other check and count reads it.
+        results = sorted(run_checks(), key=lambda r: r.name != "database")
+        database_ok = all(r.ok for r in results if r.name == "database")
         width = max([len(r.name) for r in results] + [24])
         for result in results:
             state = "ok" if result.ok else "FAILED"
             self.stdout.write(f"{result.name:<{width}} {state:<6} {result.detail}".rstrip())
-        if all(result.ok for result in results):
+        if database_ok:
             for name, (_, value) in read_counts().items():
                 self.stdout.write(f"{name:<{width}} {value:g}")
         self.stdout.write(f"{'stripe_rate_limit':<{width}} {_limiter_line()}")
