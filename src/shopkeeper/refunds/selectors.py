@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet, Sum
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import (
+    BooleanField,
+    ExpressionWrapper,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, JSONObject
 
 from shopkeeper.money import amount_fields
-from shopkeeper.orders.models import Order
-from shopkeeper.payments.selectors import order_balance
+from shopkeeper.orders.models import Order, OrderLine
+from shopkeeper.payments.models import Payment
+from shopkeeper.payments.selectors import OrderLedger, ledger_rows, order_balance
 from shopkeeper.refunds.models import Refund, RefundLine
 from shopkeeper.refunds.rules import (
     COUNTED_STATUSES,
@@ -107,8 +122,8 @@ def order_facts(order: Order) -> OrderFacts:
     )
 
 
-def refund_data(refund: Refund) -> dict[str, Any]:
-    """One refund as the API shows it (`RefundOut`)."""
+def refund_data(refund: Refund, *, lines: Iterable[RefundLine] | None = None) -> dict[str, Any]:
+    """One refund as the API shows it (`RefundOut`); `lines`: its lines, if already read."""
     return {
         "id": refund.pk,
         "order_number": refund.order.number,
@@ -127,7 +142,7 @@ def refund_data(refund: Refund) -> dict[str, Any]:
                 "restock": line.restock,
                 **amount_fields("amount", line.amount_minor, refund.currency),
             }
-            for line in refund.lines.all()
+            for line in (refund.lines.all() if lines is None else lines)
         ],
         "stripe_refund_id": refund.stripe_refund_id,
         "failure_message": refund.failure_message,
@@ -165,3 +180,116 @@ def list_refunds(*, status: str | None = None, limit: int = 100) -> list[Refund]
     if status:
         refunds = refunds.filter(status=status)
     return list(refunds.prefetch_related("lines__order_line").order_by("-id")[:limit])
+
+
+# --- what a refund request reads under the order's lock, in one statement --------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationFacts:
+    """Everything `request_refund` decides on, read once the order is locked."""
+
+    facts: OrderFacts
+    ledger: OrderLedger
+    payment: Payment | None  # the payment to refund: the newest captured one, else the newest
+    order_unapproved_minor: int  # refunds on the order that went ahead without approval
+    staff_day_unapproved_minor: int  # the requester's own over 24 hours (0 if not asked)
+
+
+def reservation_facts(
+    order: Order, *, staff_id: int | None = None, since: datetime | None = None
+) -> ReservationFacts:
+    """One statement: the order's ledger, payments, refunds and lines (with the units refunds
+    claim), and, with `staff_id`, what that person refunded without approval since `since`
+    (read after their row is locked: `approval.lock_staff`)."""
+    here = OuterRef("pk")
+    counted = RefundLine.objects.filter(
+        order_line=OuterRef("pk"), refund__status__in=COUNTED_STATUSES
+    )
+    claimed = counted.order_by().values("order_line").annotate(units=Sum("quantity"))
+    lines = OrderLine.objects.filter(order=here).order_by("id")
+    payments = Payment.objects.filter(order=here).order_by("-id")
+    refunds = Refund.objects.filter(order=here).order_by("id")
+    day: Any = Value(0, output_field=IntegerField())
+    if staff_id is not None and since is not None:
+        mine = _unapproved().filter(
+            requested_by_id=staff_id, currency=order.currency, created_at__gte=since
+        )
+        day = Coalesce(
+            Subquery(
+                mine.order_by()
+                .values("requested_by_id")
+                .annotate(t=Sum("amount_minor"))
+                .values("t")
+            ),
+            0,
+        )
+    row = Order.objects.filter(pk=order.pk).values(
+        ledger_rows=ledger_rows(here),
+        line_rows=ArraySubquery(
+            lines.values(
+                json=JSONObject(
+                    id="id",
+                    unit_price_minor="unit_price_minor",
+                    quantity="quantity",
+                    claimed=Coalesce(Subquery(claimed.values("units")), 0),
+                )
+            )
+        ),
+        payment_rows=ArraySubquery(
+            payments.values(
+                json=JSONObject(
+                    id="id", intent_id="intent_id", currency="currency", order_id="order_id"
+                )
+            )
+        ),
+        refund_rows=ArraySubquery(
+            refunds.values(
+                json=JSONObject(
+                    status="status",
+                    amount_minor="amount_minor",
+                    include_shipping="include_shipping",
+                    source="source",
+                    decided=ExpressionWrapper(
+                        Q(decided_at__isnull=False), output_field=BooleanField()
+                    ),
+                )
+            )
+        ),
+        staff_day=day,
+    )[0]
+    return _reservation_facts(order, row)
+
+
+def _reservation_facts(order: Order, row: Mapping[str, Any]) -> ReservationFacts:
+    ledger = OrderLedger.from_json(row["ledger_rows"])
+    refunds = row["refund_rows"] or []
+    reserved = sum(r["amount_minor"] for r in refunds if r["status"] in RESERVING_STATUSES)
+    unapproved = sum(
+        r["amount_minor"]
+        for r in refunds
+        if r["source"] == Refund.Source.SHOPKEEPER
+        and r["status"] in LIMIT_COUNTED_STATUSES
+        and not r["decided"]
+    )
+    facts = OrderFacts(
+        currency=order.currency,
+        payment_status=order.payment_status,
+        refundable_minor=ledger.balance().refundable(reserved),
+        shipping_minor=order.shipping_minor,
+        shipping_refunded=any(
+            r["include_shipping"] and r["status"] in COUNTED_STATUSES for r in refunds
+        ),
+        lines={
+            line["id"]: LineFacts(
+                unit_price_minor=line["unit_price_minor"],
+                quantity=line["quantity"],
+                refunded_quantity=line["claimed"],
+            )
+            for line in row["line_rows"] or []
+        },
+    )
+    payments = [Payment(**p) for p in row["payment_rows"] or []]
+    captured = ledger.captured_payment_ids()
+    payment = next((p for p in payments if p.pk in captured), payments[0] if payments else None)
+    return ReservationFacts(facts, ledger, payment, unapproved, int(row["staff_day"] or 0))

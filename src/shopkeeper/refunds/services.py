@@ -19,31 +19,29 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from shopkeeper import failpoints
 from shopkeeper.accounts.actors import Actor
 from shopkeeper.errors import DomainError, PaymentOutcomeUnknown, PaymentProviderUnavailable
-from shopkeeper.idempotency.services import link_claim
+from shopkeeper.idempotency.services import claimed_resource_key, settle_claim
 from shopkeeper.orders.claims import ensure_no_claim
 from shopkeeper.orders.locks import lock_order, lock_row
-from shopkeeper.orders.lookups import get_order
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.gateway import PaymentGateway, RefundSnapshot
-from shopkeeper.payments.ledger import EntryKind
-from shopkeeper.payments.models import Payment
 from shopkeeper.payments.provider import get_gateway
-from shopkeeper.payments.selectors import order_balance
-from shopkeeper.refunds.approval import check_approval, lock_staff
+from shopkeeper.payments.selectors import OrderLedger, ledger_rows, order_balance
+from shopkeeper.refunds.approval import DAY, approval_for, has_daily_limit, lock_staff
 from shopkeeper.refunds.models import Refund, RefundLine
-from shopkeeper.refunds.outcomes import apply_snapshot, audit_refund, fail_refund
+from shopkeeper.refunds.outcomes import SENT_FIELDS, apply_snapshot, audit_refund, fail_refund
 from shopkeeper.refunds.rules import (
     LineRequest,
     OrderNotCaptured,
@@ -57,7 +55,7 @@ from shopkeeper.refunds.rules import (
     move_refund,
     plan_refund,
 )
-from shopkeeper.refunds.selectors import order_facts, reserved_minor
+from shopkeeper.refunds.selectors import reservation_facts, reserved_minor
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +102,8 @@ def request_refund(
         include_shipping=include_shipping,
         note=note,
     )
-    if refund.status == RefundStatus.PENDING:
-        return execute_refund(refund_id=refund.pk, actor=actor, gateway=gateway)
+    if refund.status == RefundStatus.PENDING:  # claimed for sending by its reservation
+        return _send_and_record(refund, actor=actor, gateway=gateway or get_gateway())
     return refund
 
 
@@ -119,20 +117,36 @@ def _reserve_refund(
     include_shipping: bool,
     note: str,
 ) -> Refund:
-    order_id = get_order(order_number).pk
+    """Lock the order, read what the rules need in one statement, and reserve the refund: a
+    pending one is also claimed for sending now (`last_sent_at`), so no other process sends it
+    while this request does."""
     with transaction.atomic():
-        order = lock_order(pk=order_id)
+        order = lock_order(number=order_number)
         ensure_no_claim(order)  # no capture or cancel of the order under way at Stripe
         ensure_captured(order.payment_status)
-        payment = _captured_payment(order)
-        plan = plan_refund(
-            order_facts(order), amount=amount, lines=lines, include_shipping=include_shipping
+        daily = has_daily_limit(actor)
+        if daily:
+            lock_staff(actor)  # the daily sum below must see this person's refunds elsewhere
+        known = reservation_facts(
+            order, staff_id=actor.pk if daily else None, since=timezone.now() - DAY
         )
-        lock_staff(actor)  # the daily sum below must see this person's refunds on other orders
-        approval = check_approval(order=order, actor=actor, amount=plan.amount)
+        if known.payment is None:
+            raise OrderNotCaptured("This order has no payment")
+        plan = plan_refund(
+            known.facts, amount=amount, lines=lines, include_shipping=include_shipping
+        )
+        approval = approval_for(
+            actor,
+            plan.amount,
+            order_unapproved_minor=known.order_unapproved_minor,
+            day_unapproved_minor=known.staff_day_unapproved_minor,
+        )
+        now = timezone.now()
         refund = Refund.objects.create(
+            # The request's Idempotency-Key answers from this row once it is committed.
+            key=claimed_resource_key() or uuid.uuid4(),
             order=order,
-            payment=payment,
+            payment=known.payment,
             status=RefundStatus.AWAITING_APPROVAL if approval.needed else RefundStatus.PENDING,
             amount_minor=plan.amount.minor,
             currency=plan.amount.currency,
@@ -140,8 +154,10 @@ def _reserve_refund(
             note=note,
             include_shipping=plan.include_shipping,
             requested_by=actor,
+            last_sent_at=None if approval.needed else now,
+            created_at=now,
+            updated_at=now,
         )
-        link_claim(refund.pk)  # its Idempotency-Key answers from this row from now on
         RefundLine.objects.bulk_create(
             RefundLine(
                 refund=refund,
@@ -152,6 +168,9 @@ def _reserve_refund(
             )
             for line in plan.lines
         )
+        refund.has_restock = any(line.restock for line in plan.lines)  # type: ignore[attr-defined]
+        if approval.needed:
+            settle_claim(refund.key)  # nothing more happens in this request
         audit_refund(
             order,
             refund,
@@ -168,14 +187,6 @@ def _reserve_refund(
             ],
         )
     return refund
-
-
-def _captured_payment(order: Order) -> Payment:
-    payments = Payment.objects.filter(order=order).order_by("-id")
-    payment = payments.filter(ledger__kind=EntryKind.CAPTURE).first() or payments.first()
-    if payment is None:
-        raise OrderNotCaptured("This order has no payment")
-    return payment
 
 
 def approve_refund(
@@ -269,16 +280,41 @@ def execute_refund(
     if not _claim_send(refund_id, in_flight_after):
         return Refund.objects.select_related("payment", "order").get(pk=refund_id)
     refund = Refund.objects.select_related("payment", "order").get(pk=refund_id)
-    answer = _send(refund, gateway or get_gateway())
+    return _send_and_record(refund, actor=actor, gateway=gateway or get_gateway())
+
+
+def _send_and_record(refund: Refund, *, actor: Actor | None, gateway: PaymentGateway) -> Refund:
+    """Send `refund` (claimed for sending, its payment and order at hand), then record the
+    answer under the order's lock, reading the refund and the order's ledger in one statement."""
+    answer = _send(refund, gateway)
     failpoints.hit("refund.after_stripe")  # tests: a crash before the answer is recorded
     with transaction.atomic():
-        order, refund = lock_refund(refund_id)
+        order = lock_order(pk=refund.order_id)
+        refund, ledger = _locked_with_ledger(order, refund.pk)
         refund.attempts += answer.attempts
         refund.last_sent_at = answer.sent_at
-        refund.save(update_fields=["attempts", "last_sent_at"])
-        if refund.status == RefundStatus.PENDING:  # else a webhook settled it meanwhile
-            _record_answer(order, refund, answer, actor=actor)
+        if refund.status == RefundStatus.PENDING:
+            _record_answer(order, refund, answer, actor=actor, ledger=ledger)
+        else:  # a webhook settled it meanwhile
+            refund.save(update_fields=list(SENT_FIELDS))
+        settle_claim(refund.key)
     return refund
+
+
+def _locked_with_ledger(order: Order, refund_id: int) -> tuple[Refund, OrderLedger]:
+    """The refund, locked once its order is, with its payment, whether it restocks, and the
+    order's ledger: one statement."""
+    restocking = RefundLine.objects.filter(refund=OuterRef("pk"), restock=True)
+    refund = lock_row(
+        order,
+        Refund.objects.filter(pk=refund_id)
+        .select_related("payment")
+        .annotate(has_restock=Exists(restocking), ledger_json=ledger_rows(OuterRef("order_id"))),
+    )
+    if refund is None:
+        raise RefundNotFound(f"No refund {refund_id}", refund_id=refund_id)
+    refund.order = order
+    return refund, OrderLedger.from_json(refund.ledger_json)  # type: ignore[attr-defined]
 
 
 def _claim_send(refund_id: int, in_flight_after: datetime | None) -> bool:
@@ -298,7 +334,12 @@ def _claim_send(refund_id: int, in_flight_after: datetime | None) -> bool:
 
 
 def _record_answer(
-    order: Order, refund: Refund, answer: StripeAnswer, *, actor: Actor | None
+    order: Order,
+    refund: Refund,
+    answer: StripeAnswer,
+    *,
+    actor: Actor | None,
+    ledger: OrderLedger | None = None,
 ) -> None:
     label = "" if actor else STRIPE
     if answer.snapshot is not None:
@@ -309,6 +350,7 @@ def _record_answer(
             source="shopkeeper",
             actor=actor,
             actor_label=label,
+            ledger=ledger,
         )
     elif answer.refusal is not None:
         fail_refund(
@@ -320,7 +362,7 @@ def _record_answer(
         )
     else:  # still unknown: pending, for a webhook or reconciliation to settle
         refund.updated_at = timezone.now()
-        refund.save(update_fields=["updated_at"])
+        refund.save(update_fields=[*SENT_FIELDS, "updated_at"])
         audit_refund(
             order, refund, "outcome_unknown", actor=actor, actor_label=label, error=answer.unknown
         )
