@@ -19,7 +19,7 @@ from shopkeeper.disputes.selectors import dispute_data
 from shopkeeper.errors import InvalidInput
 from shopkeeper.money import amount_fields
 from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
-from shopkeeper.orders.lookups import needing_attention, open_attention
+from shopkeeper.orders.lookups import needing_attention
 from shopkeeper.orders.models import Attention, Order, OrderLine
 from shopkeeper.orders_view.detail_row import detail_rows
 from shopkeeper.payments.ledger import Balance
@@ -27,10 +27,6 @@ from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.refunds.rules import RESERVING_STATUSES
 from shopkeeper.refunds.selectors import has_refund_in_progress, refund_data
 from shopkeeper.refunds.selectors import reserved_minor as reserved_minor_of
-
-
-def attention_data(order: Order) -> dict[str, Any]:
-    return _attention_data(open_attention(order))
 
 
 def _attention_data(flags: Iterable[Attention]) -> dict[str, Any]:

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import (
-    BooleanField,
-    ExpressionWrapper,
-    IntegerField,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-)
-from django.db.models.functions import Coalesce, JSONObject
+from django.db import connection
+from django.db.models import Model, Q, QuerySet, Sum
 
 from shopkeeper.money import amount_fields
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.payments.models import Payment
-from shopkeeper.payments.selectors import OrderLedger, ledger_rows, order_balance
+from shopkeeper.payments.selectors import OrderLedger, ledger_rows_sql, order_balance
 from shopkeeper.refunds.models import Refund, RefundLine
 from shopkeeper.refunds.rules import (
     COUNTED_STATUSES,
@@ -158,16 +148,6 @@ def refund_data(refund: Refund, *, lines: Iterable[RefundLine] | None = None) ->
     }
 
 
-def order_refunds(order: Order) -> list[dict[str, Any]]:
-    refunds = (
-        Refund.objects.filter(order=order)
-        .select_related("order", "requested_by", "decided_by")
-        .prefetch_related("lines__order_line")
-        .order_by("id")
-    )
-    return [refund_data(refund) for refund in refunds]
-
-
 def get_refund(refund_id: int) -> Refund:
     refund = Refund.objects.select_related("order").filter(pk=refund_id).first()
     if refund is None:
@@ -196,69 +176,70 @@ class ReservationFacts:
     staff_day_unapproved_minor: int  # the requester's own over 24 hours (0 if not asked)
 
 
+def _table(model: type[Model]) -> str:
+    return model._meta.db_table
+
+
+# Written once, by hand: the ORM form cost several ms of CPU to compile on every request. The
+# sums are those of `_unapproved()`, `reserved_minor` and `refunded_quantities` above.
+_RESERVATION = f"""
+    SELECT
+        {ledger_rows_sql("%(order)s")},
+        ARRAY(SELECT jsonb_build_object(
+                  'id', l.id, 'unit_price_minor', l.unit_price_minor, 'quantity', l.quantity,
+                  'claimed', COALESCE((
+                      SELECT SUM(rl.quantity) FROM {_table(RefundLine)} rl
+                      JOIN {_table(Refund)} cr ON cr.id = rl.refund_id
+                      WHERE rl.order_line_id = l.id AND cr.status = ANY(%(counted)s)), 0))
+              FROM {_table(OrderLine)} l WHERE l.order_id = %(order)s ORDER BY l.id),
+        ARRAY(SELECT jsonb_build_object(
+                  'id', p.id, 'intent_id', p.intent_id, 'currency', p.currency,
+                  'order_id', p.order_id)
+              FROM {_table(Payment)} p WHERE p.order_id = %(order)s ORDER BY p.id DESC),
+        ARRAY(SELECT jsonb_build_object(
+                  'status', r.status, 'amount_minor', r.amount_minor,
+                  'include_shipping', r.include_shipping, 'source', r.source,
+                  'decided', r.decided_at IS NOT NULL)
+              FROM {_table(Refund)} r WHERE r.order_id = %(order)s ORDER BY r.id),
+        COALESCE((
+            SELECT SUM(r.amount_minor) FROM {_table(Refund)} r
+            WHERE %(staff)s::bigint IS NOT NULL AND r.requested_by_id = %(staff)s
+              AND r.source = %(shopkeeper)s AND r.status = ANY(%(limit_counted)s)
+              AND r.decided_at IS NULL AND r.currency = %(currency)s
+              AND r.created_at >= %(since)s), 0)
+"""
+
+
 def reservation_facts(
     order: Order, *, staff_id: int | None = None, since: datetime | None = None
 ) -> ReservationFacts:
     """One statement: the order's ledger, payments, refunds and lines (with the units refunds
     claim), and, with `staff_id`, what that person refunded without approval since `since`
     (read after their row is locked: `approval.lock_staff`)."""
-    here = OuterRef("pk")
-    counted = RefundLine.objects.filter(
-        order_line=OuterRef("pk"), refund__status__in=COUNTED_STATUSES
-    )
-    claimed = counted.order_by().values("order_line").annotate(units=Sum("quantity"))
-    lines = OrderLine.objects.filter(order=here).order_by("id")
-    payments = Payment.objects.filter(order=here).order_by("-id")
-    refunds = Refund.objects.filter(order=here).order_by("id")
-    day: Any = Value(0, output_field=IntegerField())
-    if staff_id is not None and since is not None:
-        mine = _unapproved().filter(
-            requested_by_id=staff_id, currency=order.currency, created_at__gte=since
-        )
-        day = Coalesce(
-            Subquery(
-                mine.order_by()
-                .values("requested_by_id")
-                .annotate(t=Sum("amount_minor"))
-                .values("t")
-            ),
-            0,
-        )
-    row = Order.objects.filter(pk=order.pk).values(
-        ledger_rows=ledger_rows(here),
-        line_rows=ArraySubquery(
-            lines.values(
-                json=JSONObject(
-                    id="id",
-                    unit_price_minor="unit_price_minor",
-                    quantity="quantity",
-                    claimed=Coalesce(Subquery(claimed.values("units")), 0),
-                )
-            )
-        ),
-        payment_rows=ArraySubquery(
-            payments.values(
-                json=JSONObject(
-                    id="id", intent_id="intent_id", currency="currency", order_id="order_id"
-                )
-            )
-        ),
-        refund_rows=ArraySubquery(
-            refunds.values(
-                json=JSONObject(
-                    status="status",
-                    amount_minor="amount_minor",
-                    include_shipping="include_shipping",
-                    source="source",
-                    decided=ExpressionWrapper(
-                        Q(decided_at__isnull=False), output_field=BooleanField()
-                    ),
-                )
-            )
-        ),
-        staff_day=day,
-    )[0]
+    params: dict[str, Any] = {
+        "order": order.pk,
+        "counted": [str(status) for status in COUNTED_STATUSES],
+        "limit_counted": [str(status) for status in LIMIT_COUNTED_STATUSES],
+        "shopkeeper": str(Refund.Source.SHOPKEEPER),
+        "staff": staff_id if since is not None else None,
+        "currency": order.currency,
+        "since": since,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_RESERVATION, params)
+        ledger, lines, payments, refunds, day = cursor.fetchone()
+    row = {
+        "ledger_rows": [_json(item) for item in ledger],
+        "line_rows": [_json(item) for item in lines],
+        "payment_rows": [_json(item) for item in payments],
+        "refund_rows": [_json(item) for item in refunds],
+        "staff_day": day,
+    }
     return _reservation_facts(order, row)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _reservation_facts(order: Order, row: Mapping[str, Any]) -> ReservationFacts:

@@ -17,6 +17,7 @@ order's unapproved refunds, the requester's own over 24 hours) are not raced.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -27,6 +28,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from shopkeeper import failpoints
@@ -38,7 +40,7 @@ from shopkeeper.orders.locks import lock_order, lock_row
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.gateway import PaymentGateway, RefundSnapshot
 from shopkeeper.payments.provider import get_gateway
-from shopkeeper.payments.selectors import OrderLedger, ledger_rows, order_balance
+from shopkeeper.payments.selectors import OrderLedger, ledger_rows_sql, order_balance
 from shopkeeper.refunds.approval import DAY, approval_for, has_daily_limit, lock_staff
 from shopkeeper.refunds.models import Refund, RefundLine
 from shopkeeper.refunds.outcomes import SENT_FIELDS, apply_snapshot, audit_refund, fail_refund
@@ -309,12 +311,16 @@ def _locked_with_ledger(order: Order, refund_id: int) -> tuple[Refund, OrderLedg
         order,
         Refund.objects.filter(pk=refund_id)
         .select_related("payment")
-        .annotate(has_restock=Exists(restocking), ledger_json=ledger_rows(OuterRef("order_id"))),
+        .annotate(
+            has_restock=Exists(restocking),
+            ledger_json=RawSQL(ledger_rows_sql(f'"{Refund._meta.db_table}"."order_id"'), ()),
+        ),
     )
     if refund is None:
         raise RefundNotFound(f"No refund {refund_id}", refund_id=refund_id)
     refund.order = order
-    return refund, OrderLedger.from_json(refund.ledger_json)  # type: ignore[attr-defined]
+    rows = refund.ledger_json  # type: ignore[attr-defined]
+    return refund, OrderLedger.from_json(json.loads(r) if isinstance(r, str) else r for r in rows)
 
 
 def _claim_send(refund_id: int, in_flight_after: datetime | None) -> bool:
