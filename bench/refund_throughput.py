@@ -18,7 +18,8 @@ for 8 clients (threads, each with its own keep-alive connection and its own orde
 
 It prints refunds/s, p50 and p95 for each, then the ratios against the bare call measured in the
 same run: the p50 Shopkeeper adds to a bare refund with 1 client (target <= 10 ms) and its
-8-client refunds/s over the bare call's (target >= 0.3; EverShop 2.2.1 in issue 9: ~0.1).
+8-client refunds/s over the bare call's (target >= 0.3; EverShop 2.2.1 in issue 9: ~0.1), and
+the CPU the server's processes spent per refund (psutil; the issue measured 75-88 ms).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class Phase:
     clients: int
     seconds: float
     latencies_ms: list[float]
+    cpu_seconds: float | None = None  # the server's processes (gunicorn), when measured
 
     @property
     def rate(self) -> float:
@@ -249,7 +251,11 @@ def main() -> None:
                         **{n: contender_work(u, clients, each) for n, u in contenders.items()},
                     }
                     for name, calls in work.items():  # set up first, then run back to back
-                        phases.append(run_clients(name, calls))
+                        before = server_cpu(server) if name == "shopkeeper" else None
+                        phase = run_clients(name, calls)
+                        if before is not None:
+                            phase.cpu_seconds = server_cpu(server) - before
+                        phases.append(phase)
                         print(summary(phases[-1]), flush=True)
             report(phases, contenders)
     finally:
@@ -260,11 +266,26 @@ def main() -> None:
         localstripe.wait(timeout=10)
 
 
+def server_cpu(server: subprocess.Popen) -> float:
+    """CPU seconds used so far by `shopkeeper serve` and its workers (user + system)."""
+    import psutil
+
+    root = psutil.Process(server.pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
+
+
 def summary(phase: Phase) -> str:
+    cpu = ""
+    if phase.cpu_seconds is not None:
+        cpu = f"  server CPU {phase.cpu_seconds * 1000 / len(phase.latencies_ms):.1f} ms/refund"
     return (
         f"{phase.name:<12} {phase.clients} client{'s' if phase.clients > 1 else ' '}  "
         f"{phase.rate:7.1f} refunds/s  p50 {phase.p50:7.1f} ms  "
-        f"p95 {phase.percentile(0.95):7.1f} ms  ({len(phase.latencies_ms)} refunds)"
+        f"p95 {phase.percentile(0.95):7.1f} ms  ({len(phase.latencies_ms)} refunds){cpu}"
     )
 
 
@@ -272,7 +293,9 @@ def report(phases: list[Phase], contenders: dict[str, str]) -> None:
     def pooled(name: str, clients: int) -> Phase:
         chosen = [p for p in phases if p.name == name and p.clients == clients]
         latencies = [ms for p in chosen for ms in p.latencies_ms]
-        return Phase(name, clients, sum(p.seconds for p in chosen), latencies)
+        cpus = [p.cpu_seconds for p in chosen if p.cpu_seconds is not None]
+        cpu = sum(cpus) if cpus else None
+        return Phase(name, clients, sum(p.seconds for p in chosen), latencies, cpu)
 
     print("\nall rounds pooled:")
     for clients in (1, 8):
@@ -287,6 +310,9 @@ def report(phases: list[Phase], contenders: dict[str, str]) -> None:
         "ratio_8_clients": round(ratio, 3),
         "shopkeeper_8_rate": round(shop8.rate, 1),
         "bare_8_rate": round(bare8.rate, 1),
+        "server_cpu_ms_per_refund": round(
+            (shop1.cpu_seconds or 0) * 1000 / max(1, len(shop1.latencies_ms)), 1
+        ),
     }
     print(json.dumps(result))
     print(

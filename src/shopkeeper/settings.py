@@ -143,12 +143,13 @@ if not DATABASE_URL:
 # Persistent connections (docs/deployment.md): each of the server's request threads keeps its
 # connection for DATABASE_CONN_MAX_AGE seconds (0: a new one per request) instead of opening one
 # per request; a connection that died meanwhile (a database restart) is found by the health
-# check at the start of the next request and replaced, not reported as an error.
+# check at the start of the next request and replaced, not reported as an error
+# (DATABASE_CONN_HEALTH_CHECKS=0 saves that round trip and lets one request per thread fail).
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "600")),
-        conn_health_checks=True,
+        conn_health_checks=os.environ.get("DATABASE_CONN_HEALTH_CHECKS", "1") == "1",
     )
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
