@@ -326,7 +326,7 @@ def _locked_with_ledger(order: Order, refund_id: int) -> tuple[Refund, OrderLedg
     if refund is None:
         raise RefundNotFound(f"No refund {refund_id}", refund_id=refund_id)
     refund.order = order
-    rows = refund.ledger_json  # type: ignore[attr-defined]
+    rows = refund.ledger_json
     return refund, OrderLedger.from_json(json.loads(r) if isinstance(r, str) else r for r in rows)
 
 
