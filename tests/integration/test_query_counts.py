@@ -178,3 +178,19 @@ def test_given_a_token_last_used_long_ago_when_used_then_last_used_at_is_written
 
     assert first is not None and first > long_ago
     assert ApiToken.objects.get().last_used_at == first
+
+
+def test_given_a_refunded_order_when_its_detail_is_read_then_three_statements(
+    fake_gateway, manager_api
+):
+    """The order detail (the API's, the order page's, a refund's 201) is one statement, after
+    the token and the order's number: it was 14 (issue 9)."""
+    order = paid_order(fake_gateway)
+    refund(manager_api, order.number, {"amount": "5.00", "reason": "other"}, "detail-1")
+
+    with counting() as counted:
+        response = manager_api.get(f"/api/admin/orders/{order.number}")
+
+    assert response.status_code == 200 and len(response.json()["refunds"]) == 1
+    assert counted.total <= 3, str(counted)
+    assert counted.commits == 0, str(counted)
