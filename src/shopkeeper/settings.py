@@ -173,9 +173,16 @@ if not DATABASE_URL:
         "postgres://user:password@127.0.0.1:5432/shopkeeper "
         "(python3 dev.py run and python3 dev.py test start an embedded one)"
     )
+# Persistent connections (docs/deployment.md): each of the server's request threads keeps its
+# connection for DATABASE_CONN_MAX_AGE seconds (0: a new one per request) instead of opening one
+# per request; a connection that died meanwhile (a database restart) is found by the health
+# check at the start of the next request and replaced, not reported as an error
+# (DATABASE_CONN_HEALTH_CHECKS=0 saves that round trip and lets one request per thread fail).
 DATABASES = {
     "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0"))
+        DATABASE_URL,
+        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "600")),
+        conn_health_checks=os.environ.get("DATABASE_CONN_HEALTH_CHECKS", "1") == "1",
     )
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
@@ -386,6 +393,9 @@ if SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS <= IDEMPOTENT_REQUEST_SECONDS:
 # Largest request body accepted; a larger one is answered 413 before it is read.
 SHOPKEEPER_MAX_BODY_BYTES = int(os.environ.get("SHOPKEEPER_MAX_BODY_BYTES", str(1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = SHOPKEEPER_MAX_BODY_BYTES
+
+# An API token's `last_used_at` is written at most this often (seconds), not on every request.
+SHOPKEEPER_TOKEN_TOUCH_SECONDS = float(os.environ.get("SHOPKEEPER_TOKEN_TOUCH_SECONDS", "300"))
 
 # Staff sign-in throttle (accounts.throttle): failures within the window per e-mail at one
 # address, and per address whatever the e-mails.

@@ -9,9 +9,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from shopkeeper.failpoints import FailpointTriggered
 from shopkeeper.idempotency.models import IdempotencyRecord
 from shopkeeper.idempotency.services import current_claim, fingerprint, purge_records
 from shopkeeper.reconciliation.services import reconcile
+from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
 from tests.integration.refund_fixtures import (
     Api,
@@ -232,20 +234,24 @@ def lapse(record: IdempotencyRecord) -> None:
 
 
 def test_given_a_request_died_after_reserving_when_its_lease_ends_then_the_key_answers_its_refund(
-    fake_gateway,
+    fake_gateway, settings
 ):
     user = staff("manager")
     order = paid_order(fake_gateway)
     record = claim_held_by_a_dead_request(user, order, "dead-1")
-    # The dead request reserved its refund (linked to its claim) and sent it; the answer lost.
-    fake_gateway.lose_next_response.add("create_refund")
+    # The dead request reserved its refund (linked to its claim) and sent it, then died before
+    # recording Stripe's answer (the failpoint stands in for the kill).
+    settings.SHOPKEEPER_FAILPOINTS = {"refund.after_stripe": "raise"}
     token = current_claim.set(record)
     try:
-        reserved = request_refund(
-            order_number=order.number, actor=user, reason=BODY["reason"], amount=BODY["amount"]
-        )
+        with pytest.raises(FailpointTriggered):
+            request_refund(
+                order_number=order.number, actor=user, reason=BODY["reason"], amount=BODY["amount"]
+            )
     finally:
         current_claim.reset(token)
+        settings.SHOPKEEPER_FAILPOINTS = {}
+    reserved = Refund.objects.get(order=order)
     api = Api(token_for(user))
 
     during = api.refund(order.number, BODY, key="dead-1")

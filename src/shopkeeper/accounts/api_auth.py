@@ -7,8 +7,11 @@ django-ninja reads or validates the body, so a denied role never learns what a v
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
@@ -51,9 +54,23 @@ class BearerTokenAuth(HttpBearer):
         )
         if api_token is None:
             return None
-        ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=timezone.now())
+        touch_token(api_token)
         request.user = api_token.user
         return api_token.user
+
+
+def touch_token(api_token: ApiToken) -> None:
+    """Note when a token was last used, at most every SHOPKEEPER_TOKEN_TOUCH_SECONDS: a write on
+    every request of every client would cost a commit each time for a date shown to the minute.
+    One UPDATE whose condition repeats the check, so two requests at once write it once."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.SHOPKEEPER_TOKEN_TOUCH_SECONDS)
+    if api_token.last_used_at is not None and api_token.last_used_at > stale:
+        return
+    ApiToken.objects.filter(pk=api_token.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale)
+    ).update(last_used_at=now)
+    api_token.last_used_at = now
 
 
 class SessionCookieAuth(APIKeyCookie):

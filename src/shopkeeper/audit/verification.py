@@ -279,15 +279,18 @@ def _chainless_orders(since: Checkpoint | None = None) -> Iterator[ChainProblem]
 def anchor_cut_seq(lock_timeout_ms: int | None = None) -> int:
     """The newest sequence number below which no entry can still be on its way.
 
-    SHARE mode waits for every transaction holding ROW EXCLUSIVE (each writer takes it before its
-    number) and is held for one index look-up; writers only pause while it is held or awaited.
+    SHARE mode waits for every transaction holding ROW EXCLUSIVE on the entries or the chain
+    heads (each writer takes the heads' before its number) and is held for one index look-up;
+    writers only pause while it is held or awaited.
     """
     try:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 timeout = ANCHOR_LOCK_TIMEOUT_MS if lock_timeout_ms is None else lock_timeout_ms
                 cursor.execute(f"SET LOCAL lock_timeout = {int(timeout)}")
-                cursor.execute(f"LOCK TABLE {AuditEntry._meta.db_table} IN SHARE MODE")
+                # Writers take their number holding the head table's ROW EXCLUSIVE lock.
+                tables = f"{AuditEntry._meta.db_table}, {AuditChainHead._meta.db_table}"
+                cursor.execute(f"LOCK TABLE {tables} IN SHARE MODE")
             return AuditEntry.objects.aggregate(top=Max("seq"))["top"] or 0
     except OperationalError as error:  # a writer kept its transaction open for 30 s
         raise LogBusy("a transaction writing to the audit log stayed open: try again") from error

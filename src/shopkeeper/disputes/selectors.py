@@ -5,15 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shopkeeper.disputes.models import Dispute
-from shopkeeper.disputes.rules import DisputeOutcome
 from shopkeeper.money import amount_fields
-from shopkeeper.orders.models import Order
-
-
-def has_open_dispute(order: Order) -> bool:
-    """An order is disputed while one of its disputes is open (a lost one is over: the money
-    is gone, and the ledger keeps it unrefundable)."""
-    return Dispute.objects.filter(order=order, outcome=DisputeOutcome.OPEN).exists()
 
 
 def dispute_data(dispute: Dispute) -> dict[str, Any]:
@@ -29,7 +21,3 @@ def dispute_data(dispute: Dispute) -> dict[str, Any]:
         "created_at": dispute.created_at,
         "closed_at": dispute.closed_at,
     }
-
-
-def order_disputes(order: Order) -> list[dict[str, Any]]:
-    return [dispute_data(dispute) for dispute in Dispute.objects.filter(order=order).order_by("id")]

@@ -11,15 +11,17 @@ Without the header, or for an anonymous caller, the view runs as usual. With it,
 response (success or problem+json) is stored under the caller's key and replayed, marked
 `Idempotent-Replayed: true`, to every later request with the same key and payload.
 
-An endpoint that creates a row gives `@idempotent(answer=...)`: once its service has linked
-the row to the claim (`services.link_claim`), every later request with the key, and a takeover
-from a request that died holding it, gets `answer(request, row_id)`: the row's current state.
+An endpoint that creates a row gives `@idempotent(answer=...)`: its service creates the row with
+the claim's resource key (`services.claimed_resource_key`), and from then on every later request
+with the key, and a takeover from a request that died holding it, gets `answer(request, key)`:
+the row's current state (`answer` returns None while no row carries the key).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -29,12 +31,14 @@ from pydantic import BaseModel
 
 from shopkeeper.accounts.access import acting_user
 from shopkeeper.errors import DomainError
+from shopkeeper.idempotency.models import IdempotencyRecord
 from shopkeeper.idempotency.services import (
     StoredResponse,
     claim_key,
     complete,
     current_claim,
     fingerprint,
+    stored_answer,
     validated_key,
 )
 from shopkeeper.problems import PROBLEM_CONTENT_TYPE, problem_for
@@ -44,7 +48,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 
-Answer = Callable[[HttpRequest, int], Any]
+Answer = Callable[[HttpRequest, uuid.UUID], Any]
 
 
 def idempotent(view: Callable[..., Any] | None = None, *, answer: Answer | None = None) -> Any:
@@ -68,31 +72,42 @@ def _guarded(view: Callable[..., Any], answer: Answer | None) -> Callable[..., A
                 method=request.method or "", path=request.path, body=request.body
             ),
         )
-        if claim.replay is not None:
-            stored = claim.replay
-            if claim.resource_id is not None and answer is not None:
-                stored = _answered(answer, request, claim.resource_id)
-            return _replayed(stored)
+        if claim.done is not None:
+            stored = _from_row(answer, request, claim.done) or stored_answer(claim.done)
+            return _replayed(stored or _internal_error())
         record = claim.record
         assert record is not None
-        if record.resource_id is not None and answer is not None:
+        if claim.taken_over and (stored := _from_row(answer, request, record)) is not None:
             # Taken over from a request that died after creating its row: answer, don't redo.
-            stored = _answered(answer, request, record.resource_id)
             complete(record, stored)
             return _replayed(stored)
-        token = current_claim.set(record)
+        token = current_claim.set(record) if answer is not None else None
         try:
             stored = _answered(view, request, *args, **kwargs)
         except BaseException:
-            # Part of the work may be done: never run it again for this key.
-            complete(record, _internal_error())
+            # Part of the work may be done: never run it again for this key (unless its row,
+            # committed, answers it already).
+            if record.state != IdempotencyRecord.State.COMPLETED:
+                complete(record, _internal_error())
             raise
         finally:
-            current_claim.reset(token)
-        complete(record, stored)
+            if token is not None:
+                current_claim.reset(token)
+        if record.state != IdempotencyRecord.State.COMPLETED:  # else settled with its row
+            complete(record, stored)
         return to_http_response(stored)
 
     return guarded
+
+
+def _from_row(
+    answer: Answer | None, request: HttpRequest, record: IdempotencyRecord
+) -> StoredResponse | None:
+    """The answer from the row the key's request created, if the endpoint has one and it does."""
+    if answer is None:
+        return None
+    result = answer(request, record.resource_key)
+    return None if result is None else _answered(lambda _request: result, request)
 
 
 def _answered(view: Callable[..., Any], request: HttpRequest, *args: Any, **kwargs: Any) -> Any:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -35,9 +36,10 @@ class IdempotencyRecord(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_content_type = models.CharField(max_length=100, blank=True)
     response_body = models.JSONField(null=True, blank=True)
-    # The row the request created, committed with it (a refund request: the refund it reserved).
-    # While set, the key answers from that row's current state, never by running again.
-    resource_id = models.BigIntegerField(null=True, blank=True)
+    # The key of the row the request creates (a refund request: its refund's `key`), chosen
+    # with the claim: once a row with it exists (committed with the row), the key answers from
+    # that row's current state, never by running again.
+    resource_key = models.UUIDField(default=uuid.uuid4)
     lease_expires_at = models.DateTimeField(default=lease_end)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)

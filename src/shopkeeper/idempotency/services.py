@@ -8,10 +8,12 @@ whatever its status: a request that failed after part of its work was done must 
 
 A claim is a lease (SHOPKEEPER_IDEMPOTENCY_LEASE_SECONDS, longer than any request can run): a
 request killed while holding its key cannot finish it, so after the lease the same key takes
-the claim over. A request that created a row links it to its claim in the same transaction
-(`link_claim`); from then on the key answers from that row's current state (a refund request:
-the refund, as it is now, settled later by the worker, a webhook or reconcile), so a takeover
-answers instead of running again.
+the claim over. An endpoint that creates a row gives the row the claim's `resource_key`
+(`claimed_resource_key`): the row and that link commit together, with no write to the claim,
+and from then on the key answers from that row's current state (a refund request: the refund,
+as it is now, settled later by the worker, a webhook or reconcile), so a takeover answers
+instead of running again. The transaction recording the request's outcome settles the claim
+(`settle_claim`), so no commit of its own is spent on it.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.utils import timezone
 
 from shopkeeper.errors import Conflict, InvalidInput
@@ -59,26 +62,38 @@ class StoredResponse:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """The caller now owns the key (`record`: to run the request, or, when the record names a
-    resource, to answer from it), or the answer to replay (`replay`), or the resource whose
-    current state is the answer (`resource_id`)."""
+    """The caller now owns the key (`record`: to run the request, or to answer from the row it
+    names), or the key's request has finished (`done`: replay its stored answer, or answer from
+    the row it names)."""
 
     record: IdempotencyRecord | None = None
-    replay: StoredResponse | None = None
-    resource_id: int | None = None
+    done: IdempotencyRecord | None = None
+    taken_over: bool = False
 
 
-# The claim of the request running in this thread (set by `idempotency.api.idempotent`).
+# The claim of the request running in this thread, for an endpoint whose answer is the row it
+# creates (set by `idempotency.api.idempotent(answer=...)`).
 current_claim: ContextVar[IdempotencyRecord | None] = ContextVar("current_claim", default=None)
 
 
-def link_claim(resource_id: int) -> None:
-    """Name the row the current request created; call it in the transaction creating the row,
-    so the link commits with it. Does nothing for a request without an Idempotency-Key."""
+def claimed_resource_key() -> uuid.UUID | None:
+    """The key the row this request creates must carry, so that its Idempotency-Key answers
+    from it once it is committed; None for a request without one."""
     record = current_claim.get()
-    if record is not None:
-        IdempotencyRecord.objects.filter(pk=record.pk).update(resource_id=resource_id)
-        record.resource_id = resource_id
+    return None if record is None else record.resource_key
+
+
+def settle_claim(resource_key: uuid.UUID) -> None:
+    """Call in the transaction that records the outcome of the row `resource_key` names: the
+    request's key is answered by that row from the commit on. Nothing for other requests."""
+    record = current_claim.get()
+    if record is None or record.resource_key != resource_key:
+        return
+    record.state = IdempotencyRecord.State.COMPLETED
+    record.completed_at = timezone.now()
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        state=record.state, completed_at=record.completed_at
+    )
 
 
 def validated_key(raw: str) -> str:
@@ -106,15 +121,35 @@ def fingerprint(*, method: str, path: str, body: bytes) -> str:
 def claim_key(*, owner_id: int, key: str, endpoint: str, request_fingerprint: str) -> Claim:
     """Claim `key` for this request, or wait for the request that holds it and replay it, or
     take it over from a request whose lease ran out."""
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(
-                owner_id=owner_id, key=key, endpoint=endpoint, fingerprint=request_fingerprint
-            )
+    record = IdempotencyRecord(
+        owner_id=owner_id, key=key, endpoint=endpoint, fingerprint=request_fingerprint
+    )
+    if _insert_unless_taken(record):
         return Claim(record=record)
-    except IntegrityError:
-        pass
     return _wait_for_response(owner_id, key, request_fingerprint)
+
+
+_FIELDS = [f for f in IdempotencyRecord._meta.concrete_fields if not f.primary_key]
+_CLAIM = f"""
+    INSERT INTO {IdempotencyRecord._meta.db_table} ({", ".join(str(f.column) for f in _FIELDS)})
+    VALUES ({", ".join(["%s"] * len(_FIELDS))})
+    ON CONFLICT (owner_id, key) DO NOTHING
+    RETURNING id
+"""
+
+
+def _insert_unless_taken(record: IdempotencyRecord) -> bool:
+    """One statement (committed at once outside a transaction): True when this request now
+    holds the key, False when another request already does."""
+    values = [f.get_db_prep_save(f.pre_save(record, add=True), connection) for f in _FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    record.pk = row[0]
+    record._state.adding = False
+    return True
 
 
 def _wait_for_response(owner_id: int, key: str, request_fingerprint: str) -> Claim:
@@ -126,22 +161,23 @@ def _wait_for_response(owner_id: int, key: str, request_fingerprint: str) -> Cla
                 f"Idempotency-Key {key!r} was first used for {record.endpoint} with another body"
             )
         if record.state == IdempotencyRecord.State.COMPLETED:
-            return _answer(record)
+            return Claim(done=record)
         if record.lease_expires_at <= timezone.now() and _take_over(record):
-            return Claim(record=record)
+            return Claim(record=record, taken_over=True)
         if time.monotonic() >= deadline:
             raise IdempotencyKeyInProgress()
         time.sleep(POLL_SECONDS)
 
 
-def _answer(record: IdempotencyRecord) -> Claim:
-    assert record.response_status is not None
-    stored = StoredResponse(
+def stored_answer(record: IdempotencyRecord) -> StoredResponse | None:
+    """The response kept for a finished request; None when it was settled by its row."""
+    if record.response_status is None:
+        return None
+    return StoredResponse(
         status=record.response_status,
         content_type=record.response_content_type,
         body=record.response_body,
     )
-    return Claim(replay=stored, resource_id=record.resource_id)
 
 
 def _take_over(record: IdempotencyRecord) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,32 +14,33 @@ from django.db.models import Q, QuerySet
 from shopkeeper.accounts.actors import Actor
 from shopkeeper.accounts.permissions import Permission, permissions_of
 from shopkeeper.audit.models import AuditEntry
-from shopkeeper.disputes.selectors import has_open_dispute, order_disputes
+from shopkeeper.disputes.rules import DisputeOutcome
+from shopkeeper.disputes.selectors import dispute_data
 from shopkeeper.errors import InvalidInput
 from shopkeeper.money import amount_fields
 from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
-from shopkeeper.orders.lookups import open_attention
-from shopkeeper.orders.models import Order, OrderLine
+from shopkeeper.orders.models import Attention, Order, OrderLine
 from shopkeeper.orders_view import queries
+from shopkeeper.orders_view.detail_row import detail_rows
 from shopkeeper.payments.ledger import Balance
 from shopkeeper.payments.models import LedgerEntry, Payment
-from shopkeeper.payments.selectors import current_payment, order_balance
-from shopkeeper.refunds.selectors import has_refund_in_progress, order_refunds, reserved_minor
+from shopkeeper.refunds.rules import RESERVING_STATUSES
+from shopkeeper.refunds.selectors import has_refund_in_progress, refund_data
+from shopkeeper.refunds.selectors import reserved_minor as reserved_minor_of
 
 
-def attention_data(order: Order) -> dict[str, Any]:
-    flags = [
-        {"code": flag.code, "detail": flag.detail, "at": flag.created_at}
-        for flag in open_attention(order)
-    ]
-    return {"needs_attention": bool(flags), "attention": flags}
+def _attention_data(flags: Iterable[Attention]) -> dict[str, Any]:
+    shown = [{"code": flag.code, "detail": flag.detail, "at": flag.created_at} for flag in flags]
+    return {"needs_attention": bool(shown), "attention": shown}
 
 
 def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
-    """The order as the API and the back office show it, with what `actor` may do next."""
-    balance = order_balance(order)
+    """The order as the API and the back office show it, with what `actor` may do next: the
+    order as it is now (read again, with everything below, in one statement)."""
+    rows = detail_rows(order.pk)
+    order, balance = rows.order, rows.ledger.balance()
     currency = order.currency
-    payment = current_payment(order)
+    reserved = sum(r.amount_minor for r, _ in rows.refunds if r.status in RESERVING_STATUSES)
     detail: dict[str, Any] = {
         "number": order.number,
         "email": order.email,
@@ -47,8 +49,8 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
         "currency": currency,
         "created_at": order.created_at,
         "shipping_address": order.shipping_address,
-        "lines": [_line_data(line, currency) for line in order.lines.all()],
-        "payment": None if payment is None else _payment_data(payment),
+        "lines": [_line_data(line, currency) for line in rows.lines],
+        "payment": None if rows.payment is None else _payment_data(rows.payment),
     }
     for name, minor in (
         ("subtotal", order.subtotal_minor),
@@ -59,15 +61,20 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
         ("refunded", balance.refunded),
         # Refunds still open (pending, awaiting approval) hold back their amount, and so do
         # disputes open or lost.
-        ("refundable", balance.refundable(reserved_minor(order))),
+        ("refundable", balance.refundable(reserved)),
         ("disputed_amount", balance.disputed),
     ):
         detail.update(amount_fields(name, minor, currency))
-    detail.update(actions_for(order, actor=actor, balance=balance))
-    detail.update(attention_data(order))
-    detail["refunds"] = order_refunds(order)
-    detail["disputed"] = has_open_dispute(order)
-    detail["disputes"] = order_disputes(order)
+    in_progress = any(r.status in RESERVING_STATUSES for r, _ in rows.refunds)
+    detail.update(
+        actions_for(
+            order, actor=actor, balance=balance, reserved_minor=reserved, in_progress=in_progress
+        )
+    )
+    detail.update(_attention_data(rows.attention))
+    detail["refunds"] = [refund_data(refund, lines=lines) for refund, lines in rows.refunds]
+    detail["disputed"] = any(d.outcome == DisputeOutcome.OPEN for d in rows.disputes)
+    detail["disputes"] = [dispute_data(dispute) for dispute in rows.disputes]
     return detail
 
 
@@ -96,14 +103,23 @@ def _payment_data(payment: Payment) -> dict[str, Any]:
     }
 
 
-def actions_for(order: Order, *, actor: Actor | None, balance: Balance) -> dict[str, Any]:
+def actions_for(
+    order: Order,
+    *,
+    actor: Actor | None,
+    balance: Balance,
+    reserved_minor: int | None = None,
+    in_progress: bool | None = None,
+) -> dict[str, Any]:
     """`available_actions` for this caller, and why cancelling is refused when it is.
 
     The reason is only given to someone allowed to cancel: to others it explains nothing.
+    `reserved_minor` and `in_progress` (open refunds) are read here unless given.
     """
     permissions = permissions_of(actor)
-    reserved = reserved_minor(order)
-    in_progress = has_refund_in_progress(order)
+    reserved = reserved_minor_of(order) if reserved_minor is None else reserved_minor
+    if in_progress is None:
+        in_progress = has_refund_in_progress(order)
     reason = cancel_blocked_reason(
         order.status, order.payment_status, has_pending_refund=in_progress
     )

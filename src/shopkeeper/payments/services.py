@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -29,7 +29,12 @@ from shopkeeper.payments.gateway import GatewayEvent, IntentSnapshot, PaymentGat
 from shopkeeper.payments.ledger import EntryKind, contradiction, ensure_possible, payment_status_for
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.provider import get_gateway
-from shopkeeper.payments.selectors import order_balance, payment_balance
+from shopkeeper.payments.selectors import (
+    OrderLedger,
+    order_balance,
+    order_ledger,
+    payment_balance,
+)
 from shopkeeper.payments.states import PaymentStatus, can_move_payment
 from shopkeeper.payments.stripe_statuses import (
     FINISHED_INTENT_STATUSES,
@@ -84,26 +89,70 @@ def add_ledger_entry(
     Raises ImpossibleMovement for a movement the ledger cannot hold (a capture after a void, a
     void after a capture, refunds above captured): callers check first and flag the order.
     """
-    if amount_minor <= 0:
+    return append_to_ledger(
+        order_ledger(payment.order_id),
+        payment=payment,
+        kind=kind,
+        amount_minor=amount_minor,
+        external_id=external_id,
+        source=source,
+        **stripe_ids,
+    )
+
+
+def append_to_ledger(
+    ledger: OrderLedger,
+    *,
+    payment: Payment,
+    kind: EntryKind,
+    amount_minor: int,
+    external_id: str,
+    source: str,
+    **stripe_ids: str,
+) -> LedgerEntry | None:
+    """`add_ledger_entry` on the order's ledger as the caller's transaction read it under the
+    order's lock; the new row is added to `ledger`. One statement."""
+    if amount_minor <= 0 or ledger.has(kind, external_id):
         return None
-    if LedgerEntry.objects.filter(kind=kind, external_id=external_id).exists():
-        return None
-    ensure_possible(payment_balance(payment), kind, amount_minor)
-    try:
-        with transaction.atomic():
-            return LedgerEntry.objects.create(
-                order_id=payment.order_id,
-                payment=payment,
-                kind=kind,
-                amount_minor=amount_minor,
-                currency=payment.currency,
-                external_id=external_id,
-                stripe_payment_intent_id=payment.intent_id,
-                source=source,
-                **stripe_ids,
-            )
-    except IntegrityError:
+    ensure_possible(ledger.payment_balance(payment.pk), kind, amount_minor)
+    entry = LedgerEntry(
+        order_id=payment.order_id,
+        payment=payment,
+        kind=kind,
+        amount_minor=amount_minor,
+        currency=payment.currency,
+        external_id=external_id,
+        stripe_payment_intent_id=payment.intent_id,
+        source=source,
+        **stripe_ids,
+    )
+    if not _insert_once(entry):
         return None  # recorded concurrently by another delivery of the same news
+    ledger.add(entry)
+    return entry
+
+
+_LEDGER_FIELDS = [f for f in LedgerEntry._meta.concrete_fields if not f.primary_key]
+_INSERT_ONCE = f"""
+    INSERT INTO {LedgerEntry._meta.db_table} ({", ".join(str(f.column) for f in _LEDGER_FIELDS)})
+    VALUES ({", ".join(["%s"] * len(_LEDGER_FIELDS))})
+    ON CONFLICT (kind, external_id) DO NOTHING
+    RETURNING id
+"""
+
+
+def _insert_once(entry: LedgerEntry) -> bool:
+    """One statement, no savepoint: False when the movement is on the ledger already (the
+    constraint `ledger_movement_once` decides, whoever wrote it first)."""
+    values = [f.get_db_prep_save(f.pre_save(entry, add=True), connection) for f in _LEDGER_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_ONCE, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    entry.pk = row[0]
+    entry._state.adding = False
+    return True
 
 
 # How far a PaymentIntent has come. Stripe never moves one backwards (a declined attempt and a

@@ -4,6 +4,7 @@ A refund Stripe refuses is still created: the answer is 201 with `refund.status 
 `refund.failure_message` saying why, so the caller sees the refund row it caused.
 """
 
+import uuid
 from typing import Any
 
 from django.http import HttpRequest
@@ -14,6 +15,7 @@ from shopkeeper.accounts.actors import Actor
 from shopkeeper.accounts.api_auth import GuardedRouter, api_auth
 from shopkeeper.accounts.permissions import Permission
 from shopkeeper.idempotency.api import idempotent
+from shopkeeper.orders.models import Order
 from shopkeeper.orders.schemas import RefundOut
 from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.refunds import services
@@ -32,9 +34,12 @@ from shopkeeper.refunds.selectors import get_refund, list_refunds, refund_data
 router = GuardedRouter(tags=["refunds"], auth=api_auth)
 
 
-def refund_now(request: HttpRequest, refund_id: int) -> Status[RefundWithOrderOut]:
+def refund_now(request: HttpRequest, refund_key: uuid.UUID) -> Status[RefundWithOrderOut] | None:
     """What a refund request's Idempotency-Key answers once its refund exists: its state now."""
-    return Status(201, refund_with_order(get_refund(refund_id), acting_staff(request)))
+    refund = Refund.objects.filter(key=refund_key).only("pk", "order_id").first()
+    if refund is None:
+        return None
+    return Status(201, refund_with_order(refund, acting_staff(request)))
 
 
 @router.post("/orders/{number}/refunds", response={201: RefundWithOrderOut})
@@ -130,7 +135,8 @@ def refund(request: HttpRequest, refund_id: int) -> RefundWithOrderOut:
 
 
 def refund_with_order(refund: Refund, actor: Actor) -> RefundWithOrderOut:
-    fresh = get_refund(refund.pk)
-    return RefundWithOrderOut.model_validate(
-        {"refund": refund_data(fresh), "order": order_detail(fresh.order, actor=actor)}
-    )
+    """The refund and its order as they are now: the order's detail holds the refund (one
+    statement for both)."""
+    order = order_detail(Order(pk=refund.order_id), actor=actor)
+    shown = next(r for r in order["refunds"] if r["id"] == refund.pk)
+    return RefundWithOrderOut.model_validate({"refund": shown, "order": order})

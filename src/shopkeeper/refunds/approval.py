@@ -48,6 +48,13 @@ def lock_staff(actor: Actor) -> None:
     list(users.values_list("pk", flat=True))
 
 
+def has_daily_limit(actor: Actor) -> bool:
+    """Whether the actor's own refunds over 24 hours matter (their role has a daily limit)."""
+    return getattr(actor, "pk", None) is not None and (
+        getattr(actor, "role", "") in configured_daily_limits()
+    )
+
+
 def check_approval(*, order: Order, actor: Actor, amount: Money) -> ApprovalCheck:
     staff_id = getattr(actor, "pk", None)
     day = (
@@ -57,11 +64,23 @@ def check_approval(*, order: Order, actor: Actor, amount: Money) -> ApprovalChec
         if staff_id is not None
         else 0
     )
+    return approval_for(
+        actor,
+        amount,
+        order_unapproved_minor=unapproved_on_order_minor(order),
+        day_unapproved_minor=day,
+    )
+
+
+def approval_for(
+    actor: Actor, amount: Money, *, order_unapproved_minor: int, day_unapproved_minor: int
+) -> ApprovalCheck:
+    """`check_approval` with its sums already read (a refund request reads them with the rest)."""
     return refund_approval(
         getattr(actor, "role", ""),
         amount,
-        order_unapproved_minor=unapproved_on_order_minor(order),
-        actor_day_unapproved_minor=day,
+        order_unapproved_minor=order_unapproved_minor,
+        actor_day_unapproved_minor=day_unapproved_minor,
         limits=configured_limits(),
         daily_limits=configured_daily_limits(),
     )

@@ -23,8 +23,8 @@ from shopkeeper.orders.stock import restock_line
 from shopkeeper.payments.gateway import RefundSnapshot
 from shopkeeper.payments.ledger import EntryKind, contradiction, payment_status_for
 from shopkeeper.payments.models import Payment
-from shopkeeper.payments.selectors import order_balance, payment_balance
-from shopkeeper.payments.services import add_ledger_entry
+from shopkeeper.payments.selectors import OrderLedger, order_ledger
+from shopkeeper.payments.services import append_to_ledger
 from shopkeeper.payments.states import move_payment
 from shopkeeper.payments.stripe_statuses import StripeRefundStatus
 from shopkeeper.refunds.models import Refund
@@ -36,6 +36,9 @@ from shopkeeper.refunds.rules import (
 )
 
 logger = logging.getLogger(__name__)
+
+# What a send to Stripe changes on the refund row, saved with whatever the answer changes.
+SENT_FIELDS = ("attempts", "last_sent_at")
 
 FAILURE_MESSAGES = {
     "lost_or_stolen_card": "The card was reported lost or stolen, so the refund could not be sent",
@@ -87,8 +90,12 @@ def apply_snapshot(
     source: str,
     actor: Actor | None = None,
     actor_label: str = "",
+    ledger: OrderLedger | None = None,
 ) -> bool:
-    """Move `refund` to what Stripe reports. False when the news is stale or contradicts us."""
+    """Move `refund` to what Stripe reports. False when the news is stale or contradicts us.
+
+    `ledger`: the order's ledger as the caller read it under the lock (else it is read here).
+    """
     if refund.stripe_refund_id and snapshot.id and refund.stripe_refund_id != snapshot.id:
         logger.error(
             "Refund %s is %s at Stripe, not %s", refund.pk, refund.stripe_refund_id, snapshot.id
@@ -96,26 +103,30 @@ def apply_snapshot(
         return False
     refund.stripe_refund_id = snapshot.id or refund.stripe_refund_id
     current, target = RefundStatus(refund.status), refund_status_for_stripe(snapshot.status)
+    if ledger is None:
+        ledger = order_ledger(order.pk)
     if (
         target == current
         or not can_move_refund(current, target)
         or (
             target == RefundStatus.SUCCEEDED
-            and refund_exceeds_captured(order, refund.payment, snapshot, source=source)
+            and refund_exceeds_captured(
+                order, refund.payment, snapshot, source=source, ledger=ledger
+            )
         )
     ):
         refund.updated_at = timezone.now()
-        refund.save(update_fields=["stripe_refund_id", "updated_at"])
+        refund.save(update_fields=[*SENT_FIELDS, "stripe_refund_id", "updated_at"])
         return False
     if target == RefundStatus.SUCCEEDED:
-        _record_success(order, refund, snapshot, source)
+        _record_success(refund, snapshot, source, ledger)
     elif current == RefundStatus.SUCCEEDED:
-        _record_reversal(refund, snapshot, source)
+        _record_reversal(refund, snapshot, source, ledger)
     if target in (RefundStatus.FAILED, RefundStatus.CANCELED):
         refund.failure_message = failure_message(snapshot.failure_reason, snapshot.status)
     before = {"status": current, "payment_status": order.payment_status}
     _settle(refund, target)
-    sync_payment_status(order)
+    sync_payment_status(order, ledger)
     audit_refund(
         order,
         refund,
@@ -131,13 +142,18 @@ def apply_snapshot(
 
 
 def refund_exceeds_captured(
-    order: Order, payment: Payment, snapshot: RefundSnapshot, *, source: str
+    order: Order,
+    payment: Payment,
+    snapshot: RefundSnapshot,
+    *,
+    source: str,
+    ledger: OrderLedger | None = None,
 ) -> bool:
     """Would booking this refund's success put refunded + disputed above captured? Then it is
     not booked: the order is flagged for a person (once per Stripe refund) and audited."""
     if refund_status_for_stripe(snapshot.status) != RefundStatus.SUCCEEDED:
         return False
-    balance = payment_balance(payment)
+    balance = (ledger or order_ledger(payment.order_id)).payment_balance(payment.pk)
     reason = contradiction(balance, EntryKind.REFUND, snapshot.amount)
     if not reason:
         return False
@@ -179,9 +195,10 @@ def fail_refund(
     )
 
 
-def sync_payment_status(order: Order) -> None:
+def sync_payment_status(order: Order, ledger: OrderLedger | None = None) -> None:
     """The payment status the ledger proves (refunded in full, in part, or paid again)."""
-    target = payment_status_for(order_balance(order), order.payment_status)
+    balance = (ledger or order_ledger(order.pk)).balance()
+    target = payment_status_for(balance, order.payment_status)
     if target != order.payment_status:
         order.payment_status = move_payment(order.payment_status, target)
         order.updated_at = timezone.now()
@@ -196,7 +213,9 @@ def _settle(refund: Refund, target: RefundStatus) -> None:
     refund.save()
 
 
-def _record_success(order: Order, refund: Refund, snapshot: RefundSnapshot, source: str) -> None:
+def _record_success(
+    refund: Refund, snapshot: RefundSnapshot, source: str, ledger: OrderLedger
+) -> None:
     if snapshot.amount != refund.amount_minor:
         logger.error(
             "Refund %s: Stripe refunded %s, we asked for %s; the ledger follows Stripe",
@@ -204,7 +223,8 @@ def _record_success(order: Order, refund: Refund, snapshot: RefundSnapshot, sour
             snapshot.amount,
             refund.amount_minor,
         )
-    add_ledger_entry(
+    append_to_ledger(
+        ledger,
         payment=refund.payment,
         kind=EntryKind.REFUND,
         amount_minor=snapshot.amount or refund.amount_minor,
@@ -216,12 +236,15 @@ def _record_success(order: Order, refund: Refund, snapshot: RefundSnapshot, sour
     _restock(refund)
 
 
-def _record_reversal(refund: Refund, snapshot: RefundSnapshot, source: str) -> None:
+def _record_reversal(
+    refund: Refund, snapshot: RefundSnapshot, source: str, ledger: OrderLedger
+) -> None:
     """A refund reported failed after it succeeded: the money is back with the shop.
 
     Restocked units stay in stock: the goods came back whatever happened to the money.
     """
-    add_ledger_entry(
+    append_to_ledger(
+        ledger,
         payment=refund.payment,
         kind=EntryKind.REFUND_REVERSAL,
         amount_minor=snapshot.amount or refund.amount_minor,
@@ -233,5 +256,7 @@ def _record_reversal(refund: Refund, snapshot: RefundSnapshot, source: str) -> N
 
 
 def _restock(refund: Refund) -> None:
+    if getattr(refund, "has_restock", None) is False:  # read with the refund (services.py)
+        return
     for line in refund.lines.filter(restock=True).select_related("order_line"):
         restock_line(line.order_line, line.quantity)

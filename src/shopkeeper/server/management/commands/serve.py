@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import connections
 
 from shopkeeper.server.gunicorn_app import ShopkeeperServer, server_options
 
@@ -32,6 +33,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         # Settings were loaded (and production defaults refused) before we got here.
         self.check_migrations()
+        # The workers fork from this process: none of them may inherit its connection.
+        connections.close_all()
         mode = "production" if settings.PRODUCTION else "development"
         stripe = settings.STRIPE_API_BASE or "Stripe (api.stripe.com)"
         self.stdout.write(
