@@ -9,7 +9,10 @@ Every tier runs on PostgreSQL (DATABASE_URL; `dev.py test` starts an embedded on
 
 Every test gets the in-memory FakeGateway unless it asks for `localstripe_gateway`. Passwords are
 hashed with MD5 (fast) unless a test asks for `production_password_hashers`. Hypothesis runs the
-quick `dev` profile unless HYPOTHESIS_PROFILE says otherwise (`dev.py test` sets `ci`).
+quick `dev` profile unless HYPOTHESIS_PROFILE says otherwise (`dev.py test` sets `ci`). A refund
+whose outcome Stripe left unknown is retried after the delays of the test's
+`refund_retry_delays(...)` marker, else of its tier's conftest (`tier_refund_retry_delays`), else
+production's.
 """
 
 from __future__ import annotations
@@ -67,6 +70,28 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line("!!  Install it with: sudo apt-get install chromium")
         terminalreporter.write_line("!!  (SHOPKEEPER_REQUIRE_BROWSER=1 turns this into a failure.)")
         terminalreporter.write_line(rule)
+
+
+@pytest.fixture
+def tier_refund_retry_delays() -> list[float] | None:
+    """The seconds a tier's refunds wait before each retry; None keeps production's. A tier's
+    conftest overrides this fixture."""
+    return None
+
+
+@pytest.fixture(autouse=True)
+def refund_retry_delays(
+    request: pytest.FixtureRequest,
+    settings: pytest.FixtureRequest,
+    tier_refund_retry_delays: list[float] | None,
+) -> list[float]:
+    """SHOPKEEPER_REFUND_RETRY_DELAYS for this test: its marker's (`@pytest.mark.
+    refund_retry_delays()` for no retry at all), else its tier's, else production's."""
+    marker = request.node.get_closest_marker("refund_retry_delays")
+    delays = [float(delay) for delay in marker.args] if marker else tier_refund_retry_delays
+    if delays is not None:
+        settings.SHOPKEEPER_REFUND_RETRY_DELAYS = delays  # type: ignore[attr-defined]
+    return list(settings.SHOPKEEPER_REFUND_RETRY_DELAYS)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session", autouse=True)

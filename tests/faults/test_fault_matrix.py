@@ -52,11 +52,6 @@ MADE_AT_STRIPE = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0.05, 0.1]
-
-
 @pytest.fixture
 def proxy(localstripe_url) -> Iterator[StripeFaultProxy]:
     with StripeFaultProxy(localstripe_url, delay=TIMEOUT * 2.5) as proxy:

@@ -29,11 +29,6 @@ from tests.integration.webhook_fixtures import deliver, deliver_ok
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
-
-
 @pytest.fixture
 def order(fake_gateway):
     """Paid 25.00 USD."""

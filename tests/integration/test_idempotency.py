@@ -29,7 +29,6 @@ BODY = {"amount": "5.00", "reason": "requested_by_customer"}
 
 @pytest.fixture(autouse=True)
 def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     settings.SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = 0.3
 
 

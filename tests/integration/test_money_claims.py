@@ -28,12 +28,7 @@ from tests.fakes import intent_event_payload
 from tests.integration.orders_admin_fixtures import api_as, intent_id, make_staff, place
 from tests.integration.webhook_fixtures import deliver_ok
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = []
+pytestmark = [pytest.mark.django_db, pytest.mark.refund_retry_delays()]  # one attempt a refund
 
 
 @pytest.fixture

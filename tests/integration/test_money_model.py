@@ -412,8 +412,7 @@ class MoneyDomain(RuleBasedStateMachine):
         assert stock + held == STOCK
 
 
-def test_the_money_domain_keeps_its_invariants_under_random_interleavings(settings, capsys):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
+def test_the_money_domain_keeps_its_invariants_under_random_interleavings(capsys):
     RUNS.clear()
     run_state_machine_as_test(
         MoneyDomain,

@@ -117,6 +117,7 @@ def test_given_a_terminal_then_a_progress_bar_else_none(fake_gateway, capsys):
     assert "\r[##############################] 2/2" in drawn
 
 
+@pytest.mark.refund_retry_delays(0)  # one retry, lost as the first attempt
 def test_reconcile_refunds_is_an_alias_of_reconcile_fix(fake_gateway, manager_refund_lost):
     out = io.StringIO()
 
@@ -128,8 +129,7 @@ def test_reconcile_refunds_is_an_alias_of_reconcile_fix(fake_gateway, manager_re
 
 
 @pytest.fixture
-def manager_refund_lost(fake_gateway, settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0]
+def manager_refund_lost(fake_gateway):
     order = paid_order(fake_gateway)
     return request_refund(
         order_number=order.number,

@@ -19,11 +19,6 @@ from tests.integration.refund_fixtures import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
-
-
 @pytest.fixture
 def as_role():
     def api(role: str, email: str | None = None) -> Api:

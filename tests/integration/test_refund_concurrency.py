@@ -33,7 +33,6 @@ THREADS = 20
 
 @pytest.fixture(autouse=True)
 def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     settings.SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = 30
 
 

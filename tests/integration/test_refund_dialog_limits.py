@@ -19,7 +19,6 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def limits(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     settings.SHOPKEEPER_REFUND_LIMITS = {"support": {"USD": "10.00"}}
     settings.SHOPKEEPER_REFUND_DAILY_LIMITS = {"support": {"USD": "500.00"}}
 

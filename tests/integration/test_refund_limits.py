@@ -26,7 +26,6 @@ AWAITING = "awaiting_approval"
 
 @pytest.fixture(autouse=True)
 def limits(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     settings.SHOPKEEPER_REFUND_LIMITS = {"support": {"USD": "100.00"}}
     settings.SHOPKEEPER_REFUND_DAILY_LIMITS = {"support": {"USD": "1000.00"}}
 

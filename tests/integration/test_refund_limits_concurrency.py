@@ -21,7 +21,6 @@ THREADS = 20
 
 @pytest.fixture(autouse=True)
 def limits(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     settings.SHOPKEEPER_REFUND_LIMITS = {"support": {"USD": "100.00"}}
     settings.SHOPKEEPER_REFUND_DAILY_LIMITS = {"support": {"USD": "50.00"}}
 

@@ -26,10 +26,7 @@ from tests.integration.orders_admin_fixtures import api_as
 from tests.integration.refund_fixtures import paid_order, refunded_minor, staff
 from tests.integration.webhook_fixtures import deliver_ok
 
-
-@pytest.fixture(autouse=True)
-def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = []
+pytestmark = pytest.mark.refund_retry_delays()  # one attempt a refund
 
 
 @pytest.fixture

@@ -17,11 +17,6 @@ from tests.integration.refund_fixtures import paid_order, staff
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
-
-
 @pytest.fixture
 def manager():
     return staff("manager")

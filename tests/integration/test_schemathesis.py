@@ -59,7 +59,6 @@ def owner_token() -> str:
 @pytest.fixture
 def real_values(fake_gateway, settings) -> dict[str, list[Any]]:
     """Path parameter values that name real rows: a paid order, and refunds in each state."""
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     order = paid_order(fake_gateway, items={"MUG": 5})  # 55.00 USD
     support = staff("support", "support@shop.example")
     done = request_refund(order_number=order.number, actor=support, amount="1.00", reason="other")

@@ -222,7 +222,6 @@ def post_webhook(payload: bytes, signature: str | None) -> Any:
 @pytest.fixture
 def money_news(fake_gateway, settings) -> dict[str, bytes]:
     """Events that would move money if believed: an unpaid order paid, a refund succeeded."""
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     unpaid = place(fake_gateway, settings)
     paid = place(fake_gateway, settings, pay=True)
     fake_gateway.refund_status = "pending"

@@ -33,14 +33,13 @@ from shopkeeper.refunds.services import execute_refund, request_refund
 from tests.fakes import AlwaysLost
 from tests.integration.refund_fixtures import ADDRESS, paid_order, staff
 
-pytestmark = [pytest.mark.localstripe, pytest.mark.django_db]
-
-
-@pytest.fixture(autouse=True)
-def one_attempt(settings):
-    """One request per refund: localstripe ignores idempotency keys, so our retries of a lost
-    answer would make a second refund there (Stripe would replay the first; see the last test)."""
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = []
+# One request per refund (no retry): localstripe ignores idempotency keys, so our retries of a
+# lost answer would make a second refund there (Stripe would replay the first; see the last test).
+pytestmark = [
+    pytest.mark.localstripe,
+    pytest.mark.django_db,
+    pytest.mark.refund_retry_delays(),
+]
 
 
 @pytest.fixture

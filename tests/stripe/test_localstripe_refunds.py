@@ -32,11 +32,6 @@ from tests.integration.refund_fixtures import (
 pytestmark = [pytest.mark.localstripe, pytest.mark.django_db]
 
 
-@pytest.fixture(autouse=True)
-def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0.05, 0.1]
-
-
 @pytest.fixture
 def manager():
     return staff("manager")
