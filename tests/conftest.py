@@ -7,7 +7,8 @@ Every tier runs on PostgreSQL (DATABASE_URL; `dev.py test` starts an embedded on
 - browser: Playwright driving Debian's Chromium (marker `browser`); skipped, with a banner at the
   end, when Chromium is missing, unless SHOPKEEPER_REQUIRE_BROWSER=1 makes that a failure.
 
-Every test gets the in-memory FakeGateway unless it asks for `localstripe_gateway`. Passwords are
+Rows come from tests/factories.py (`manager` and `support` are staff made there); every test
+gets the in-memory FakeGateway unless it asks for `localstripe_gateway`. Passwords are
 hashed with MD5 (fast) unless a test asks for `production_password_hashers`. Hypothesis runs the
 quick `dev` profile unless HYPOTHESIS_PROFILE says otherwise (`dev.py test` sets `ci`). A refund
 whose outcome Stripe left unknown is retried after the delays of the test's
@@ -27,9 +28,12 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from shopkeeper.accounts.models import User
 from shopkeeper.payments.provider import use_gateway
+from tests.factories import staff
 from tests.fakes import FakeGateway
 from tests.secret_watch import SecretWatch
+from tests.stripe_recorder import StripeRecorder
 
 CHROMIUM = Path(os.environ.get("SHOPKEEPER_CHROMIUM", "/usr/bin/chromium"))
 REQUIRE_BROWSER = os.environ.get("SHOPKEEPER_REQUIRE_BROWSER") == "1"
@@ -94,6 +98,16 @@ def refund_retry_delays(
     return list(settings.SHOPKEEPER_REFUND_RETRY_DELAYS)  # type: ignore[attr-defined]
 
 
+@pytest.fixture
+def manager() -> User:
+    return staff("manager")
+
+
+@pytest.fixture
+def support() -> User:
+    return staff("support")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def stripe_secret_never_shown() -> Iterator[SecretWatch]:
     """Every log record and every response of the session is searched for a Stripe secret key;
@@ -114,6 +128,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def recorder() -> Iterator[StripeRecorder]:
+    """A local HTTP server in Stripe's place that records every request and answers it."""
+    with StripeRecorder().running() as recorder:
+        yield recorder
 
 
 @pytest.fixture(scope="session")

@@ -13,14 +13,8 @@ from shopkeeper.idempotency.models import IdempotencyRecord
 from shopkeeper.idempotency.services import current_claim, fingerprint, purge_records
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.services import request_refund
-from tests.integration.refund_fixtures import (
-    Api,
-    paid_order,
-    refund_count,
-    refunded_minor,
-    staff,
-    token_for,
-)
+from tests.factories import paid_order, staff, token_for
+from tests.integration.refund_fixtures import Api, refund_count, refunded_minor
 
 pytestmark = pytest.mark.django_db
 

@@ -13,9 +13,8 @@ from django.core.management.base import CommandError
 from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.payments.models import Payment
 from shopkeeper.refunds.models import Refund
-from shopkeeper.refunds.services import request_refund
+from tests.factories import paid_order, requested_refund, staff
 from tests.fakes import AlwaysLost
-from tests.integration.refund_fixtures import paid_order, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -131,8 +130,8 @@ def test_reconcile_refunds_is_an_alias_of_reconcile_fix(fake_gateway, manager_re
 @pytest.fixture
 def manager_refund_lost(fake_gateway):
     order = paid_order(fake_gateway)
-    return request_refund(
-        order_number=order.number,
+    return requested_refund(
+        order,
         actor=staff("manager"),
         amount="3.00",
         reason="other",

@@ -17,7 +17,8 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.errors import PaymentDeclined
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import approve_refund, reject_refund, request_refund
-from tests.integration.refund_fixtures import Api, paid_order, staff, token_for
+from tests.factories import paid_order, staff, token_for
+from tests.integration.refund_fixtures import Api
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ import pytest
 
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
-from tests.integration.refund_fixtures import paid_order, staff
+from tests.factories import paid_order, staff
 from tests.racing import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
