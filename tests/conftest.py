@@ -7,9 +7,13 @@ Every tier runs on PostgreSQL (DATABASE_URL; `dev.py test` starts an embedded on
 - browser: Playwright driving Debian's Chromium (marker `browser`); skipped, with a banner at the
   end, when Chromium is missing, unless SHOPKEEPER_REQUIRE_BROWSER=1 makes that a failure.
 
-Every test gets the in-memory FakeGateway unless it asks for `localstripe_gateway`. Passwords are
+Rows come from tests/factories.py (`manager` and `support` are staff made there); every test
+gets the in-memory FakeGateway unless it asks for `localstripe_gateway`. Passwords are
 hashed with MD5 (fast) unless a test asks for `production_password_hashers`. Hypothesis runs the
-quick `dev` profile unless HYPOTHESIS_PROFILE says otherwise (`dev.py test` sets `ci`).
+quick `dev` profile unless HYPOTHESIS_PROFILE says otherwise (`dev.py test` sets `ci`). A refund
+whose outcome Stripe left unknown is retried after the delays of the test's
+`refund_retry_delays(...)` marker, else of its tier's conftest (`tier_refund_retry_delays`), else
+production's.
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from shopkeeper.accounts.models import User
 from shopkeeper.payments.provider import use_gateway
+from tests.factories import staff
 from tests.fakes import FakeGateway
 from tests.secret_watch import SecretWatch
+from tests.stripe_recorder import StripeRecorder
 
 CHROMIUM = Path(os.environ.get("SHOPKEEPER_CHROMIUM", "/usr/bin/chromium"))
 REQUIRE_BROWSER = os.environ.get("SHOPKEEPER_REQUIRE_BROWSER") == "1"
@@ -70,6 +77,38 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line("!!  Install it with: sudo apt-get install chromium")
         terminalreporter.write_line("!!  (SHOPKEEPER_REQUIRE_BROWSER=1 turns this into a failure.)")
         terminalreporter.write_line(rule)
+
+
+@pytest.fixture
+def tier_refund_retry_delays() -> list[float] | None:
+    """The seconds a tier's refunds wait before each retry; None keeps production's. A tier's
+    conftest overrides this fixture."""
+    return None
+
+
+@pytest.fixture(autouse=True)
+def refund_retry_delays(
+    request: pytest.FixtureRequest,
+    settings: pytest.FixtureRequest,
+    tier_refund_retry_delays: list[float] | None,
+) -> list[float]:
+    """SHOPKEEPER_REFUND_RETRY_DELAYS for this test: its marker's (`@pytest.mark.
+    refund_retry_delays()` for no retry at all), else its tier's, else production's."""
+    marker = request.node.get_closest_marker("refund_retry_delays")
+    delays = [float(delay) for delay in marker.args] if marker else tier_refund_retry_delays
+    if delays is not None:
+        settings.SHOPKEEPER_REFUND_RETRY_DELAYS = delays  # type: ignore[attr-defined]
+    return list(settings.SHOPKEEPER_REFUND_RETRY_DELAYS)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def manager() -> User:
+    return staff("manager")
+
+
+@pytest.fixture
+def support() -> User:
+    return staff("support")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -123,6 +162,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def recorder() -> Iterator[StripeRecorder]:
+    """A local HTTP server in Stripe's place that records every request and answers it."""
+    with StripeRecorder().running() as recorder:
+        yield recorder
 
 
 @pytest.fixture(scope="session")

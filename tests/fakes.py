@@ -499,6 +499,7 @@ def dispute_event_payload(
 
 __all__ = [
     "FakeGateway",
+    "GatewayInBetween",
     "PaymentDeclined",
     "WebhookSignatureInvalid",
     "charge_event_payload",
@@ -509,14 +510,19 @@ __all__ = [
 ]
 
 
-class AlwaysLost:
-    """Stripe makes the refund but every answer is lost on the way back."""
+class GatewayInBetween:
+    """A gateway that hands every call to `gateway` but those its subclass defines: how a test
+    puts a fault, a hold or a count between the application and Stripe."""
 
-    def __init__(self, gateway) -> None:
+    def __init__(self, gateway: Any) -> None:
         self._gateway = gateway
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._gateway, name)
+
+
+class AlwaysLost(GatewayInBetween):
+    """Stripe makes the refund but every answer is lost on the way back."""
 
     def create_refund(self, **kwargs):
         self._gateway.create_refund(**kwargs)

@@ -16,35 +16,24 @@ from typing import Any
 
 import pytest
 from django.test import Client
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls made by the tests
-# themselves are plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from shopkeeper.catalog.models import Product
 from shopkeeper.errors import PaymentRequestInvalid
 from shopkeeper.orders.models import Order
-from tests.browser.backoffice_fixtures import (
-    PASSWORD,
-    make_staff,
-    order_state,
-    placed_order,
-)
 from tests.browser.csp_watch import watch_csp_violations
+from tests.factories import (
+    PASSWORD,
+    authorised_order,
+    new_order,
+    paid_order,
+    staff,
+)
 from tests.fakes import sign_payload
 from tests.jobs import run_jobs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 SHOTS = os.environ.get("SHOPKEEPER_SCREENSHOTS")
 
 
@@ -54,22 +43,14 @@ def shot(page: Page, name: str) -> None:
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
-@pytest.fixture(scope="module")
-def browser(chromium_path: Path) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def sign_in(browser: Browser, live_server: Any) -> Iterator[Callable[[str], Page]]:
+def sign_in(chromium: Browser, live_server: Any) -> Iterator[Callable[[str], Page]]:
     """`sign_in("support")`: a new browser context signed in through the login form."""
     contexts, violations = [], []
 
     def open_as(role: str) -> Page:
-        user = make_staff(role)
-        context = browser.new_context(
+        user = staff(role, password=PASSWORD)
+        context = chromium.new_context(
             base_url=live_server.url, viewport={"width": 1280, "height": 900}
         )
         context.set_default_timeout(10_000)
@@ -108,13 +89,18 @@ def refund_count(order: Order) -> int:
     return Order.objects.get(pk=order.pk).refunds.count()
 
 
+def order_state(number: str) -> dict[str, Any]:
+    order = Order.objects.get(number=number)
+    return {"status": order.status, "payment_status": order.payment_status}
+
+
 # ---- reading and access ----------------------------------------------------------------
 
 
 def test_given_viewer_when_opening_a_paid_order_then_money_shown_and_no_action_buttons(
     sign_in, fake_gateway
 ):
-    order = placed_order(fake_gateway)
+    order = paid_order(fake_gateway, price="10.50")
     page = sign_in("viewer")
     open_order(page, order)
     money(page, "captured").to_contain_text("26.00")
@@ -128,7 +114,7 @@ def test_given_viewer_when_opening_a_paid_order_then_money_shown_and_no_action_b
 def test_given_paid_order_when_support_opens_it_then_reason_shown_and_no_cancel_button(
     sign_in, fake_gateway
 ):
-    order = placed_order(fake_gateway)
+    order = paid_order(fake_gateway, price="10.50")
     page = sign_in("support")
     open_order(page, order)
     expect(page.get_by_test_id("cancel-blocked-reason")).to_contain_text(
@@ -140,8 +126,8 @@ def test_given_paid_order_when_support_opens_it_then_reason_shown_and_no_cancel_
 
 
 def test_given_orders_when_listing_and_filtering_then_badges_and_links(sign_in, fake_gateway):
-    paid = placed_order(fake_gateway, email="paid@example.com")
-    unpaid = placed_order(fake_gateway, pay=False, email="unpaid@example.com")
+    paid = paid_order(fake_gateway, price="10.50", email="paid@example.com")
+    unpaid = new_order(fake_gateway, price="10.50", email="unpaid@example.com")
     page = sign_in("viewer")
     page.goto("/admin/orders")
     rows = page.get_by_test_id("orders").locator("tbody tr")
@@ -160,7 +146,7 @@ def test_given_orders_when_listing_and_filtering_then_badges_and_links(sign_in, 
 def test_given_signed_in_page_when_posting_without_csrf_token_then_403_and_nothing_changes(
     sign_in, fake_gateway
 ):
-    order = placed_order(fake_gateway, capture="manual")
+    order = authorised_order(fake_gateway, price="10.50")
     page = sign_in("manager")
     open_order(page, order)
     # A script that forgets the X-CSRFToken header: the API refuses with problem+json.
@@ -187,7 +173,7 @@ def test_given_signed_in_page_when_posting_without_csrf_token_then_403_and_nothi
 def test_given_open_order_page_when_the_session_ends_then_the_page_says_so_and_keeps_the_order(
     sign_in, fake_gateway
 ):
-    order = placed_order(fake_gateway)
+    order = paid_order(fake_gateway, price="10.50")
     page = sign_in("viewer")
     open_order(page, order)
     token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
@@ -213,7 +199,7 @@ def review_refund(page: Page, amount: str | None = None) -> None:
 def test_given_paid_order_when_manager_refunds_part_then_one_refund_and_panel_updates(
     sign_in, fake_gateway
 ):
-    order = placed_order(fake_gateway)
+    order = paid_order(fake_gateway, price="10.50")
     page = sign_in("manager")
     open_order(page, order)
     review_refund(page, "10.00")
@@ -241,14 +227,14 @@ def test_given_paid_order_when_manager_refunds_part_then_one_refund_and_panel_up
 def test_given_paid_order_when_refunding_one_item_with_restock_and_shipping_then_amount_follows(
     sign_in, fake_gateway
 ):
-    order = placed_order(fake_gateway)  # 2 mugs at 10.50 + 5.00 shipping
+    order = paid_order(fake_gateway, price="10.50")  # 2 mugs at 10.50 + 5.00 shipping
     stock_before = Product.objects.get(sku="MUG").stock
     page = sign_in("manager")
     open_order(page, order)
     page.get_by_role("button", name="Refund…").click()
     dialog = page.locator("#refund-dialog")
-    dialog.get_by_label("Quantity of Mug product to refund").fill("1")
-    dialog.get_by_label("Restock Mug product").check()
+    dialog.get_by_label("Quantity of Mug to refund").fill("1")
+    dialog.get_by_label("Restock Mug").check()
     dialog.get_by_label("Include shipping").check()
     expect(dialog.get_by_label("Amount (USD)")).to_have_value("15.50")
     dialog.get_by_label("Reason").select_option("other")
@@ -262,7 +248,7 @@ def test_given_paid_order_when_refunding_one_item_with_restock_and_shipping_then
     expect(page.locator("#messages")).to_contain_text("Refunded 15.50 USD")
     line = page.locator("table.lines tbody tr").first
     expect(line).to_contain_text("1 restocked")
-    expect(page.get_by_test_id("refunds")).to_contain_text("1 \u00d7 Mug product, restocked")
+    expect(page.get_by_test_id("refunds")).to_contain_text("1 \u00d7 Mug, restocked")
     money(page, "refundable").to_contain_text("10.50")
     assert Product.objects.get(sku="MUG").stock == stock_before + 1
 
@@ -270,7 +256,7 @@ def test_given_paid_order_when_refunding_one_item_with_restock_and_shipping_then
 def test_given_stripe_refuses_the_refund_when_confirming_then_the_failure_is_shown(
     sign_in, fake_gateway
 ):
-    order = placed_order(fake_gateway)
+    order = paid_order(fake_gateway, price="10.50")
     fake_gateway.fail_next["create_refund"] = [
         PaymentRequestInvalid("Charge has been disputed", stripe_code="charge_disputed")
     ]
@@ -289,7 +275,7 @@ def test_given_stripe_refuses_the_refund_when_confirming_then_the_failure_is_sho
 def test_given_refund_dialog_when_amount_over_refundable_then_rejected_and_nothing_changed(
     sign_in, fake_gateway
 ):
-    order = placed_order(fake_gateway)
+    order = paid_order(fake_gateway, price="10.50")
     page = sign_in("manager")
     open_order(page, order)
     review_refund(page, "26.01")
@@ -300,7 +286,7 @@ def test_given_refund_dialog_when_amount_over_refundable_then_rejected_and_nothi
     dialog.get_by_label("Amount (USD)").fill("26.00")
     dialog.get_by_role("button", name="Review refund").click()
     colleague = Client()
-    colleague.force_login(make_staff("owner"))
+    colleague.force_login(staff("owner", password=PASSWORD))
     assert (
         colleague.post(
             f"/api/admin/orders/{order.number}/refunds",
@@ -320,7 +306,7 @@ def test_given_refund_dialog_when_amount_over_refundable_then_rejected_and_nothi
 
 
 def test_given_paid_order_when_refunded_in_full_then_it_can_be_cancelled(sign_in, fake_gateway):
-    order = placed_order(fake_gateway)
+    order = paid_order(fake_gateway, price="10.50")
     page = sign_in("manager")
     open_order(page, order)
     review_refund(page)  # the amount defaults to everything refundable
@@ -346,7 +332,7 @@ def test_given_paid_order_when_refunded_in_full_then_it_can_be_cancelled(sign_in
 def test_given_support_refund_above_limit_when_manager_approves_then_refunded(
     sign_in, fake_gateway
 ):
-    order = placed_order(fake_gateway, items={"MUG": 10})  # 105.00 + 5.00 shipping
+    order = paid_order(fake_gateway, price="10.50", items={"MUG": 10})  # 105.00 + 5.00 shipping
     support = sign_in("support")
     open_order(support, order)
     review_refund(support, "110.00")
@@ -408,7 +394,7 @@ def test_given_refund_pending_at_stripe_when_webhook_settles_it_then_the_open_pa
     sign_in, fake_gateway
 ):
     fake_gateway.refund_status = "pending"
-    order = placed_order(fake_gateway)
+    order = paid_order(fake_gateway, price="10.50")
     page = sign_in("manager")
     open_order(page, order)
     review_refund(page, "10.00")
@@ -439,8 +425,8 @@ def test_given_refund_pending_at_stripe_when_webhook_settles_it_then_the_open_pa
 def test_given_refund_awaiting_approval_when_manager_rejects_then_money_stays_refundable(
     sign_in, fake_gateway
 ):
-    order = placed_order(fake_gateway, items={"MUG": 10})
-    support = make_staff("support", "asker@shop.example")
+    order = paid_order(fake_gateway, price="10.50", items={"MUG": 10})
+    support = staff("support", "asker@shop.example", password=PASSWORD)
     asker = Client()
     asker.force_login(support)
     created = asker.post(
@@ -470,7 +456,7 @@ def test_given_refund_awaiting_approval_when_manager_rejects_then_money_stays_re
 def test_given_authorised_order_when_manager_captures_part_then_paid_that_amount(
     sign_in, fake_gateway
 ):
-    order = placed_order(fake_gateway, capture="manual")
+    order = authorised_order(fake_gateway, price="10.50")
     page = sign_in("manager")
     open_order(page, order)
     page.get_by_role("button", name="Capture…").click()
@@ -489,7 +475,7 @@ def test_given_authorised_order_when_manager_captures_part_then_paid_that_amount
 def test_given_authorised_order_when_manager_cancels_then_authorisation_voided(
     sign_in, fake_gateway
 ):
-    order = placed_order(fake_gateway, capture="manual")
+    order = authorised_order(fake_gateway, price="10.50")
     page = sign_in("manager")
     open_order(page, order)
     page.get_by_role("button", name="Cancel order…").click()
@@ -510,7 +496,7 @@ def test_given_support_over_the_limit_when_reviewing_a_refund_then_told_approval
     sign_in, fake_gateway, settings
 ):
     settings.SHOPKEEPER_REFUND_LIMITS = {"support": {"USD": "10.00"}}
-    order = placed_order(fake_gateway)  # 26.00 USD
+    order = paid_order(fake_gateway, price="10.50")  # 26.00 USD
     page = sign_in("support")
     open_order(page, order)
     page.get_by_role("button", name="Refund…").click()

@@ -39,6 +39,10 @@ from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# The faults tier's Stripe client timeout (seconds); the tier's `proxy` holds a delayed answer
+# 2.5 times as long, past it.
+CLIENT_TIMEOUT = 1.0
+
 
 class Fault(StrEnum):
     ERROR_500 = "error_500"

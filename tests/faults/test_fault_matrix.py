@@ -21,7 +21,6 @@ Reconciliation while Stripe is still unreachable says so (exit status 2) and cha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -33,12 +32,13 @@ from shopkeeper.payments.stripe.emulator import EmulatorGateway
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
-from tests.faults.proxy import Fault, StripeFaultProxy
-from tests.integration.refund_fixtures import Api, paid_order, staff, token_for
+from tests.factories import paid_order, staff, token_for
+from tests.faults.proxy import CLIENT_TIMEOUT, Fault, StripeFaultProxy
+from tests.integration.refund_fixtures import Api
 
 pytestmark = [pytest.mark.localstripe, pytest.mark.django_db]
 
-TIMEOUT = 1.0  # the client's; a delayed answer is held past it
+TIMEOUT = CLIENT_TIMEOUT  # the client's; the tier's proxy holds a delayed answer past it
 ENDED = [Fault.ERROR_500, Fault.RATE_LIMIT]  # answered: the send certainly ended
 IN_FLIGHT = [Fault.DROP_RESPONSE, Fault.DELAY]  # no answer: the send may still be executing
 REFUSED = "refused"  # no listener on the port: not a request the proxy can answer
@@ -50,17 +50,6 @@ MADE_AT_STRIPE = {
     Fault.DELAY: True,
     REFUSED: False,
 }
-
-
-@pytest.fixture(autouse=True)
-def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0.05, 0.1]
-
-
-@pytest.fixture
-def proxy(localstripe_url) -> Iterator[StripeFaultProxy]:
-    with StripeFaultProxy(localstripe_url, delay=TIMEOUT * 2.5) as proxy:
-        yield proxy
 
 
 @pytest.fixture
@@ -78,11 +67,6 @@ def gateway(proxy) -> EmulatorGateway:
 @pytest.fixture
 def order(localstripe_gateway) -> Order:
     return paid_order(localstripe_gateway)  # 25.00 USD, paid at localstripe
-
-
-@pytest.fixture
-def manager():
-    return staff("manager")
 
 
 def reconcile_fix(gateway: EmulatorGateway, order: Order) -> None:

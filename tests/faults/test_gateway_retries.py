@@ -8,25 +8,17 @@ Through the fault proxy (tests/faults/proxy.py) to localstripe, with the applica
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.money import Money
 from shopkeeper.payments.stripe.emulator import EmulatorGateway
-from tests.faults.proxy import Fault, StripeFaultProxy
+from tests.faults.proxy import CLIENT_TIMEOUT, Fault
 
 pytestmark = pytest.mark.localstripe
 
-TIMEOUT = 1.0
+TIMEOUT = CLIENT_TIMEOUT  # the client's; the tier's proxy holds a delayed answer past it
 INTENTS = "/v1/payment_intents"
-
-
-@pytest.fixture
-def proxy(localstripe_url) -> Iterator[StripeFaultProxy]:
-    with StripeFaultProxy(localstripe_url, delay=TIMEOUT * 2.5) as proxy:
-        yield proxy
 
 
 @pytest.fixture

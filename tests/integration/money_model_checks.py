@@ -17,7 +17,7 @@ from shopkeeper.orders.states import can_move_order
 from shopkeeper.payments.gateway import RefundSnapshot
 from shopkeeper.payments.states import can_move_payment
 from shopkeeper.refunds.rules import can_move_refund
-from tests.fakes import FakeGateway
+from tests.fakes import FakeGateway, GatewayInBetween
 
 
 def decimal_string(minor: int) -> str:
@@ -63,14 +63,12 @@ def assert_audited_move_allowed(entry: AuditEntry) -> None:
             assert can_move_order(*move), (entry.action, move)
 
 
-class LostAnswers:
+class LostAnswers(GatewayInBetween):
     """Stripe makes the refund (`made`) or never hears of it, and every answer is lost."""
 
     def __init__(self, gateway: FakeGateway, *, made: bool) -> None:
-        self._gateway, self._made = gateway, made
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._gateway, name)
+        super().__init__(gateway)
+        self._made = made
 
     def create_refund(self, **kwargs: Any) -> RefundSnapshot:
         if self._made:

@@ -9,21 +9,13 @@ import re
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
-from django.test import Client
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.orders.attention import REFUND_EXCEEDS_CAPTURED, flag_order
 from shopkeeper.orders.models import Order
-from tests.browser.backoffice_fixtures import make_staff, placed_order
+from tests.factories import paid_order, staff
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer() -> Client:
-    client = Client()
-    client.force_login(make_staff("viewer"))
-    return client
 
 
 def flag(order: Order) -> None:
@@ -49,8 +41,8 @@ def command(*args: str) -> tuple[int, str]:
 def test_given_a_flagged_order_then_banner_on_its_page_and_the_list_filter_finds_it(
     viewer, fake_gateway
 ):
-    flagged = placed_order(fake_gateway, email="flagged@example.com")
-    calm = placed_order(fake_gateway, email="calm@example.com")
+    flagged = paid_order(fake_gateway, price="10.50", email="flagged@example.com")
+    calm = paid_order(fake_gateway, price="10.50", email="calm@example.com")
     flag(flagged)
     flag(flagged)  # the same news again: one flag, one audit row
 
@@ -71,10 +63,10 @@ def test_given_a_flagged_order_then_banner_on_its_page_and_the_list_filter_finds
 def test_given_a_flagged_order_when_resolved_with_a_note_then_reconcile_is_clean_again(
     fake_gateway,
 ):
-    order = placed_order(fake_gateway)
+    order = paid_order(fake_gateway, price="10.50")
     flag(order)
     assert command("reconcile", "--order", order.number)[0] == 1
-    owner = make_staff("owner")
+    owner = staff("owner")
 
     assert command("attention", "resolve", order.number, "--note", "")[0] == 1
     status, output = command(

@@ -105,11 +105,12 @@ def test_given_postgres_when_an_entry_is_deleted_then_the_trigger_refuses():
 def test_given_a_cancel_through_the_api_then_its_entry_carries_who_where_and_the_chain_holds(
     fake_gateway, settings
 ):
-    from tests.integration.orders_admin_fixtures import Api, make_staff, place, token_for
+    from tests.factories import new_order, staff, token_for
+    from tests.integration.orders_admin_fixtures import Api
 
-    order = place(fake_gateway, settings)
-    staff = make_staff("support", "sam@shop.example")
-    response = Api(token_for(staff)).post(
+    order = new_order(fake_gateway, price="10.50")
+    support = staff("support", "sam@shop.example")
+    response = Api(token_for(support)).post(
         f"/orders/{order.number}/cancel",
         {"reason": "customer asked"},
         HTTP_USER_AGENT="Shopkeeper-Tests/1.0",
@@ -118,12 +119,12 @@ def test_given_a_cancel_through_the_api_then_its_entry_carries_who_where_and_the
     )
     assert response.status_code == 200
     assert response["X-Request-ID"] == "req-cancel-42"
-    staff.email = "renamed@shop.example"  # the entry keeps the address it was made with
-    staff.save()
+    support.email = "renamed@shop.example"  # the entry keeps the address it was made with
+    support.save()
 
     entry = AuditEntry.objects.get(action="order.cancelled")
 
-    assert (entry.actor_id, entry.actor_email) == (staff.pk, "sam@shop.example")
+    assert (entry.actor_id, entry.actor_email) == (support.pk, "sam@shop.example")
     assert (entry.target_type, entry.target_id, entry.target_label) == (
         "order",
         order.number,

@@ -37,9 +37,9 @@ def test_given_the_newest_entry_deleted_and_the_head_set_back_then_verify_fails(
 
 
 def test_given_everything_deleted_while_orders_exist_then_verify_fails(fake_gateway, settings):
-    from tests.integration.orders_admin_fixtures import place
+    from tests.factories import new_order
 
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50")
 
     delete_everything()
 

@@ -13,6 +13,7 @@ from django.db.models import Max
 from shopkeeper.audit.models import AuditChainHead, AuditCheckpoint, AuditEntry
 from shopkeeper.audit.verification import inspect_log
 from tests.audit_fixtures import add_entries, as_superuser, audit, verify
+from tests.factories import new_order
 
 pytestmark = pytest.mark.django_db
 
@@ -129,10 +130,8 @@ def test_given_a_head_removed_from_a_chain_that_did_not_grow_then_a_resumed_run_
 def test_given_a_new_order_whose_trail_is_removed_then_a_resumed_run_finds_it(
     fake_gateway, settings
 ):
-    from tests.integration.orders_admin_fixtures import place
-
     verify()
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50")
     with as_superuser():
         AuditEntry.objects.filter(target_id=order.number).delete()
         AuditChainHead.objects.filter(chain=f"order:{order.number}").delete()

@@ -8,16 +8,9 @@ import pytest
 from django.test import Client
 
 from shopkeeper.backoffice import panel
-from tests.browser.backoffice_fixtures import make_staff, placed_order
+from tests.factories import new_order, paid_order, staff
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer() -> Client:
-    client = Client()
-    client.force_login(make_staff("viewer"))
-    return client
 
 
 def numbers_on(html: str) -> list[str]:
@@ -25,16 +18,16 @@ def numbers_on(html: str) -> list[str]:
 
 
 def test_given_orders_when_listed_then_newest_first_with_badges(viewer, fake_gateway):
-    older = placed_order(fake_gateway, email="old@example.com")
-    newer = placed_order(fake_gateway, pay=False, email="new@example.com")
+    older = paid_order(fake_gateway, price="10.50", email="old@example.com")
+    newer = new_order(fake_gateway, price="10.50", email="new@example.com")
     html = viewer.get("/admin/orders").content.decode()
     assert numbers_on(html) == [newer.number, older.number]
     assert 'data-payment-status="paid"' in html and 'data-payment-status="pending"' in html
 
 
 def test_given_filters_when_listing_then_only_matching_orders(viewer, fake_gateway):
-    paid = placed_order(fake_gateway, email="paid@example.com")
-    unpaid = placed_order(fake_gateway, pay=False, email="unpaid@example.com")
+    paid = paid_order(fake_gateway, price="10.50", email="paid@example.com")
+    unpaid = new_order(fake_gateway, price="10.50", email="unpaid@example.com")
     assert numbers_on(viewer.get("/admin/orders?payment_status=paid").content.decode()) == [
         paid.number
     ]
@@ -51,7 +44,7 @@ def test_given_more_orders_than_a_page_when_following_next_then_the_rest_without
     viewer, fake_gateway, monkeypatch
 ):
     monkeypatch.setattr(panel, "PAGE_SIZE", 2)
-    made = [placed_order(fake_gateway, email=f"c{i}@example.com") for i in range(3)]
+    made = [paid_order(fake_gateway, price="10.50", email=f"c{i}@example.com") for i in range(3)]
     first = viewer.get("/admin/orders?payment_status=paid").content.decode()
     assert numbers_on(first) == [made[2].number, made[1].number]
     next_link = re.search(r'href="\?([^"]+)" rel="next"', first)
@@ -70,8 +63,8 @@ def test_given_a_forged_cursor_when_listing_then_a_readable_422_page(viewer):
 
 
 def test_given_refund_awaiting_approval_then_approvers_see_it_above_the_list(fake_gateway):
-    order = placed_order(fake_gateway, items={"MUG": 10})
-    support = make_staff("support")
+    order = paid_order(fake_gateway, price="10.50", items={"MUG": 10})
+    support = staff("support")
     asker = Client()
     asker.force_login(support)
     asker.post(
@@ -80,7 +73,7 @@ def test_given_refund_awaiting_approval_then_approvers_see_it_above_the_list(fak
         content_type="application/json",
     )
     manager = Client()
-    manager.force_login(make_staff("manager"))
+    manager.force_login(staff("manager"))
     html = manager.get("/admin/orders").content.decode()
     assert 'data-testid="approval-queue"' in html
     assert f'href="/admin/orders/{order.number}"' in html and "110.00 USD" in html

@@ -7,13 +7,13 @@ from django.test import Client
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.backoffice.panel import order_panel_context
-from tests.browser.backoffice_fixtures import PASSWORD, make_staff, placed_order
+from tests.factories import PASSWORD, authorised_order, paid_order, staff
 
 pytestmark = pytest.mark.django_db
 
 
 def signed_in(role: str) -> tuple[Client, object]:
-    user = make_staff(role)
+    user = staff(role, password=PASSWORD)
     client = Client()
     client.force_login(user)
     return client, user
@@ -32,7 +32,7 @@ def test_given_signed_out_when_opening_an_order_then_redirected_to_login():
 
 
 def test_given_staff_credentials_when_signing_in_then_the_orders_list_follows():
-    make_staff("viewer")
+    staff("viewer", password=PASSWORD)
     client = Client()
     response = client.post(
         "/admin/login/", {"username": "viewer@shop.example", "password": PASSWORD}
@@ -44,7 +44,7 @@ def test_given_staff_credentials_when_signing_in_then_the_orders_list_follows():
 
 
 def test_given_wrong_password_when_signing_in_then_the_form_says_so():
-    make_staff("viewer")
+    staff("viewer", password=PASSWORD)
     response = Client().post(
         "/admin/login/", {"username": "viewer@shop.example", "password": "nope"}
     )
@@ -72,7 +72,7 @@ def test_given_an_unknown_order_when_opened_then_404_page():
 
 
 def test_given_paid_order_when_viewer_opens_it_then_no_action_buttons(fake_gateway):
-    order = placed_order(fake_gateway)
+    order = paid_order(fake_gateway, price="10.50")
     client, _ = signed_in("viewer")
     html = client.get(f"/admin/orders/{order.number}").content.decode()
     assert order.number in html
@@ -83,7 +83,7 @@ def test_given_paid_order_when_viewer_opens_it_then_no_action_buttons(fake_gatew
 def test_given_paid_order_when_support_opens_it_then_refund_offered_and_cancel_explained(
     fake_gateway,
 ):
-    order = placed_order(fake_gateway)
+    order = paid_order(fake_gateway, price="10.50")
     client, _ = signed_in("support")
     html = client.get(f"/admin/orders/{order.number}").content.decode()
     assert 'data-open-dialog="refund-dialog"' in html
@@ -96,7 +96,7 @@ def test_given_paid_order_when_support_opens_it_then_refund_offered_and_cancel_e
 def test_given_authorised_order_when_manager_opens_it_then_capture_and_cancel_offered(
     fake_gateway,
 ):
-    order = placed_order(fake_gateway, capture="manual")
+    order = authorised_order(fake_gateway, price="10.50")
     client, _ = signed_in("manager")
     html = client.get(f"/admin/orders/{order.number}").content.decode()
     assert 'data-open-dialog="capture-dialog"' in html
@@ -105,7 +105,7 @@ def test_given_authorised_order_when_manager_opens_it_then_capture_and_cancel_of
 
 
 def test_given_unchanged_order_when_the_panel_is_polled_with_its_etag_then_304(fake_gateway):
-    order = placed_order(fake_gateway)
+    order = paid_order(fake_gateway, price="10.50")
     client, _ = signed_in("viewer")
     first = client.get(f"/admin/orders/{order.number}/panel")
     assert first.status_code == 200 and b'id="order-panel"' in first.content
@@ -115,7 +115,7 @@ def test_given_unchanged_order_when_the_panel_is_polled_with_its_etag_then_304(f
 
 def test_given_repeated_wrong_passwords_when_signing_in_then_the_form_throttles(settings):
     settings.SHOPKEEPER_LOGIN_MAX_FAILURES = 2
-    make_staff("viewer")
+    staff("viewer", password=PASSWORD)
     client = Client()
     for _ in range(2):
         client.post("/admin/login/", {"username": "viewer@shop.example", "password": "nope"})
@@ -139,15 +139,16 @@ def request_refund_as(user, order, amount: str) -> dict:
 
 
 def test_given_refund_awaiting_approval_then_only_another_approver_sees_approve(fake_gateway):
-    order = placed_order(fake_gateway, items={"MUG": 10})  # 110.00 USD, above support's limit
-    support = make_staff("support")
+    # 10 x 10.50 + 5.00 shipping: 110.00 USD, above support's limit
+    order = paid_order(fake_gateway, price="10.50", items={"MUG": 10})
+    support = staff("support", password=PASSWORD)
     refund = request_refund_as(support, order, "110.00")
     assert refund["status"] == "awaiting_approval"
     pages = {}
     for role, user in (
         ("support", support),
-        ("viewer", make_staff("viewer")),
-        ("manager", make_staff("manager")),
+        ("viewer", staff("viewer", password=PASSWORD)),
+        ("manager", staff("manager", password=PASSWORD)),
     ):
         client = Client()
         client.force_login(user)
@@ -161,10 +162,10 @@ def test_given_refund_awaiting_approval_then_only_another_approver_sees_approve(
 
 
 def test_given_a_refund_awaiting_approval_then_the_panel_decides_four_eyes_by_id(fake_gateway):
-    order = placed_order(fake_gateway, items={"MUG": 10})  # above support's limit
-    support = make_staff("support")
+    order = paid_order(fake_gateway, price="10.50", items={"MUG": 10})  # above support's limit
+    support = staff("support", password=PASSWORD)
     request_refund_as(support, order, "110.00")
-    manager = make_staff("manager")
+    manager = staff("manager", password=PASSWORD)
     # When the manager's e-mail reads as the requester's (the rule is about people, not
     # addresses) and the requester looks at the same page
     manager.email = support.email

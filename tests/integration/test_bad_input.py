@@ -14,9 +14,8 @@ from django.test import Client
 from shopkeeper.catalog.models import Product
 from shopkeeper.refunds.models import Refund
 from shopkeeper.stripe_events.models import WebhookEvent
+from tests.factories import paid_order, staff, token_for
 from tests.fakes import sign_payload
-from tests.integration.orders_admin_fixtures import make_staff, token_for
-from tests.integration.refund_fixtures import paid_order
 from tests.integration.server_process import ServerProcess, shopkeeper_env
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +25,7 @@ FORM = "application/x-www-form-urlencoded"
 
 @pytest.fixture
 def owner_client() -> Client:
-    return Client(HTTP_AUTHORIZATION=f"Bearer {token_for(make_staff('owner'))}")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token_for(staff('owner'))}")
 
 
 def assert_problem(response, status: int, code: str) -> None:
@@ -201,7 +200,7 @@ def test_given_a_huge_content_length_to_the_real_server_then_413_before_the_body
 def test_given_a_chunked_body_to_the_real_server_then_it_is_never_read_into_memory(tmp_path):
     """Without a Content-Length Django reads no body under WSGI: the answer (a problem, not a
     500) comes while the client is still sending chunks."""
-    token = token_for(make_staff("owner"))
+    token = token_for(staff("owner"))
     env = shopkeeper_env(tmp_path, SHOPKEEPER_MAX_BODY_BYTES="1024")
     with ServerProcess(env, tmp_path / "server.log") as server:
         head = (

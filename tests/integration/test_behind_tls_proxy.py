@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from shopkeeper.accounts.models import User
 from tests.conftest import free_port
+from tests.factories import staff
 from tests.integration.server_process import ServerProcess, run_shopkeeper, shopkeeper_env
 from tests.tls_proxy import TLSProxy, self_signed_certificate
 
@@ -74,7 +74,7 @@ def sign_in(base: str, cert: Path) -> tuple[int, str, str, Message]:
 
 
 def serve_behind_proxy(tmp_path: Path, **settings: str) -> tuple[ServerProcess, Path, Path]:
-    User.objects.create_user("owner@shop.example", PASSWORD, role="owner")
+    staff("owner", password=PASSWORD)
     env = shopkeeper_env(tmp_path, **PRODUCTION, **settings)
     cert, key = self_signed_certificate(tmp_path)
     return ServerProcess(env, tmp_path / "server.log"), cert, key

@@ -14,15 +14,10 @@ from shopkeeper.orders.services import CancelReasonRequired, cancel_order
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.selectors import order_balance
 from shopkeeper.payments.services import apply_intent
-from shopkeeper.refunds.services import request_refund
-from tests.integration.orders_admin_fixtures import intent_id, make_staff, place
+from tests.factories import authorised_order, new_order, paid_order, requested_refund
+from tests.integration.orders_admin_fixtures import intent_id
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def support():
-    return make_staff("support")
 
 
 def stock(sku: str = "MUG") -> int:
@@ -40,7 +35,7 @@ def ledger_kinds(order: Order) -> list[tuple[str, int]]:
 def test_given_unpaid_order_when_cancelled_then_intent_cancelled_stock_back_and_audited(
     fake_gateway, settings, support
 ):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50", stock=10)
     assert stock() == 8
 
     cancelled = cancel_order(
@@ -65,7 +60,7 @@ def test_given_unpaid_order_when_cancelled_then_intent_cancelled_stock_back_and_
 
 
 def test_given_failed_payment_when_cancelled_then_voided(fake_gateway, settings, support):
-    order = place(fake_gateway, settings, decline=True)
+    order = new_order(fake_gateway, price="10.50", stock=10, decline=True)
     assert order.payment_status == "failed"
 
     cancelled = cancel_order(order_number=order.number, reason="declined twice", actor=support)
@@ -77,7 +72,7 @@ def test_given_failed_payment_when_cancelled_then_voided(fake_gateway, settings,
 def test_given_authorised_order_when_cancelled_then_authorisation_voided_on_the_ledger(
     fake_gateway, settings, support
 ):
-    order = place(fake_gateway, settings, capture="manual", pay=True)
+    order = authorised_order(fake_gateway, price="10.50", stock=10)
     assert (order.status, order.payment_status) == ("processing", "authorized")
 
     cancelled = cancel_order(order_number=order.number, reason="out of stock", actor=support)
@@ -95,7 +90,7 @@ def test_given_authorised_order_when_cancelled_then_authorisation_voided_on_the_
 def test_given_cancelled_authorisation_when_stripe_webhook_follows_then_void_not_doubled(
     fake_gateway, settings, support
 ):
-    order = place(fake_gateway, settings, capture="manual", pay=True)
+    order = authorised_order(fake_gateway, price="10.50", stock=10)
     cancel_order(order_number=order.number, reason="out of stock", actor=support)
 
     apply_intent(fake_gateway.intents[intent_id(order)], source="webhook")
@@ -108,9 +103,9 @@ def test_given_cancelled_authorisation_when_stripe_webhook_follows_then_void_not
 def test_given_paid_order_when_cancelled_then_409_refund_first_and_nothing_changes(
     fake_gateway, settings, support, status
 ):
-    order = place(fake_gateway, settings, pay=True)
+    order = paid_order(fake_gateway, price="10.50", stock=10)
     if status == "partially_refunded":
-        request_refund(order_number=order.number, actor=support, reason="duplicate", amount="5.00")
+        requested_refund(order, actor=support, reason="duplicate", amount="5.00")
     calls = list(fake_gateway.calls)
 
     with pytest.raises(OrderPaidRefundFirst) as refusal:
@@ -127,10 +122,8 @@ def test_given_paid_order_when_cancelled_then_409_refund_first_and_nothing_chang
 def test_given_order_refunded_in_full_with_nothing_pending_when_cancelled_then_cancelled(
     fake_gateway, settings, support
 ):
-    order = place(fake_gateway, settings, pay=True)
-    request_refund(
-        order_number=order.number, actor=support, reason="requested_by_customer", amount="26.00"
-    )
+    order = paid_order(fake_gateway, price="10.50", stock=10)
+    requested_refund(order, actor=support, reason="requested_by_customer", amount="26.00")
     assert Order.objects.get(pk=order.pk).payment_status == "refunded"
     calls = list(fake_gateway.calls)
 
@@ -144,11 +137,9 @@ def test_given_order_refunded_in_full_with_nothing_pending_when_cancelled_then_c
 def test_given_a_refund_still_pending_when_cancelled_then_409_refund_in_progress(
     fake_gateway, settings, support
 ):
-    order = place(fake_gateway, settings, pay=True)
+    order = paid_order(fake_gateway, price="10.50", stock=10)
     fake_gateway.refund_status = "pending"
-    request_refund(
-        order_number=order.number, actor=support, reason="requested_by_customer", amount="26.00"
-    )
+    requested_refund(order, actor=support, reason="requested_by_customer", amount="26.00")
 
     with pytest.raises(RefundInProgress) as refusal:
         cancel_order(order_number=order.number, reason="all refunded", actor=support)
@@ -161,7 +152,7 @@ def test_given_a_refund_still_pending_when_cancelled_then_409_refund_in_progress
 def test_given_no_reason_when_cancelled_then_422_and_nothing_happens(
     fake_gateway, settings, support, reason
 ):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50", stock=10)
     calls = list(fake_gateway.calls)
 
     with pytest.raises(CancelReasonRequired) as refusal:
@@ -175,7 +166,7 @@ def test_given_no_reason_when_cancelled_then_422_and_nothing_happens(
 def test_given_cancelled_order_when_cancelled_again_then_409_not_cancellable(
     fake_gateway, settings, support
 ):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50", stock=10)
     cancel_order(order_number=order.number, reason="first", actor=support)
 
     with pytest.raises(OrderNotCancellable):
@@ -193,7 +184,7 @@ def test_given_unknown_order_when_cancelled_then_not_found(support):
 def test_given_stripe_outcome_unknown_when_cancelling_then_503_nothing_recorded_and_retry_works(
     fake_gateway, settings, support
 ):
-    order = place(fake_gateway, settings, capture="manual", pay=True)
+    order = authorised_order(fake_gateway, price="10.50", stock=10)
     fake_gateway.lose_next_response.add("cancel_payment_intent")  # done at Stripe, answer lost
 
     with pytest.raises(PaymentOutcomeUnknown) as unknown:
@@ -216,7 +207,7 @@ def test_given_stripe_outcome_unknown_when_cancelling_then_503_nothing_recorded_
 def test_given_stripe_unreachable_when_cancelling_then_nothing_recorded(
     fake_gateway, settings, support
 ):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50", stock=10)
     fake_gateway.fail_next["cancel_payment_intent"] = [PaymentOutcomeUnknown("timeout")]
 
     with pytest.raises(PaymentOutcomeUnknown):
@@ -229,7 +220,7 @@ def test_given_stripe_unreachable_when_cancelling_then_nothing_recorded(
 def test_given_customer_paid_meanwhile_when_cancelled_then_payment_recorded_and_409(
     fake_gateway, settings, support
 ):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50", stock=10)
     fake_gateway.pay(intent_id(order))  # paid at Stripe; no webhook has arrived yet
 
     with pytest.raises(OrderPaidRefundFirst):
@@ -245,7 +236,7 @@ def test_given_customer_paid_meanwhile_when_cancelled_then_payment_recorded_and_
 def test_given_authorised_at_stripe_but_not_yet_here_when_cancelled_then_voided_at_stripe(
     fake_gateway, settings, support
 ):
-    order = place(fake_gateway, settings, capture="manual")
+    order = new_order(fake_gateway, price="10.50", stock=10, capture="manual")
     fake_gateway.pay(intent_id(order))  # requires_capture at Stripe, still pending here
 
     cancelled = cancel_order(order_number=order.number, reason="x", actor=support)
@@ -257,7 +248,7 @@ def test_given_authorised_at_stripe_but_not_yet_here_when_cancelled_then_voided_
 def test_given_intent_already_cancelled_at_stripe_when_cancelled_then_order_cancelled(
     fake_gateway, settings, support
 ):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50", stock=10)
     fake_gateway.cancel_payment_intent(intent_id(order), idempotency_key="dashboard")
 
     cancelled = cancel_order(order_number=order.number, reason="x", actor=support)
@@ -268,7 +259,7 @@ def test_given_intent_already_cancelled_at_stripe_when_cancelled_then_order_canc
 def test_given_some_units_already_restocked_when_cancelled_then_only_the_rest_returns(
     fake_gateway, settings, support
 ):
-    order = place(fake_gateway, settings, quantity=3)
+    order = new_order(fake_gateway, price="10.50", stock=10, items={"MUG": 3})
     line = order.lines.get()
     line.restocked_quantity = 1  # e.g. returned earlier by a restocking refund
     line.save()

@@ -19,21 +19,19 @@ from shopkeeper.orders.services import cancel_order, capture_order
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.provider import use_gateway
 from shopkeeper.payments.selectors import order_balance
-from tests.integration.orders_admin_fixtures import make_staff, place
+from tests.factories import authorised_order, staff
+from tests.fakes import GatewayInBetween
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class HeldAtStripe:
+class HeldAtStripe(GatewayInBetween):
     """The fake Stripe, holding the first capture or cancel until the test lets it go."""
 
     def __init__(self, gateway: Any) -> None:
-        self._gateway = gateway
+        super().__init__(gateway)
         self.arrived = threading.Event()
         self.go = threading.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._gateway, name)
 
     def _held(self, call: Callable[[], Any]) -> Any:
         self.arrived.set()
@@ -74,8 +72,8 @@ def test_given_authorised_order_when_cancel_races_capture_then_the_second_waits_
     so the second, arriving while Stripe works on the first, is refused with 409
     `operation_in_progress` and never reaches Stripe: one consistent outcome, whatever an
     emulator would have accepted."""
-    order = place(fake_gateway, settings, capture="manual", pay=True)
-    manager = make_staff("manager")
+    order = authorised_order(fake_gateway, price="10.50", stock=10)
+    manager = staff("manager")
     held = HeldAtStripe(fake_gateway)
     cancel = lambda: cancel_order(order_number=order.number, reason="race", actor=manager)  # noqa: E731
     capture = lambda: capture_order(order_number=order.number, amount="10.00", actor=manager)  # noqa: E731
@@ -108,15 +106,12 @@ def test_given_authorised_order_when_cancel_races_capture_then_the_second_waits_
         assert (balance.captured, balance.released) == (1000, 1600)
 
 
-class SameCallsTogether:
+class SameCallsTogether(GatewayInBetween):
     """The fake Stripe, with two identical calls released at the same moment."""
 
     def __init__(self, gateway: Any) -> None:
-        self._gateway = gateway
+        super().__init__(gateway)
         self._barrier = threading.Barrier(2, timeout=20)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._gateway, name)
 
     def capture_payment_intent(self, *args: Any, **kwargs: Any) -> Any:
         self._barrier.wait()
@@ -130,8 +125,8 @@ class SameCallsTogether:
 def test_given_a_double_clicked_capture_then_one_capture_one_audit_both_answered(
     fake_gateway, settings
 ):
-    order = place(fake_gateway, settings, capture="manual", pay=True)
-    manager = make_staff("manager")
+    order = authorised_order(fake_gateway, price="10.50", stock=10)
+    manager = staff("manager")
 
     with use_gateway(SameCallsTogether(fake_gateway)):
         results = run_together(
@@ -154,8 +149,8 @@ def test_given_a_double_clicked_capture_then_one_capture_one_audit_both_answered
 def test_given_a_double_clicked_cancel_then_cancelled_once_and_stock_back_once(
     fake_gateway, settings
 ):
-    order = place(fake_gateway, settings, capture="manual", pay=True)
-    support = make_staff("support")
+    order = authorised_order(fake_gateway, price="10.50", stock=10)
+    support = staff("support")
 
     with use_gateway(SameCallsTogether(fake_gateway)):
         results = run_together(

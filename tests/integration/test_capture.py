@@ -12,21 +12,10 @@ from shopkeeper.orders.services import CaptureExceedsAuthorized, cancel_order, c
 from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.services import apply_intent
-from tests.integration.orders_admin_fixtures import intent_id, make_staff, place
+from tests.factories import authorised_order, new_order, paid_order
+from tests.integration.orders_admin_fixtures import intent_id
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def manager():
-    return make_staff("manager")
-
-
-@pytest.fixture
-def authorised(fake_gateway, settings):
-    order = place(fake_gateway, settings, capture="manual", pay=True)
-    assert order.payment_status == "authorized"
-    return order
 
 
 def ledger(order: Order) -> list[tuple[str, int, str]]:
@@ -119,11 +108,11 @@ def test_given_no_open_authorisation_when_captured_then_409_not_capturable(
     fake_gateway, settings, manager, state
 ):
     if state == "pending":
-        order = place(fake_gateway, settings, capture="manual")
+        order = new_order(fake_gateway, price="10.50", capture="manual")
     elif state == "paid":
-        order = place(fake_gateway, settings, pay=True)
+        order = paid_order(fake_gateway, price="10.50")
     else:
-        order = place(fake_gateway, settings, capture="manual", pay=True)
+        order = authorised_order(fake_gateway, price="10.50")
         if state in ("voided", "cancelled"):
             cancel_order(order_number=order.number, reason="x", actor=manager)
         else:

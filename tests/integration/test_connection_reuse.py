@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.integration.refund_fixtures import staff, token_for
+from tests.factories import staff, token_for
 from tests.integration.server_process import ServerProcess, shopkeeper_env
 
 pytestmark = pytest.mark.django_db(transaction=True)

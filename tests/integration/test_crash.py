@@ -29,7 +29,7 @@ from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
-from tests.integration.refund_fixtures import paid_order, staff, token_for
+from tests.factories import paid_order, staff, token_for
 from tests.integration.server_process import ServerProcess, run_shopkeeper, shopkeeper_env
 from tests.secret_watch import SECRET_KEY_SHAPE
 

@@ -22,10 +22,10 @@ from shopkeeper.orders_view.selectors import order_detail, order_events
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import RefundExceedsRefundable
-from shopkeeper.refunds.services import request_refund
 from shopkeeper.stripe_events.models import WebhookEvent
+from tests.factories import ADDRESS, paid_order, product, requested_refund, staff, token_for
 from tests.fakes import dispute_event_payload
-from tests.integration.refund_fixtures import ADDRESS, Api, paid_order, staff, stocked, token_for
+from tests.integration.refund_fixtures import Api
 from tests.integration.webhook_fixtures import deliver_ok
 
 pytestmark = pytest.mark.django_db
@@ -93,9 +93,7 @@ def test_given_open_dispute_when_refund_requested_then_refused_and_nothing_sent(
     calls = list(fake_gateway.calls)
 
     with pytest.raises(RefundExceedsRefundable):
-        request_refund(
-            order_number=order.number, actor=staff("manager"), amount="1.00", reason="other"
-        )
+        requested_refund(order, actor=staff("manager"), amount="1.00", reason="other")
 
     assert not Refund.objects.exists() and fake_gateway.calls == calls
 
@@ -154,9 +152,7 @@ def test_given_open_dispute_when_lost_then_the_money_stays_gone_and_unrefundable
     assert audit.actor_email == "Stripe"
     assert "bank kept 20.00 USD" in audit.details["attention"]
     with pytest.raises(RefundExceedsRefundable):
-        request_refund(
-            order_number=order.number, actor=staff("manager"), amount="5.01", reason="other"
-        )
+        requested_refund(order, actor=staff("manager"), amount="5.01", reason="other")
 
 
 def test_given_dispute_events_then_timeline_shows_them_with_stripe_as_actor(fake_gateway, order):
@@ -297,7 +293,7 @@ def test_given_order_api_then_disputes_are_shown_to_staff(fake_gateway, order):
 def test_given_dispute_news_overtakes_the_payments_own_then_payment_recorded_first(
     fake_gateway,
 ):
-    stocked("MUG", price="10.00")
+    product("MUG", price="10.00")
     placed = place_order(
         email="ada@example.com", items=[BasketItem("MUG", 2)], shipping_address=ADDRESS
     )

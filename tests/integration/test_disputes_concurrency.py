@@ -15,8 +15,8 @@ from shopkeeper.disputes.models import Dispute
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
 from shopkeeper.stripe_events.models import WebhookEvent
+from tests.factories import paid_order
 from tests.fakes import charge_event_payload, dispute_event_payload, refund_event_payload
-from tests.integration.refund_fixtures import paid_order
 from tests.integration.webhook_fixtures import deliver_ok
 from tests.jobs import run_jobs
 from tests.racing import race_ok

@@ -20,19 +20,14 @@ from shopkeeper.orders.models import Order
 from shopkeeper.orders_view.selectors import order_detail, order_events
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
-from shopkeeper.refunds.services import request_refund
 from shopkeeper.stripe_events.models import WebhookEvent
-from tests.fakes import charge_event_payload, refund_event_payload
-from tests.integration.refund_fixtures import ADDRESS, paid_order, refunded_minor, staff, stocked
+from tests.factories import ADDRESS, paid_order, product, requested_refund, staff
+from tests.fakes import GatewayInBetween, charge_event_payload, refund_event_payload
+from tests.integration.refund_fixtures import refunded_minor
 from tests.integration.webhook_fixtures import deliver, deliver_ok
 from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
 
 
 @pytest.fixture
@@ -54,16 +49,13 @@ def fresh(order) -> Order:
     return Order.objects.get(pk=order.pk)
 
 
-class CountingLists:
+class CountingLists(GatewayInBetween):
     """The fake gateway, counting how often the refunds of a payment are asked for."""
 
     def __init__(self, gateway) -> None:
-        self._gateway = gateway
+        super().__init__(gateway)
         self.listed: list[str] = []
         self.unavailable = False
-
-    def __getattr__(self, name):
-        return getattr(self._gateway, name)
 
     def list_refunds(self, intent_id):
         self.listed.append(intent_id)
@@ -160,9 +152,7 @@ def test_given_our_own_pending_refund_when_charge_refunded_lists_it_succeeded_th
     fake_gateway, order
 ):
     fake_gateway.refund_status = "pending"
-    ours = request_refund(
-        order_number=order.number, actor=staff("manager"), amount="5.00", reason="other"
-    )
+    ours = requested_refund(order, actor=staff("manager"), amount="5.00", reason="other")
     assert ours.status == "pending"
     settled = fake_gateway.settle_refund(ours.stripe_refund_id, "succeeded")
 
@@ -264,7 +254,7 @@ def test_given_success_later_failed_unheard_when_freed_money_refunded_again_then
 ):
     """News overtakes news: the dashboard refund of money a failed refund freed arrives before
     that failure. Read with Stripe's current list, the ledger never exceeds what was captured."""
-    ours = request_refund(order_number=order.number, actor=staff("manager"), reason="other")
+    ours = requested_refund(order, actor=staff("manager"), reason="other")
     assert refunded_minor(order) == 2500
     fake_gateway.settle_refund(ours.stripe_refund_id, "failed", "expired_or_canceled_card")
     again = fake_gateway.refund_outside(intent_of(order), 2500)
@@ -299,7 +289,7 @@ def test_given_refund_news_when_stripe_cannot_list_refunds_then_retried_later(
 
 def placed_and_paid_at_stripe_only(fake_gateway):
     """Paid at Stripe; the payment's own webhook has not arrived yet."""
-    stocked("MUG", price="10.00")
+    product("MUG", price="10.00")
     placed = place_order(
         email="ada@example.com", items=[BasketItem("MUG", 2)], shipping_address=ADDRESS
     )

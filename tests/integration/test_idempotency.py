@@ -15,14 +15,8 @@ from shopkeeper.idempotency.services import current_claim, fingerprint, purge_re
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
-from tests.integration.refund_fixtures import (
-    Api,
-    paid_order,
-    refund_count,
-    refunded_minor,
-    staff,
-    token_for,
-)
+from tests.factories import paid_order, staff, token_for
+from tests.integration.refund_fixtures import Api, refund_count, refunded_minor
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +25,6 @@ BODY = {"amount": "5.00", "reason": "requested_by_customer"}
 
 @pytest.fixture(autouse=True)
 def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     settings.SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = 0.3
 
 

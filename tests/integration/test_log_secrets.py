@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.integration.orders_admin_fixtures import make_staff, token_for
+from tests.factories import staff, token_for
 from tests.integration.server_process import ServerProcess, shopkeeper_env
 
 
@@ -25,7 +25,7 @@ def get(url: str, headers: dict[str, str]) -> int:
 
 @pytest.mark.django_db(transaction=True)
 def test_given_tokens_and_credentials_in_requests_then_no_log_line_shows_them(tmp_path):
-    token = token_for(make_staff("owner"))
+    token = token_for(staff("owner"))
     basic = base64.b64encode(b"owner@shop.example:s3cret-passw0rd").decode()
     env = shopkeeper_env(tmp_path, SHOPKEEPER_DEBUG="1")  # ninja logs "Unexpected auth" in DEBUG
 

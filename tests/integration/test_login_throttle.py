@@ -12,6 +12,7 @@ from django.test import Client
 
 from shopkeeper.accounts.models import User
 from shopkeeper.audit.models import AuditEntry
+from tests.factories import staff
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"
@@ -24,7 +25,7 @@ def owner(settings) -> User:
     settings.SHOPKEEPER_LOGIN_MAX_FAILURES_PER_ADDRESS = 20
     settings.SHOPKEEPER_LOGIN_THROTTLE_SECONDS = 900
     settings.SHOPKEEPER_PROXY_COUNT = 0
-    return User.objects.create_user("owner@shop.example", PASSWORD, role="owner")
+    return staff("owner", password=PASSWORD)
 
 
 def sign_in(email: str, password: str, ip: str = "203.0.113.1", **headers: str):

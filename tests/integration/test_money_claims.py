@@ -25,25 +25,10 @@ from shopkeeper.orders.services import cancel_order, capture_order
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.services import request_refund
 from tests.fakes import intent_event_payload
-from tests.integration.orders_admin_fixtures import api_as, intent_id, make_staff, place
+from tests.integration.orders_admin_fixtures import api_as, intent_id
 from tests.integration.webhook_fixtures import deliver_ok
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = []
-
-
-@pytest.fixture
-def manager():
-    return make_staff("manager")
-
-
-@pytest.fixture
-def authorised(fake_gateway, settings) -> Order:
-    return place(fake_gateway, settings, capture="manual", pay=True)  # 26.00 USD authorised
+pytestmark = [pytest.mark.django_db, pytest.mark.refund_retry_delays()]  # one attempt a refund
 
 
 def kinds(order: Order) -> list[str]:

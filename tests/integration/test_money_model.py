@@ -62,6 +62,7 @@ from shopkeeper.payments.states import PAYMENT_TRANSITIONS
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
+from tests.factories import ADDRESS, staff
 from tests.fakes import (
     FakeGateway,
     dispute_event_payload,
@@ -78,7 +79,6 @@ from tests.integration.money_model_checks import (
     reachable,
     refunds_at_stripe,
 )
-from tests.integration.refund_fixtures import ADDRESS, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -412,8 +412,7 @@ class MoneyDomain(RuleBasedStateMachine):
         assert stock + held == STOCK
 
 
-def test_the_money_domain_keeps_its_invariants_under_random_interleavings(settings, capsys):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
+def test_the_money_domain_keeps_its_invariants_under_random_interleavings(capsys):
     RUNS.clear()
     run_state_machine_as_test(
         MoneyDomain,

@@ -25,13 +25,16 @@ from django.db import connections
 from django.test import Client
 
 from shopkeeper.catalog.models import Product
-from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.provider import use_gateway
 from shopkeeper.payments.selectors import order_balance
-from shopkeeper.payments.services import apply_intent
-from tests.integration.refund_fixtures import ADDRESS, pay, staff, stocked, token_for
+from tests.factories import (
+    authorised_order,
+    staff,
+    token_for,
+)
+from tests.fakes import GatewayInBetween
 
 pytestmark = [
     pytest.mark.localstripe,
@@ -43,16 +46,13 @@ REQUESTS = 30
 STOCK = 100
 
 
-class CountingGateway:
+class CountingGateway(GatewayInBetween):
     """The gateway, counting the captures and cancels Stripe accepted, per PaymentIntent."""
 
     def __init__(self, gateway: Any) -> None:
-        self._gateway = gateway
+        super().__init__(gateway)
         self._lock = threading.Lock()
         self.accepted: Counter[tuple[str, str]] = Counter()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._gateway, name)
 
     def _count(self, operation: str, intent_id: str, call: Any) -> Any:
         result = call()
@@ -69,22 +69,6 @@ class CountingGateway:
         return self._count(
             "cancel", intent_id, lambda: self._gateway.cancel_payment_intent(intent_id, **kwargs)
         )
-
-
-def authorised_order(gateway: Any, settings: Any) -> tuple[Order, str]:
-    """2 x MUG at 10.00 + 5.00 shipping: 25.00 USD authorised for manual capture."""
-    settings.SHOPKEEPER_CAPTURE = "manual"
-    stocked("MUG", price="10.00", stock=STOCK)
-    placed = place_order(
-        email="ada@example.com",
-        items=[BasketItem("MUG", 2)],
-        shipping_address=ADDRESS,
-        gateway=gateway,
-    )
-    apply_intent(pay(gateway, placed.payment.intent_id), source="test")
-    order = Order.objects.get(pk=placed.order.pk)
-    assert order.payment_status == "authorized"
-    return order, placed.payment.intent_id
 
 
 def storm_requests(number: str, round_no: int) -> list[tuple[str, dict[str, Any]]]:
@@ -162,7 +146,6 @@ def assert_consistent(order: Order, intent_id: str, counting: CountingGateway) -
 def test_given_an_authorised_order_when_30_money_requests_storm_it_then_books_stay_possible(
     localstripe_gateway, settings
 ):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     settings.SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = 30
     token = token_for(staff("owner"))
     counting = CountingGateway(localstripe_gateway)
@@ -171,7 +154,8 @@ def test_given_an_authorised_order_when_30_money_requests_storm_it_then_books_st
     with use_gateway(counting):
         for round_no in range(ROUNDS):
             Product.objects.filter(sku="MUG").update(stock=STOCK)
-            order, intent_id = authorised_order(localstripe_gateway, settings)
+            order = authorised_order(localstripe_gateway, stock=STOCK)  # 25.00 USD authorised
+            intent_id = order.payments.get().intent_id
             answers = send_all(token, storm_requests(order.number, round_no), round_no)
             statuses.update(status for _, status, _ in answers)
             codes.update(body.get("code", "") for _, status, body in answers if status == 409)

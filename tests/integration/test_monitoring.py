@@ -19,7 +19,7 @@ from shopkeeper.health import Verdict
 from shopkeeper.payments.models import StripeRateBucket
 from shopkeeper.refunds.models import Refund
 from shopkeeper.stripe_events.models import WebhookEvent
-from tests.integration.refund_fixtures import paid_order
+from tests.factories import paid_order
 from tests.integration.server_process import shopkeeper_env
 
 TOKEN = "metrics-token-for-tests"

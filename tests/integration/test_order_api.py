@@ -2,11 +2,7 @@
 
 import pytest
 
-from shopkeeper.accounts.models import ApiToken, User, hash_token
-from shopkeeper.catalog.services import create_product
-from shopkeeper.checkout.services import BasketItem, place_order
-from shopkeeper.payments.services import apply_intent
-from tests.factories import address
+from tests.factories import address, paid_order, staff, token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -15,23 +11,11 @@ ADDRESS = address(country="JP")
 
 @pytest.fixture
 def viewer_token():
-    user = User.objects.create_user("viewer@example.com", None, role="viewer")
-    raw = ApiToken.new_raw_token()
-    ApiToken.objects.create(user=user, key_hash=hash_token(raw))
-    return raw
+    return token_for(staff("viewer", "viewer@example.com"))
 
 
 def get(client, number, raw):
     return client.get(f"/api/admin/orders/{number}", HTTP_AUTHORIZATION=f"Bearer {raw}")
-
-
-def paid_order(fake_gateway, *, price, currency, quantity):
-    create_product(sku="ITEM", name="Item", price=price, currency=currency, stock=10)
-    placed = place_order(
-        email="ada@example.com", items=[BasketItem("ITEM", quantity)], shipping_address=ADDRESS
-    )
-    apply_intent(fake_gateway.pay(placed.payment.intent_id), source="test")
-    return placed.order.number
 
 
 AMOUNTS = (
@@ -92,7 +76,9 @@ AMOUNTS = (
 def test_given_paid_order_when_fetched_then_amounts_as_strings_and_minor_units(
     client, viewer_token, fake_gateway, price, currency, expected
 ):
-    number = paid_order(fake_gateway, price=price, currency=currency, quantity=2)
+    number = paid_order(
+        fake_gateway, items={"ITEM": 2}, price=price, currency=currency, shipping_address=ADDRESS
+    ).number
 
     response = get(client, number, viewer_token)
 
@@ -121,7 +107,9 @@ def test_given_authorised_order_when_fetched_then_nothing_captured_or_refundable
     client, viewer_token, fake_gateway, settings
 ):
     settings.SHOPKEEPER_CAPTURE = "manual"
-    number = paid_order(fake_gateway, price="10.50", currency="USD", quantity=2)
+    number = paid_order(
+        fake_gateway, items={"ITEM": 2}, price="10.50", currency="USD", shipping_address=ADDRESS
+    ).number
 
     data = get(client, number, viewer_token).json()
 
@@ -138,7 +126,9 @@ def test_given_unknown_number_when_fetched_then_404_problem(client, viewer_token
 
 
 def test_given_no_token_when_fetched_then_401_problem(client, fake_gateway):
-    number = paid_order(fake_gateway, price="10.50", currency="USD", quantity=1)
+    number = paid_order(
+        fake_gateway, items={"ITEM": 1}, price="10.50", currency="USD", shipping_address=ADDRESS
+    ).number
 
     response = client.get(f"/api/admin/orders/{number}")
 

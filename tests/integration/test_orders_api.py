@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order
-from tests.integration.orders_admin_fixtures import api_as, intent_id, place
+from tests.factories import authorised_order, new_order, paid_order
+from tests.integration.orders_admin_fixtures import api_as, intent_id
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,9 @@ def problem(response, status: int, code: str) -> dict:
 
 def many_orders(fake_gateway, settings, count: int, *, same_instant: bool = False) -> list[str]:
     numbers = [
-        place(fake_gateway, settings, quantity=1, email=f"buyer{i}@example.com").number
+        new_order(
+            fake_gateway, price="10.50", email=f"buyer{i}@example.com", items={"MUG": 1}
+        ).number
         for i in range(count)
     ]
     base = timezone.now() - timedelta(days=1)
@@ -69,7 +72,7 @@ def test_given_a_new_order_between_pages_then_the_next_page_does_not_shift(
 ):
     expected = many_orders(fake_gateway, settings, 4)
     first = owner.get("/orders", limit=2).json()
-    place(fake_gateway, settings, quantity=1)  # newer than everything
+    new_order(fake_gateway, price="10.50", items={"MUG": 1})  # newer than everything
 
     second = owner.get("/orders", limit=2, cursor=first["next_cursor"]).json()
 
@@ -77,7 +80,7 @@ def test_given_a_new_order_between_pages_then_the_next_page_does_not_shift(
 
 
 def test_list_item_shape(fake_gateway, settings, owner):
-    order = place(fake_gateway, settings, pay=True)
+    order = paid_order(fake_gateway, price="10.50")
     (item,) = owner.get("/orders").json()["items"]
     assert item["number"] == order.number
     assert (item["status"], item["payment_status"]) == ("processing", "paid")
@@ -90,8 +93,8 @@ def test_list_item_shape(fake_gateway, settings, owner):
 
 
 def test_given_filters_and_search_then_only_matching_orders(fake_gateway, settings, owner):
-    paid = place(fake_gateway, settings, pay=True, email="paid@example.com")
-    unpaid = place(fake_gateway, settings, email="Someone.Else@Example.com")
+    paid = paid_order(fake_gateway, price="10.50", email="paid@example.com")
+    unpaid = new_order(fake_gateway, price="10.50", email="Someone.Else@Example.com")
 
     def numbers(**params):
         return [i["number"] for i in owner.get("/orders", **params).json()["items"]]
@@ -135,13 +138,13 @@ def test_given_a_forged_cursor_then_422_invalid_cursor(owner, cursor):
 def test_given_a_role_then_detail_lists_the_actions_it_may_take(
     fake_gateway, settings, role, capture, expected
 ):
-    order = place(fake_gateway, settings, capture=capture, pay=True)
+    order = paid_order(fake_gateway, price="10.50", capture=capture)
     body = api_as(role).get(f"/orders/{order.number}").json()
     assert body["available_actions"] == expected
 
 
 def test_given_paid_order_then_detail_explains_why_it_cannot_be_cancelled(fake_gateway, settings):
-    order = place(fake_gateway, settings, pay=True)
+    order = paid_order(fake_gateway, price="10.50")
     body = api_as("support").get(f"/orders/{order.number}").json()
     assert body["cancel_blocked_reason"] == (
         "a paid order must be refunded in full before it can be cancelled"
@@ -162,7 +165,7 @@ def test_given_unknown_order_then_404_problem(owner):
 def test_given_unpaid_order_when_cancelled_via_api_then_200_with_the_order(
     fake_gateway, settings, owner
 ):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50")
 
     response = owner.post(f"/orders/{order.number}/cancel", {"reason": "customer asked"})
 
@@ -177,7 +180,7 @@ def test_given_unpaid_order_when_cancelled_via_api_then_200_with_the_order(
 def test_given_paid_order_when_cancelled_via_api_then_409_order_paid_refund_first(
     fake_gateway, settings, owner
 ):
-    order = place(fake_gateway, settings, pay=True)
+    order = paid_order(fake_gateway, price="10.50")
     body = problem(
         owner.post(f"/orders/{order.number}/cancel", {"reason": "x"}),
         409,
@@ -187,7 +190,7 @@ def test_given_paid_order_when_cancelled_via_api_then_409_order_paid_refund_firs
 
 
 def test_given_no_reason_when_cancelled_via_api_then_422(fake_gateway, settings, owner):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50")
     problem(owner.post(f"/orders/{order.number}/cancel", {"reason": "  "}), 422, "reason_required")
     problem(owner.post(f"/orders/{order.number}/cancel", {}), 422, "validation_error")
     assert Order.objects.get(pk=order.pk).status == "pending"
@@ -196,7 +199,7 @@ def test_given_no_reason_when_cancelled_via_api_then_422(fake_gateway, settings,
 def test_given_stripe_unknown_when_cancelled_via_api_then_503_and_still_pending(
     fake_gateway, settings, owner
 ):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50")
     fake_gateway.fail_next["cancel_payment_intent"] = [PaymentOutcomeUnknown("timeout")]
 
     problem(
@@ -213,7 +216,7 @@ def test_given_stripe_unknown_when_cancelled_via_api_then_503_and_still_pending(
 def test_given_authorised_order_when_captured_in_part_via_api_then_200_with_amounts(
     fake_gateway, settings, owner
 ):
-    order = place(fake_gateway, settings, capture="manual", pay=True)
+    order = authorised_order(fake_gateway, price="10.50")
 
     response = owner.post(f"/orders/{order.number}/capture", {"amount": "20.00"})
 
@@ -228,7 +231,7 @@ def test_given_authorised_order_when_captured_in_part_via_api_then_200_with_amou
 
 
 def test_given_capture_errors_via_api_then_issue_codes(fake_gateway, settings, owner):
-    order = place(fake_gateway, settings, capture="manual", pay=True)
+    order = authorised_order(fake_gateway, price="10.50")
     path = f"/orders/{order.number}/capture"
 
     problem(owner.post(path, {"amount": "26.01"}), 409, "capture_exceeds_authorized")
@@ -245,7 +248,7 @@ def test_given_capture_errors_via_api_then_issue_codes(fake_gateway, settings, o
 def test_given_an_order_with_history_then_events_merge_audit_and_ledger_in_time_order(
     fake_gateway, settings, owner
 ):
-    order = place(fake_gateway, settings, capture="manual", pay=True)
+    order = authorised_order(fake_gateway, price="10.50")
     owner.post(f"/orders/{order.number}/capture", {"amount": "20.00"})
 
     events = owner.get(f"/orders/{order.number}/events").json()
@@ -275,8 +278,8 @@ def test_given_an_order_with_history_then_events_merge_audit_and_ledger_in_time_
 
 
 def test_events_of_one_order_never_include_another_orders(fake_gateway, settings, owner):
-    mine = place(fake_gateway, settings, pay=True)
-    place(fake_gateway, settings, pay=True)
+    mine = paid_order(fake_gateway, price="10.50")
+    paid_order(fake_gateway, price="10.50")
     events = owner.get(f"/orders/{mine.number}/events").json()
     assert len([e for e in events if e["type"] == "order.placed"]) == 1
     assert len([e for e in events if e["type"] == "ledger.capture"]) == 1

@@ -5,8 +5,6 @@ from dataclasses import replace
 import pytest
 
 from shopkeeper.audit.models import AuditEntry
-from shopkeeper.catalog.services import create_product
-from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.money import Money
 from shopkeeper.orders.models import Order
 from shopkeeper.orders_view.selectors import order_detail
@@ -17,17 +15,8 @@ from shopkeeper.payments.services import (
     record_payment_intent,
     sync_from_stripe,
 )
-from tests.factories import ADDRESS
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def placed():
-    create_product(sku="MUG", name="Mug", price="10.50", currency="USD", stock=5)
-    return place_order(
-        email="ada@example.com", items=[BasketItem("MUG", 2)], shipping_address=ADDRESS
-    )
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from shopkeeper.accounts.models import ApiToken, User, hash_token
+from shopkeeper.accounts.models import ApiToken, User
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -16,10 +17,7 @@ URL = "/api/admin/products"
 
 
 def token_for(role: str, *, email: str | None = None) -> str:
-    user = User.objects.create_user(email or f"{role}@example.com", None, role=role)
-    raw = ApiToken.new_raw_token()
-    ApiToken.objects.create(user=user, key_hash=hash_token(raw))
-    return raw
+    return factories.token_for(factories.staff(role, email or f"{role}@example.com"))
 
 
 def auth(raw: str) -> dict[str, str]:
@@ -176,7 +174,7 @@ def test_given_deactivated_user_when_calling_then_401(client):
 
 def test_given_session_without_csrf_token_when_creating_then_403_csrf_failed():
     browser = Client(enforce_csrf_checks=True)
-    user = User.objects.create_user("owner@example.com", None, role="owner")
+    user = factories.staff("owner", "owner@example.com")
     browser.force_login(user)
 
     response = browser.post(URL, data=json.dumps(MUG), content_type="application/json")

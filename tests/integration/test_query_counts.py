@@ -83,11 +83,6 @@ def manager_api() -> Api:
     return Api(raw)
 
 
-@pytest.fixture(autouse=True)
-def no_retry_delays(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
-
-
 def refund(api: Api, number: str, body: dict[str, object], key: str) -> Counted:
     with counting() as counted:
         response = api.refund(number, body, key=key)

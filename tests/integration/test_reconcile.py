@@ -20,22 +20,11 @@ from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.reconciliation.facts import Kind
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
-from shopkeeper.refunds.services import request_refund
-from tests.fakes import AlwaysLost
-from tests.integration.orders_admin_fixtures import place
-from tests.integration.refund_fixtures import paid_order, refunded_minor, staff
+from tests.factories import authorised_order, new_order, paid_order, requested_refund
+from tests.fakes import AlwaysLost, GatewayInBetween
+from tests.integration.refund_fixtures import refunded_minor
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
-
-
-@pytest.fixture
-def manager():
-    return staff("manager")
 
 
 def kinds(report) -> list[str]:
@@ -54,7 +43,7 @@ def age(refund: Refund, minutes: int = 30) -> None:
 
 def test_given_books_agree_with_stripe_then_nothing_found_and_exit_0(fake_gateway, manager):
     order = paid_order(fake_gateway)
-    request_refund(order_number=order.number, actor=manager, amount="3.00", reason="other")
+    requested_refund(order, actor=manager, amount="3.00", reason="other")
 
     report = reconcile()
 
@@ -100,8 +89,8 @@ def test_given_refund_answer_lost_when_fixed_then_settled_by_key_without_sending
     fake_gateway, manager
 ):
     order = paid_order(fake_gateway)
-    refund = request_refund(
-        order_number=order.number,
+    refund = requested_refund(
+        order,
         actor=manager,
         amount="3.00",
         reason="other",
@@ -126,7 +115,7 @@ def test_given_refund_never_reached_stripe_when_fixed_then_sent_once_with_its_ow
     order = paid_order(fake_gateway)
     refused = PaymentOutcomeUnknown("connect timeout", in_flight=False)
     fake_gateway.fail_next["create_refund"] = [refused] * 3
-    refund = request_refund(order_number=order.number, actor=manager, amount="3.00", reason="other")
+    refund = requested_refund(order, actor=manager, amount="3.00", reason="other")
     age(refund)
 
     assert kinds(reconcile()) == [Kind.REFUND_NOT_SENT]
@@ -144,7 +133,7 @@ def test_given_refund_just_sent_and_unanswered_then_left_alone_as_in_flight(fake
     order = paid_order(fake_gateway)
     refused = PaymentOutcomeUnknown("connect timeout", in_flight=False)
     fake_gateway.fail_next["create_refund"] = [refused] * 3
-    request_refund(order_number=order.number, actor=manager, amount="3.00", reason="other")
+    requested_refund(order, actor=manager, amount="3.00", reason="other")
 
     report = reconcile(fix=True)
 
@@ -154,7 +143,7 @@ def test_given_refund_just_sent_and_unanswered_then_left_alone_as_in_flight(fake
 
 def unrecorded_payment(gateway, settings) -> Order:
     """An order whose PaymentIntent the customer paid while every webhook was lost."""
-    order = place(gateway, settings)
+    order = new_order(gateway, price="10.50")
     gateway.pay(intent_of(order))
     return order
 
@@ -179,7 +168,7 @@ def test_given_payment_webhook_lost_when_fixed_then_authorisation_and_capture_re
 def test_given_partial_capture_then_books_agree_and_nothing_is_a_refund(
     fake_gateway, settings, manager
 ):
-    order = place(fake_gateway, settings, capture="manual", pay=True)
+    order = authorised_order(fake_gateway, price="10.50")
     capture_order(order_number=order.number, amount="20.00", actor=manager)
 
     assert reconcile(fix=True).findings == []
@@ -187,7 +176,7 @@ def test_given_partial_capture_then_books_agree_and_nothing_is_a_refund(
 
 
 def test_given_manual_capture_canceled_at_stripe_then_void_recorded(fake_gateway, settings):
-    order = place(fake_gateway, settings, capture="manual", pay=True)
+    order = authorised_order(fake_gateway, price="10.50")
     fake_gateway.cancel_payment_intent(intent_of(order), idempotency_key="dashboard-cancel")
 
     report = reconcile(fix=True)
@@ -201,7 +190,7 @@ def test_given_manual_capture_canceled_at_stripe_then_void_recorded(fake_gateway
 def test_given_refund_pending_at_stripe_then_settled_when_stripe_settles_it(fake_gateway, manager):
     fake_gateway.refund_status = "pending"
     order = paid_order(fake_gateway)
-    refund = request_refund(order_number=order.number, actor=manager, amount="3.00", reason="other")
+    refund = requested_refund(order, actor=manager, amount="3.00", reason="other")
 
     assert reconcile(fix=True).findings == []  # pending on both sides: nothing to do
     fake_gateway.settle_refund(refund.stripe_refund_id, "failed", "expired_or_canceled_card")
@@ -216,7 +205,7 @@ def test_given_refund_failed_after_it_succeeded_then_the_reversal_is_recorded(
     fake_gateway, manager
 ):
     order = paid_order(fake_gateway)
-    refund = request_refund(order_number=order.number, actor=manager, amount="3.00", reason="other")
+    refund = requested_refund(order, actor=manager, amount="3.00", reason="other")
     fake_gateway.settle_refund(refund.stripe_refund_id, "failed", "lost_or_stolen_card")
 
     report = reconcile(fix=True)
@@ -230,7 +219,7 @@ def test_given_ledger_refund_stripe_does_not_show_then_reported_and_never_fixed(
     fake_gateway, manager
 ):
     order = paid_order(fake_gateway)
-    refund = request_refund(order_number=order.number, actor=manager, amount="3.00", reason="other")
+    refund = requested_refund(order, actor=manager, amount="3.00", reason="other")
     del fake_gateway.refunds[refund.stripe_refund_id]  # Stripe has no such refund
     ledger = list(LedgerEntry.objects.values_list("kind", "amount_minor"))
 
@@ -331,8 +320,8 @@ def test_given_since_then_an_older_payment_with_a_refund_in_doubt_is_still_settl
     fake_gateway, manager
 ):
     order = paid_order(fake_gateway)
-    refund = request_refund(
-        order_number=order.number,
+    refund = requested_refund(
+        order,
         actor=manager,
         amount="3.00",
         reason="other",
@@ -408,12 +397,10 @@ def test_given_stripe_fails_for_one_payment_then_the_others_are_checked_and_exit
     fake_gateway.refund_outside(intent_of(broken), 100)  # a difference: read again on its own
     fake_gateway.refund_outside(intent_of(fine), 100)
 
-    class FailsFor:
+    class FailsFor(GatewayInBetween):
         def __init__(self, gateway, intent_id):
-            self._gateway, self._intent_id = gateway, intent_id
-
-        def __getattr__(self, name):
-            return getattr(self._gateway, name)
+            super().__init__(gateway)
+            self._intent_id = intent_id
 
         def list_refunds(self, intent_id):
             if intent_id == self._intent_id:

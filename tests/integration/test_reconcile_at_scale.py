@@ -16,7 +16,7 @@ from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.services import request_refund
-from tests.integration.refund_fixtures import paid_order, staff
+from tests.factories import paid_order, staff
 
 pytestmark = pytest.mark.django_db
 

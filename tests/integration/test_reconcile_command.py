@@ -15,9 +15,8 @@ from django.utils import timezone
 from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.payments.models import Payment
 from shopkeeper.refunds.models import Refund
-from shopkeeper.refunds.services import request_refund
+from tests.factories import paid_order, requested_refund, staff
 from tests.fakes import AlwaysLost
-from tests.integration.refund_fixtures import paid_order, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -134,6 +133,7 @@ def test_given_a_terminal_then_a_progress_bar_else_none(fake_gateway, capsys):
     assert "\r[##############################] 2/2" in drawn
 
 
+@pytest.mark.refund_retry_delays(0)  # one retry, lost as the first attempt
 def test_reconcile_refunds_is_an_alias_of_reconcile_fix(fake_gateway, manager_refund_lost):
     out = io.StringIO()
 
@@ -145,11 +145,10 @@ def test_reconcile_refunds_is_an_alias_of_reconcile_fix(fake_gateway, manager_re
 
 
 @pytest.fixture
-def manager_refund_lost(fake_gateway, settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0]
+def manager_refund_lost(fake_gateway):
     order = paid_order(fake_gateway)
-    return request_refund(
-        order_number=order.number,
+    return requested_refund(
+        order,
         actor=staff("manager"),
         amount="3.00",
         reason="other",

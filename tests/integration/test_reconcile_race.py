@@ -9,8 +9,9 @@ from django.test import Client
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
+from tests.factories import paid_order
 from tests.fakes import refund_event_payload, sign_payload
-from tests.integration.refund_fixtures import paid_order, refunded_minor
+from tests.integration.refund_fixtures import refunded_minor
 from tests.racing import race
 
 pytestmark = pytest.mark.django_db(transaction=True)

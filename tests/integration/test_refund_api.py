@@ -7,21 +7,10 @@ import pytest
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.errors import PaymentDeclined
 from shopkeeper.orders.models import OrderLine
-from tests.integration.refund_fixtures import (
-    Api,
-    paid_order,
-    refund_count,
-    refunded_minor,
-    staff,
-    token_for,
-)
+from tests.factories import authorised_order, paid_order, staff, token_for
+from tests.integration.refund_fixtures import Api, refund_count, refunded_minor
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast_retries(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
 
 
 @pytest.fixture
@@ -121,20 +110,11 @@ def test_given_bad_request_when_posted_then_problem_and_nothing_changes(
 
 
 def test_given_authorised_order_when_refund_posted_then_409_order_not_captured(
-    fake_gateway, as_role, settings
+    fake_gateway, as_role
 ):
-    from shopkeeper.checkout.services import BasketItem, place_order
-    from shopkeeper.payments.services import apply_intent
-    from tests.integration.refund_fixtures import ADDRESS, stocked
+    order = authorised_order(fake_gateway, items={"MUG": 1}, email="a@example.com")
 
-    settings.SHOPKEEPER_CAPTURE = "manual"
-    stocked("MUG", price="10.00")
-    placed = place_order(
-        email="a@example.com", items=[BasketItem("MUG", 1)], shipping_address=ADDRESS
-    )
-    apply_intent(fake_gateway.pay(placed.payment.intent_id), source="test")
-
-    response = as_role("manager").refund(placed.order.number, {"reason": "other"})
+    response = as_role("manager").refund(order.number, {"reason": "other"})
 
     assert response.status_code == 409 and response.json()["code"] == "order_not_captured"
 

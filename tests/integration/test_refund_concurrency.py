@@ -17,13 +17,9 @@ from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import RefundExceedsRefundable
 from shopkeeper.refunds.services import request_refund
-from tests.integration.refund_fixtures import (
-    Api,
-    paid_order,
-    refunded_minor,
-    staff,
-    token_for,
-)
+from tests.factories import paid_order, staff, token_for
+from tests.fakes import GatewayInBetween
+from tests.integration.refund_fixtures import Api, refunded_minor
 from tests.racing import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,7 +29,6 @@ THREADS = 20
 
 @pytest.fixture(autouse=True)
 def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     settings.SHOPKEEPER_IDEMPOTENCY_WAIT_SECONDS = 30
 
 
@@ -164,16 +159,13 @@ def test_given_response_lost_after_refund_made_under_concurrency_then_one_refund
     assert len(keys) == 5 and len(set(keys)) == 5  # each key sent once, refunded once
 
 
-class LosingFirstAnswers:
+class LosingFirstAnswers(GatewayInBetween):
     """The first answer for each idempotency key is lost after Stripe made the refund."""
 
     def __init__(self, gateway: Any) -> None:
-        self._gateway = gateway
+        super().__init__(gateway)
         self._seen: set[str] = set()
         self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._gateway, name)
 
     def create_refund(self, **kwargs: Any) -> Any:
         from shopkeeper.errors import PaymentOutcomeUnknown

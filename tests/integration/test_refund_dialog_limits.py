@@ -12,14 +12,13 @@ import pytest
 from django.test import Client
 
 from shopkeeper.refunds.services import request_refund
-from tests.browser.backoffice_fixtures import make_staff, placed_order
+from tests.factories import paid_order, staff
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
 def limits(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     settings.SHOPKEEPER_REFUND_LIMITS = {"support": {"USD": "10.00"}}
     settings.SHOPKEEPER_REFUND_DAILY_LIMITS = {"support": {"USD": "500.00"}}
 
@@ -34,8 +33,8 @@ def dialog_html(client: Client, number: str) -> str:
 def test_given_support_with_earlier_refund_when_opening_the_dialog_then_the_allowance_is_shown(
     fake_gateway,
 ):
-    order = placed_order(fake_gateway)  # 26.00 USD
-    support = make_staff("support")
+    order = paid_order(fake_gateway, price="10.50")  # 26.00 USD
+    support = staff("support")
     request_refund(order_number=order.number, actor=support, amount="4.00", reason="other")
     client = Client()
     client.force_login(support)
@@ -50,9 +49,9 @@ def test_given_support_in_a_currency_without_limit_then_the_dialog_says_every_re
     fake_gateway, settings
 ):
     settings.SHOPKEEPER_REFUND_LIMITS = {"support": {"EUR": "10.00"}}
-    order = placed_order(fake_gateway)
+    order = paid_order(fake_gateway, price="10.50")
     client = Client()
-    client.force_login(make_staff("support"))
+    client.force_login(staff("support"))
 
     dialog = dialog_html(client, order.number)
 
@@ -61,9 +60,9 @@ def test_given_support_in_a_currency_without_limit_then_the_dialog_says_every_re
 
 
 def test_given_manager_without_limits_then_the_dialog_mentions_no_approval(fake_gateway):
-    order = placed_order(fake_gateway)
+    order = paid_order(fake_gateway, price="10.50")
     client = Client()
-    client.force_login(make_staff("manager"))
+    client.force_login(staff("manager"))
 
     dialog = dialog_html(client, order.number)
 
@@ -73,9 +72,9 @@ def test_given_manager_without_limits_then_the_dialog_mentions_no_approval(fake_
 def test_given_support_signed_in_when_the_dialog_previews_through_the_session_then_answered(
     fake_gateway,
 ):
-    order = placed_order(fake_gateway)
+    order = paid_order(fake_gateway, price="10.50")
     client = Client(enforce_csrf_checks=True)
-    client.force_login(make_staff("support"))
+    client.force_login(staff("support"))
     client.get(f"/admin/orders/{order.number}")  # sets the CSRF cookie, as the page does
 
     response = client.post(

@@ -17,7 +17,8 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.errors import PaymentDeclined
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import approve_refund, reject_refund, request_refund
-from tests.integration.refund_fixtures import Api, paid_order, staff, token_for
+from tests.factories import paid_order, staff, token_for
+from tests.integration.refund_fixtures import Api
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,6 @@ AWAITING = "awaiting_approval"
 
 @pytest.fixture(autouse=True)
 def limits(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     settings.SHOPKEEPER_REFUND_LIMITS = {"support": {"USD": "100.00"}}
     settings.SHOPKEEPER_REFUND_DAILY_LIMITS = {"support": {"USD": "1000.00"}}
 

@@ -11,7 +11,7 @@ import pytest
 
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
-from tests.integration.refund_fixtures import paid_order, staff
+from tests.factories import paid_order, staff
 from tests.racing import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,7 +21,6 @@ THREADS = 20
 
 @pytest.fixture(autouse=True)
 def limits(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     settings.SHOPKEEPER_REFUND_LIMITS = {"support": {"USD": "100.00"}}
     settings.SHOPKEEPER_REFUND_DAILY_LIMITS = {"support": {"USD": "50.00"}}
 

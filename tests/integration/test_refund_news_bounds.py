@@ -20,16 +20,13 @@ from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.gateway import RefundSnapshot
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
-from shopkeeper.refunds.services import request_refund
+from tests.factories import paid_order, requested_refund, staff
 from tests.fakes import refund_event_payload
 from tests.integration.orders_admin_fixtures import api_as
-from tests.integration.refund_fixtures import paid_order, refunded_minor, staff
+from tests.integration.refund_fixtures import refunded_minor
 from tests.integration.webhook_fixtures import deliver_ok
 
-
-@pytest.fixture(autouse=True)
-def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = []
+pytestmark = pytest.mark.refund_retry_delays()  # one attempt a refund
 
 
 @pytest.fixture
@@ -80,9 +77,7 @@ def test_given_signed_refund_created_naming_a_refund_stripe_does_not_list_then_n
 def test_given_dashboard_over_refund_when_reconciled_with_fix_then_not_booked_flagged_exit_1(
     fake_gateway, order
 ):
-    request_refund(
-        order_number=order.number, actor=staff("manager"), amount="10.00", reason="other"
-    )
+    requested_refund(order, actor=staff("manager"), amount="10.00", reason="other")
     over = fake_gateway.refund_outside(intent_of(order), 3000)  # 30.00 on 25.00, 10.00 refunded
 
     status, output = reconcile("--fix")
@@ -105,9 +100,7 @@ def test_given_dashboard_over_refund_when_reconciled_with_fix_then_not_booked_fl
 def test_given_webhook_of_a_refund_above_captured_then_not_booked_and_the_order_is_flagged(
     fake_gateway, order
 ):
-    request_refund(
-        order_number=order.number, actor=staff("manager"), amount="10.00", reason="other"
-    )
+    requested_refund(order, actor=staff("manager"), amount="10.00", reason="other")
     over = fake_gateway.refund_outside(intent_of(order), 3000)
 
     assert deliver_ok(refund_event_payload(over, "refund.created")) == "processed"

@@ -10,21 +10,10 @@ import pytest
 from django.core.management import call_command
 
 from shopkeeper.refunds.models import Refund
-from shopkeeper.refunds.services import request_refund
+from tests.factories import paid_order, requested_refund
 from tests.fakes import AlwaysLost
-from tests.integration.refund_fixtures import paid_order, staff
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
-
-
-@pytest.fixture
-def manager():
-    return staff("manager")
 
 
 def creations(gateway) -> int:
@@ -33,8 +22,8 @@ def creations(gateway) -> int:
 
 def test_reconcile_refunds_command_reports_what_it_did(fake_gateway, manager):
     order = paid_order(fake_gateway)
-    request_refund(
-        order_number=order.number,
+    requested_refund(
+        order,
         actor=manager,
         amount="3.00",
         reason="other",

@@ -15,17 +15,18 @@ from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
-from tests.integration.refund_fixtures import paid_order, refunded_minor, staff
+from tests.factories import paid_order, staff
+from tests.integration.refund_fixtures import refunded_minor
 from tests.jobs import run_jobs
 
-pytestmark = pytest.mark.django_db
+# The request's own retries: none; the worker's schedule is what is tested.
+pytestmark = [pytest.mark.django_db, pytest.mark.refund_retry_delays()]
 
 DELAYS = [60, 300, 1800, 7200, 21600, 43200]
 
 
 @pytest.fixture(autouse=True)
 def schedule(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = []  # the request's own retries: none
     settings.SHOPKEEPER_REFUND_SETTLE_DELAYS = DELAYS
 
 

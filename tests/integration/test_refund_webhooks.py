@@ -13,23 +13,13 @@ from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.gateway import RefundSnapshot
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
-from shopkeeper.refunds.services import request_refund
 from shopkeeper.stripe_events.models import WebhookEvent
-from tests.fakes import AlwaysLost, refund_event_payload, sign_payload
-from tests.integration.refund_fixtures import paid_order, refunded_minor, staff
+from tests.factories import paid_order, requested_refund
+from tests.fakes import AlwaysLost, GatewayInBetween, refund_event_payload, sign_payload
+from tests.integration.refund_fixtures import refunded_minor
 from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
-
-
-@pytest.fixture
-def manager():
-    return staff("manager")
 
 
 def deliver(snapshot: RefundSnapshot, event_type: str = "refund.updated", event_id=None):
@@ -52,7 +42,7 @@ def payment_status(order) -> str:
 def pending_refund(fake_gateway, manager, amount="10.00"):
     fake_gateway.refund_status = "pending"
     order = paid_order(fake_gateway)
-    refund = request_refund(order_number=order.number, actor=manager, amount=amount, reason="other")
+    refund = requested_refund(order, actor=manager, amount=amount, reason="other")
     assert refund.status == "pending" and refund.stripe_refund_id
     return order, refund
 
@@ -92,7 +82,7 @@ def test_given_succeeded_refund_when_it_fails_later_then_reversal_and_money_refu
     fake_gateway, manager
 ):
     order = paid_order(fake_gateway)
-    refund = request_refund(order_number=order.number, actor=manager, reason="other")
+    refund = requested_refund(order, actor=manager, reason="other")
     assert payment_status(order) == "refunded"
     failed = fake_gateway.settle_refund(
         refund.stripe_refund_id, "failed", "expired_or_canceled_card"
@@ -111,7 +101,7 @@ def test_given_succeeded_refund_when_it_fails_later_then_reversal_and_money_refu
 
 def test_given_settled_refund_when_stale_pending_event_then_nothing_changes(fake_gateway, manager):
     order = paid_order(fake_gateway)
-    refund = request_refund(order_number=order.number, actor=manager, amount="5.00", reason="other")
+    refund = requested_refund(order, actor=manager, amount="5.00", reason="other")
     stale = replace(fake_gateway.refunds[refund.stripe_refund_id], status="pending")
 
     assert deliver(stale, "refund.created").status_code == 200
@@ -125,8 +115,8 @@ def test_given_unanswered_refund_when_event_names_its_key_then_matched_and_settl
 ):
     """Our request never got Stripe's answer; the webhook's metadata finds the row."""
     order = paid_order(fake_gateway)
-    refund = request_refund(
-        order_number=order.number,
+    refund = requested_refund(
+        order,
         actor=manager,
         amount="4.00",
         reason="other",
@@ -145,8 +135,8 @@ def test_given_unanswered_refund_when_event_names_its_key_then_matched_and_settl
 def test_given_webhook_overtakes_our_answer_then_the_money_is_recorded_once(fake_gateway, manager):
     order = paid_order(fake_gateway)
 
-    refund = request_refund(
-        order_number=order.number,
+    refund = requested_refund(
+        order,
         actor=manager,
         amount="6.00",
         reason="other",
@@ -183,14 +173,8 @@ def test_given_refund_of_unknown_payment_then_ignored_with_200(fake_gateway):
     assert not Refund.objects.exists() and not LedgerEntry.objects.exists()
 
 
-class WebhookFirst:
+class WebhookFirst(GatewayInBetween):
     """Stripe's `refund.updated` webhook is processed before our request gets its answer."""
-
-    def __init__(self, gateway) -> None:
-        self._gateway = gateway
-
-    def __getattr__(self, name):
-        return getattr(self._gateway, name)
 
     def create_refund(self, **kwargs):
         snapshot = self._gateway.create_refund(**kwargs)

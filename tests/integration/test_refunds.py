@@ -23,26 +23,10 @@ from shopkeeper.refunds.rules import (
     ShippingAlreadyRefunded,
 )
 from shopkeeper.refunds.services import execute_refund, request_refund
-from tests.integration.refund_fixtures import (
-    ADDRESS,
-    paid_order,
-    refund_count,
-    refunded_minor,
-    staff,
-    stocked,
-)
+from tests.factories import authorised_order, new_order, paid_order
+from tests.integration.refund_fixtures import refund_count, refunded_minor
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast_retries(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
-
-
-@pytest.fixture
-def manager():
-    return staff("manager")
 
 
 def refunds_sent(gateway) -> int:
@@ -156,36 +140,21 @@ def test_given_unknown_reason_when_refunded_then_invalid_reason(fake_gateway, ma
 # --- payment states -------------------------------------------------------------------------
 
 
-def test_given_authorised_order_when_refunded_then_order_not_captured(
-    fake_gateway, manager, settings
-):
-    from shopkeeper.checkout.services import BasketItem, place_order
-    from shopkeeper.payments.services import apply_intent
-
-    settings.SHOPKEEPER_CAPTURE = "manual"
-    stocked("MUG", price="10.00")
-    placed = place_order(
-        email="a@example.com", items=[BasketItem("MUG", 1)], shipping_address=ADDRESS
-    )
-    apply_intent(fake_gateway.pay(placed.payment.intent_id), source="test")
-    assert reload(placed.order).payment_status == "authorized"
+def test_given_authorised_order_when_refunded_then_order_not_captured(fake_gateway, manager):
+    order = authorised_order(fake_gateway, items={"MUG": 1}, email="a@example.com")
+    assert reload(order).payment_status == "authorized"
 
     with pytest.raises(OrderNotCaptured) as error:
-        request_refund(order_number=placed.order.number, actor=manager, reason="other")
+        request_refund(order_number=order.number, actor=manager, reason="other")
 
     assert error.value.code == "order_not_captured" and "cancel" in error.value.detail
-    assert refund_count(placed.order) == 0
+    assert refund_count(order) == 0
 
 
 def test_given_unpaid_order_when_refunded_then_order_not_captured(fake_gateway, manager):
-    from shopkeeper.checkout.services import BasketItem, place_order
-
-    stocked("MUG", price="10.00")
-    placed = place_order(
-        email="a@example.com", items=[BasketItem("MUG", 1)], shipping_address=ADDRESS
-    )
+    order = new_order(fake_gateway, items={"MUG": 1}, email="a@example.com")
     with pytest.raises(OrderNotCaptured):
-        request_refund(order_number=placed.order.number, actor=manager, reason="other")
+        request_refund(order_number=order.number, actor=manager, reason="other")
 
 
 # --- lines, shipping and restock -----------------------------------------------------------

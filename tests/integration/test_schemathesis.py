@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, response_
 
 from shopkeeper.refunds.services import request_refund
 from shopkeeper.wsgi import application
-from tests.integration.refund_fixtures import paid_order, staff, token_for
+from tests.factories import paid_order, requested_refund, staff, token_for
 from tests.integration.schemathesis_report import describe
 
 pytestmark = pytest.mark.django_db
@@ -59,10 +59,9 @@ def owner_token() -> str:
 @pytest.fixture
 def real_values(fake_gateway, settings) -> dict[str, list[Any]]:
     """Path parameter values that name real rows: a paid order, and refunds in each state."""
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
     order = paid_order(fake_gateway, items={"MUG": 5})  # 55.00 USD
     support = staff("support", "support@shop.example")
-    done = request_refund(order_number=order.number, actor=support, amount="1.00", reason="other")
+    done = requested_refund(order, actor=support, amount="1.00", reason="other")
     waiting = request_refund(  # above support's limit: awaits approval
         order_number=order.number, actor=support, amount="50.00", reason="duplicate"
     )

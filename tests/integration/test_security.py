@@ -16,14 +16,9 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.provider import use_gateway
 from shopkeeper.payments.stripe.client import StripeGateway
+from tests.factories import authorised_order, new_order, staff, token_for
 from tests.integration.admin_operations import BODIES, OPERATIONS, concrete
-from tests.integration.orders_admin_fixtures import (
-    ROLES,
-    Api,
-    make_staff,
-    place,
-    token_for,
-)
+from tests.integration.orders_admin_fixtures import ROLES, Api
 
 pytestmark = pytest.mark.django_db
 
@@ -49,8 +44,8 @@ def call(client: Client, method: str, path: str, **headers):
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("method", "path", "permission"), OPERATIONS)
 def test_rbac_matrix(fake_gateway, settings, role, method, path, permission):
-    order = place(fake_gateway, settings, capture="manual", pay=True)
-    user = make_staff(role)
+    order = authorised_order(fake_gateway, price="10.50")
+    user = staff(role)
     allowed = permission in ROLE_PERMISSIONS[Role(role)]
 
     response = call(
@@ -84,8 +79,8 @@ INVALID_BODIES = ("[1, 2]", '{"amount": [], "reason": 7, "note": {}, "sku": [], 
 def test_given_a_denied_role_posting_an_invalid_body_then_403_before_any_validation(
     fake_gateway, settings, method, path, permission, body
 ):
-    order = place(fake_gateway, settings, capture="manual", pay=True)
-    viewer = make_staff("viewer")
+    order = authorised_order(fake_gateway, price="10.50")
+    viewer = staff("viewer")
     assert permission not in ROLE_PERMISSIONS[Role.VIEWER]
 
     response = Client().post(
@@ -104,7 +99,7 @@ def test_given_a_denied_role_posting_an_invalid_body_then_403_before_any_validat
 
 @pytest.mark.parametrize(("method", "path", "permission"), OPERATIONS)
 def test_given_no_credentials_then_401_problem(fake_gateway, settings, method, path, permission):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50")
     response = call(Client(), method, concrete(path, order.number))
     assert response.status_code == 401
     assert response["Content-Type"] == "application/problem+json"
@@ -112,11 +107,11 @@ def test_given_no_credentials_then_401_problem(fake_gateway, settings, method, p
 
 
 def test_given_revoked_token_or_inactive_user_then_401():
-    user = make_staff("owner")
+    user = staff("owner")
     revoked = token_for(user)
     ApiToken.objects.update(revoked_at="2020-01-01T00:00:00Z")
     assert Api(revoked).get("/orders").status_code == 401
-    other = make_staff("manager")
+    other = staff("manager")
     raw = token_for(other)
     other.is_active = False
     other.save()
@@ -127,8 +122,8 @@ def test_given_revoked_token_or_inactive_user_then_401():
 def test_given_viewer_session_when_cancelling_then_403_and_the_denial_is_audited(
     fake_gateway, settings
 ):
-    order = place(fake_gateway, settings)
-    viewer = make_staff("viewer")
+    order = new_order(fake_gateway, price="10.50")
+    viewer = staff("viewer")
     client = Client()
     client.force_login(viewer)
     client.cookies["csrftoken"] = CSRF
@@ -159,14 +154,14 @@ CSRF = "a" * 32  # a valid unmasked CSRF secret, sent as cookie and header
 @pytest.fixture
 def support_session():
     client = Client(enforce_csrf_checks=True)
-    client.force_login(make_staff("support"))
+    client.force_login(staff("support"))
     return client
 
 
 def test_given_cookie_session_without_csrf_token_when_posting_then_403_csrf_failed(
     fake_gateway, settings, support_session
 ):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50")
 
     response = support_session.post(
         f"/api/admin/orders/{order.number}/cancel", {"reason": "x"}, content_type="application/json"
@@ -181,7 +176,7 @@ def test_given_cookie_session_without_csrf_token_when_posting_then_403_csrf_fail
 def test_given_cookie_session_with_a_wrong_csrf_token_then_403(
     fake_gateway, settings, support_session
 ):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50")
     support_session.cookies["csrftoken"] = CSRF
     response = support_session.post(
         f"/api/admin/orders/{order.number}/cancel",
@@ -195,7 +190,7 @@ def test_given_cookie_session_with_a_wrong_csrf_token_then_403(
 def test_given_cookie_session_with_csrf_token_when_posting_then_it_works(
     fake_gateway, settings, support_session
 ):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50")
     support_session.cookies["csrftoken"] = CSRF
 
     response = support_session.post(
@@ -211,19 +206,19 @@ def test_given_cookie_session_with_csrf_token_when_posting_then_it_works(
 def test_given_cookie_session_then_reads_need_no_csrf_token(
     fake_gateway, settings, support_session
 ):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50")
     assert support_session.get(f"/api/admin/orders/{order.number}").status_code == 200
 
 
 def test_given_bearer_token_then_no_csrf_token_is_needed(fake_gateway, settings):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50")
     client = Client(enforce_csrf_checks=True)  # no cookies at all
 
     response = client.post(
         f"/api/admin/orders/{order.number}/cancel",
         {"reason": "x"},
         content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {token_for(make_staff('support'))}",
+        HTTP_AUTHORIZATION=f"Bearer {token_for(staff('support'))}",
     )
 
     assert response.status_code == 200
@@ -235,8 +230,8 @@ SECRET = "sk_test_51TopSecretShopkeeperKeyNeverShownAnywhere0042"
 
 
 def test_the_stripe_secret_key_is_in_no_response_and_no_log_record(fake_gateway, settings, caplog):
-    unpaid = place(fake_gateway, settings)
-    authorised = place(fake_gateway, settings, capture="manual", pay=True)
+    unpaid = new_order(fake_gateway, price="10.50")
+    authorised = authorised_order(fake_gateway, price="10.50")
     settings.STRIPE_SECRET_KEY = SECRET
     # A real Stripe client with the secret, pointed at a closed port: every call fails.
     unreachable = StripeGateway(
@@ -245,7 +240,7 @@ def test_the_stripe_secret_key_is_in_no_response_and_no_log_record(fake_gateway,
         api_base="http://127.0.0.1:9",
         timeout=1,
     )
-    owner = Api(token_for(make_staff("owner")))
+    owner = Api(token_for(staff("owner")))
     caplog.set_level(logging.DEBUG)
     responses = []
     with use_gateway(unreachable):

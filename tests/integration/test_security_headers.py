@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from shopkeeper.orders.models import Order
-from tests.integration.orders_admin_fixtures import make_staff, place
+from tests.factories import new_order, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,7 @@ def url_patterns(patterns: Any = None, prefix: str = "") -> list[str]:
 
 def owner_and_customer(fake_gateway: Any, settings: Any) -> tuple[Client, Order]:
     """One browser: it put a mug in its cart and checked out, then signed in as the owner."""
-    place(fake_gateway, settings)  # stocks the MUG product
+    new_order(fake_gateway, price="10.50")  # stocks the MUG product
     client = Client()
     client.post("/cart/add", {"sku": "MUG", "quantity": "1"})
     address = {"name": "Ada", "line1": "1 Main St", "city": "Springfield"}
@@ -63,7 +63,7 @@ def owner_and_customer(fake_gateway: Any, settings: Any) -> tuple[Client, Order]
     )
     assert response.status_code == 302, response.content[:500]
     order = Order.objects.get(number=response["Location"].rsplit("/", 1)[-1])
-    client.force_login(make_staff("owner"))
+    client.force_login(staff("owner"))
     return client, order
 
 

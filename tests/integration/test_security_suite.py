@@ -29,11 +29,18 @@ from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.redaction import mask_secrets
 from shopkeeper.refunds.models import Refund
-from shopkeeper.refunds.services import request_refund
 from shopkeeper.stripe_events.models import WebhookEvent
+from tests.factories import (
+    PASSWORD,
+    authorised_order,
+    new_order,
+    paid_order,
+    requested_refund,
+    staff,
+)
 from tests.fakes import intent_event_payload, refund_event_payload, sign_payload
 from tests.integration.admin_operations import BODIES, OPERATIONS, concrete
-from tests.integration.orders_admin_fixtures import ROLES, make_staff, place
+from tests.integration.orders_admin_fixtures import ROLES
 from tests.jobs import run_jobs
 from tests.secret_watch import SecretWatch
 
@@ -69,8 +76,8 @@ def test_every_back_office_page_but_sign_in_and_out_is_guarded_by_a_permission()
 def test_given_a_role_when_opening_a_back_office_page_then_the_permission_table_decides(
     fake_gateway, settings, role, name, template, permission
 ):
-    order = place(fake_gateway, settings, capture="manual", pay=True)
-    user = make_staff(role, email=f"{role}@pages.example")
+    order = authorised_order(fake_gateway, price="10.50")
+    user = staff(role, email=f"{role}@pages.example")
     client = Client()
     client.force_login(user)
     allowed = role != "unknown" and permission in ROLE_PERMISSIONS[Role(role)]
@@ -89,7 +96,7 @@ def test_given_a_role_when_opening_a_back_office_page_then_the_permission_table_
 def test_given_no_session_when_opening_a_back_office_page_then_sent_to_sign_in(
     fake_gateway, settings, name, template, permission
 ):
-    order = place(fake_gateway, settings)
+    order = new_order(fake_gateway, price="10.50")
     response = Client().get(template.format(number=order.number))
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
 
@@ -109,9 +116,9 @@ def body_for(path: str) -> dict[str, Any]:
 def test_given_owner_session_without_valid_csrf_token_when_posting_then_403_nothing_changes(
     fake_gateway, settings, method, path, token
 ):
-    order = place(fake_gateway, settings, capture="manual", pay=True)
+    order = authorised_order(fake_gateway, price="10.50")
     client = Client(enforce_csrf_checks=True)
-    client.force_login(make_staff("owner"))
+    client.force_login(staff("owner"))
     client.cookies["csrftoken"] = CSRF
     headers = {"HTTP_X_CSRFTOKEN": "b" * 32} if token == "wrong" else {}
     before = (Order.objects.values_list("status", "payment_status").get(pk=order.pk),)
@@ -138,9 +145,9 @@ def test_given_owner_session_without_valid_csrf_token_when_posting_then_403_noth
     ],
 )
 def test_given_no_csrf_token_when_posting_a_form_then_refused(fake_gateway, settings, path, form):
-    place(fake_gateway, settings)  # a product to name
+    new_order(fake_gateway, price="10.50")  # a product to name
     client = Client(enforce_csrf_checks=True)
-    client.force_login(make_staff("owner"))
+    client.force_login(staff("owner"))
 
     response = client.post(path, form)
 
@@ -153,7 +160,7 @@ def test_given_no_csrf_token_when_posting_a_form_then_refused(fake_gateway, sett
 
 def shopper_with_order(fake_gateway: Any, settings: Any, email: str) -> tuple[Client, Order]:
     """A browser that put a mug in its cart and checked out: the session owns the order."""
-    place(fake_gateway, settings)  # stocks the MUG product
+    new_order(fake_gateway, price="10.50")  # stocks the MUG product
     client = Client()
     client.post("/cart/add", {"sku": "MUG", "quantity": "1"})
     response = client.post(
@@ -223,13 +230,12 @@ def post_webhook(payload: bytes, signature: str | None) -> Any:
 @pytest.fixture
 def money_news(fake_gateway, settings) -> dict[str, bytes]:
     """Events that would move money if believed: an unpaid order paid, a refund succeeded."""
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0, 0]
-    unpaid = place(fake_gateway, settings)
-    paid = place(fake_gateway, settings, pay=True)
+    unpaid = new_order(fake_gateway, price="10.50")
+    paid = paid_order(fake_gateway, price="10.50")
     fake_gateway.refund_status = "pending"
-    refund = request_refund(
-        order_number=paid.number,
-        actor=make_staff("manager"),
+    refund = requested_refund(
+        paid,
+        actor=staff("manager"),
         amount="1.00",
         reason="requested_by_customer",
     )
@@ -303,14 +309,12 @@ def test_given_a_known_event_id_with_other_contents_when_delivered_then_nothing_
 
 # --- login throttling -------------------------------------------------------------------
 
-PASSWORD = "correct horse battery staple"
-
 
 @pytest.fixture
 def throttled(settings) -> User:
     settings.SHOPKEEPER_LOGIN_MAX_FAILURES = 3
     settings.SHOPKEEPER_LOGIN_THROTTLE_SECONDS = 600
-    return User.objects.create_user("staff@example.com", PASSWORD, role="support")
+    return staff("support", "staff@example.com", password=PASSWORD)
 
 
 def sign_in(email: str, password: str, ip: str = "10.0.0.1") -> tuple[int, str, bool]:

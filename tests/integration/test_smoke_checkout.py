@@ -2,19 +2,18 @@
 
 import pytest
 
-from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.lookups import get_order
 from shopkeeper.orders_view.selectors import order_detail
 from shopkeeper.payments.services import apply_intent
-from tests.factories import address
+from tests.factories import address, product
 
 ADDRESS = address(country="us")
 
 
 @pytest.mark.django_db
 def test_checkout_then_payment_marks_order_paid(fake_gateway):
-    create_product(sku="MUG", name="Mug", price="10.50", currency="USD", stock=3)
+    product("MUG", price="10.50", stock=3)
     placed = place_order(
         email="ada@example.com", items=[BasketItem("MUG", 2)], shipping_address=ADDRESS
     )

@@ -6,24 +6,16 @@ requests themselves are checked in tests/unit/test_stripe_requests.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.payments.stripe.client import STRIPE_API_VERSION, StripeGateway
 from shopkeeper.refunds.services import request_refund
 from tests import stripe_recorder as canned
-from tests.integration.refund_fixtures import ADDRESS, paid_order, staff, stocked
+from tests.factories import ADDRESS, paid_order, product, staff
 from tests.stripe_recorder import StripeRecorder
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def recorder() -> Iterator[StripeRecorder]:
-    with StripeRecorder().running() as recorder:
-        yield recorder
 
 
 @pytest.fixture
@@ -34,7 +26,7 @@ def stripe_gateway(recorder: StripeRecorder) -> StripeGateway:
 
 
 def test_placing_an_order_creates_its_payment_intent_keyed_by_the_order(recorder, stripe_gateway):
-    stocked("MUG", price="10.00")
+    product("MUG", price="10.00")
 
     placed = place_order(
         email="ada@example.com",

@@ -17,8 +17,8 @@ from django.db import connection
 from django.test import Client
 
 from shopkeeper.stripe_events.models import WebhookEvent
+from tests.factories import paid_order
 from tests.fakes import intent_event_payload, sign_payload
-from tests.integration.refund_fixtures import paid_order
 
 # The transactional database: the commit is counted as it happens in production.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,27 +10,18 @@ from procrastinate import sql
 from procrastinate.contrib.django.django_connector import DjangoConnector
 
 from shopkeeper.audit.models import AuditEntry
-from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.models import Attention, Order
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.stripe_events import dispatch
 from shopkeeper.stripe_events.models import WebhookEvent
-from tests.factories import ADDRESS
+from tests.factories import ADDRESS, product
 from tests.fakes import intent_event_payload, sign_payload
 from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
 URL = "/webhooks/stripe"
-
-
-@pytest.fixture
-def placed():
-    create_product(sku="MUG", name="Mug", price="10.50", currency="USD", stock=5)
-    return place_order(
-        email="ada@example.com", items=[BasketItem("MUG", 2)], shipping_address=ADDRESS
-    )
 
 
 @pytest.fixture
@@ -85,7 +76,7 @@ def test_given_manual_capture_when_capturable_updated_then_authorized(
     stripe_client, settings, fake_gateway
 ):
     settings.SHOPKEEPER_CAPTURE = "manual"
-    create_product(sku="MUG", name="Mug", price="10.50", currency="USD", stock=5)
+    product("MUG", price="10.50", stock=5)
     placed = place_order(
         email="a@example.com", items=[BasketItem("MUG", 1)], shipping_address=ADDRESS
     )

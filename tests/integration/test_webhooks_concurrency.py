@@ -9,26 +9,15 @@ import pytest
 from django.test import Client
 
 from shopkeeper.audit.models import AuditEntry
-from shopkeeper.catalog.services import create_product
-from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.services import sync_from_stripe
 from shopkeeper.stripe_events.models import WebhookEvent
-from tests.factories import ADDRESS
 from tests.fakes import intent_event_payload, sign_payload
 from tests.jobs import run_jobs
 from tests.racing import race_ok
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def placed():
-    create_product(sku="MUG", name="Mug", price="10.50", currency="USD", stock=5)
-    return place_order(
-        email="ada@example.com", items=[BasketItem("MUG", 2)], shipping_address=ADDRESS
-    )
 
 
 def deliver(payload: bytes) -> str:

@@ -18,23 +18,20 @@ from shopkeeper.payments.provider import use_gateway
 from shopkeeper.refunds.models import Refund
 from shopkeeper.stripe_events import dispatch
 from shopkeeper.stripe_events.models import WebhookEvent
-from tests.fakes import charge_event_payload, dispute_event_payload, sign_payload
-from tests.integration.refund_fixtures import paid_order
+from tests.factories import paid_order
+from tests.fakes import GatewayInBetween, charge_event_payload, dispute_event_payload, sign_payload
 from tests.integration.webhook_fixtures import deliver, deliver_ok
 from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
 
-class StripeDown:
+class StripeDown(GatewayInBetween):
     """The fake gateway while Stripe does not answer reads of refunds."""
 
     def __init__(self, gateway) -> None:
-        self._gateway = gateway
+        super().__init__(gateway)
         self.down = True
-
-    def __getattr__(self, name):
-        return getattr(self._gateway, name)
 
     def list_refunds(self, intent_id):
         if self.down:

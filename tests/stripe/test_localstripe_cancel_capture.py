@@ -9,39 +9,21 @@ from __future__ import annotations
 import pytest
 
 import stripe
-from shopkeeper.accounts.models import User
 from shopkeeper.catalog.models import Product
-from shopkeeper.catalog.services import create_product
-from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.rules import OrderPaidRefundFirst
 from shopkeeper.orders.services import CaptureExceedsAuthorized, cancel_order, capture_order
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.payments.services import sync_from_stripe
-from tests.factories import ADDRESS
+from tests.factories import new_order
 
 pytestmark = [pytest.mark.localstripe, pytest.mark.django_db]
 
 
-@pytest.fixture
-def browser(localstripe_url):
-    """The customer's side of Stripe: what Stripe.js would do with the client secret."""
-    return stripe.StripeClient("sk_test_browser", base_addresses={"api": localstripe_url})
-
-
-@pytest.fixture
-def manager():
-    return User.objects.create_user("manager@shop.example", None, role="manager")
-
-
-def place(settings, *, capture: str) -> tuple[Order, str]:
-    settings.SHOPKEEPER_CAPTURE = capture
-    if not Product.objects.filter(sku="MUG").exists():
-        create_product(sku="MUG", name="Mug", price="10.50", currency="USD", stock=10)
-    placed = place_order(
-        email="ada@example.com", items=[BasketItem("MUG", 2)], shipping_address=ADDRESS
-    )
-    return placed.order, placed.payment.intent_id
+def place(*, capture: str) -> tuple[Order, str]:
+    """2 x MUG at 10.50 + 5.00 shipping (26.00 USD), not paid yet."""
+    placed = new_order(price="10.50", stock=10, capture=capture)
+    return placed, placed.payments.get().intent_id
 
 
 def pay(browser, intent_id: str) -> str:
@@ -49,8 +31,8 @@ def pay(browser, intent_id: str) -> str:
     return browser.v1.payment_intents.confirm(intent_id).status
 
 
-def authorised(settings, browser) -> tuple[Order, str]:
-    order, intent_id = place(settings, capture="manual")
+def authorised(browser) -> tuple[Order, str]:
+    order, intent_id = place(capture="manual")
     assert pay(browser, intent_id) == "requires_capture"
     order = sync_from_stripe(intent_id)
     assert order.payment_status == "authorized"
@@ -64,7 +46,7 @@ def ledger(order: Order) -> list[tuple[str, int]]:
 def test_given_authorised_order_when_captured_in_part_then_localstripe_captured_and_rest_released(
     localstripe_gateway, browser, settings, manager
 ):
-    order, intent_id = authorised(settings, browser)
+    order, intent_id = authorised(browser)
 
     with pytest.raises(CaptureExceedsAuthorized):
         capture_order(order_number=order.number, amount="26.01", actor=manager)
@@ -82,7 +64,7 @@ def test_given_authorised_order_when_captured_in_part_then_localstripe_captured_
 def test_given_authorised_order_when_cancelled_then_voided_at_localstripe(
     localstripe_gateway, browser, settings, manager
 ):
-    order, intent_id = authorised(settings, browser)
+    order, intent_id = authorised(browser)
 
     cancelled = cancel_order(order_number=order.number, reason="out of stock", actor=manager)
 
@@ -95,7 +77,7 @@ def test_given_authorised_order_when_cancelled_then_voided_at_localstripe(
 def test_given_unpaid_order_when_cancelled_then_the_intent_can_no_longer_be_paid(
     localstripe_gateway, browser, settings, manager
 ):
-    order, intent_id = place(settings, capture="automatic")
+    order, intent_id = place(capture="automatic")
 
     cancel_order(order_number=order.number, reason="customer asked", actor=manager)
 
@@ -107,7 +89,7 @@ def test_given_unpaid_order_when_cancelled_then_the_intent_can_no_longer_be_paid
 def test_given_customer_paid_before_the_cancel_then_recorded_paid_and_refused(
     localstripe_gateway, browser, settings, manager
 ):
-    order, intent_id = place(settings, capture="automatic")
+    order, intent_id = place(capture="automatic")
     assert pay(browser, intent_id) == "succeeded"  # no webhook told us yet
 
     with pytest.raises(OrderPaidRefundFirst):

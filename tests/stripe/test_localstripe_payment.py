@@ -16,7 +16,6 @@ import pytest
 from django.conf import settings
 
 import stripe
-from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.card_payment import pay_with_card
 from shopkeeper.demo.localstripe_server import register_webhook
 from shopkeeper.errors import PaymentDeclined
@@ -25,15 +24,9 @@ from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.services import apply_intent, sync_from_stripe
 from shopkeeper.stripe_events.models import WebhookEvent
-from tests.factories import ADDRESS
+from tests.factories import ADDRESS, product
 
 pytestmark = pytest.mark.localstripe
-
-
-@pytest.fixture
-def browser(localstripe_url):
-    """The customer's side of Stripe: what Stripe.js would do with the client secret."""
-    return stripe.StripeClient("sk_test_browser", base_addresses={"api": localstripe_url})
 
 
 def confirm(browser, intent_id: str, payment_method: str):
@@ -42,7 +35,7 @@ def confirm(browser, intent_id: str, payment_method: str):
 
 
 def checkout(client, *, quantity: int = 2) -> dict:
-    create_product(sku="MUG", name="Mug", price="10.50", currency="USD", stock=5)
+    product("MUG", price="10.50", stock=5)
     payload = {
         "email": "ada@example.com",
         "items": [{"sku": "MUG", "quantity": quantity}],

@@ -16,11 +16,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-import stripe
 from shopkeeper.audit.models import AuditEntry
-from shopkeeper.catalog.models import Product
-from shopkeeper.catalog.services import create_product
-from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.demo.localstripe_server import flush
 from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.orders.models import Order
@@ -29,39 +25,21 @@ from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.payments.services import sync_from_stripe
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
-from shopkeeper.refunds.services import execute_refund, request_refund
-from tests.fakes import AlwaysLost
-from tests.integration.refund_fixtures import ADDRESS, paid_order, staff
+from shopkeeper.refunds.services import execute_refund
+from tests.factories import new_order, paid_order, requested_refund
+from tests.fakes import AlwaysLost, GatewayInBetween
 
-pytestmark = [pytest.mark.localstripe, pytest.mark.django_db]
-
-
-@pytest.fixture(autouse=True)
-def one_attempt(settings):
-    """One request per refund: localstripe ignores idempotency keys, so our retries of a lost
-    answer would make a second refund there (Stripe would replay the first; see the last test)."""
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = []
-
-
-@pytest.fixture
-def dashboard(localstripe_url):
-    """Staff working in the Stripe Dashboard: straight to Stripe, none of our metadata."""
-    return stripe.StripeClient("sk_test_dashboard", base_addresses={"api": localstripe_url})
+# One request per refund (no retry): localstripe ignores idempotency keys, so our retries of a
+# lost answer would make a second refund there (Stripe would replay the first; see the last test).
+pytestmark = [
+    pytest.mark.localstripe,
+    pytest.mark.django_db,
+    pytest.mark.refund_retry_delays(),
+]
 
 
-@pytest.fixture
-def manager():
-    return staff("manager")
-
-
-class NeverArrives:
+class NeverArrives(GatewayInBetween):
     """The refund request never reaches Stripe (connection refused every time)."""
-
-    def __init__(self, gateway) -> None:
-        self._gateway = gateway
-
-    def __getattr__(self, name):
-        return getattr(self._gateway, name)
 
     def create_refund(self, **kwargs):
         raise PaymentOutcomeUnknown("connection refused", in_flight=False)
@@ -106,15 +84,15 @@ def test_given_dashboard_refunds_and_refunds_in_doubt_when_fixed_then_ledger_equ
     flush(localstripe_url)  # the whole account is listed: only this test's PaymentIntents
     order = paid_order(localstripe_gateway)  # 25.00 USD
     dashboard.v1.refunds.create(params={"payment_intent": intent_of(order), "amount": 400})
-    lost = request_refund(
-        order_number=order.number,
+    lost = requested_refund(
+        order,
         actor=manager,
         amount="3.00",
         reason="other",
         gateway=AlwaysLost(localstripe_gateway),
     )
-    never_sent = request_refund(
-        order_number=order.number,
+    never_sent = requested_refund(
+        order,
         actor=manager,
         amount="2.00",
         reason="other",
@@ -149,16 +127,6 @@ def test_given_dashboard_refunds_and_refunds_in_doubt_when_fixed_then_ledger_equ
     assert stripe_refunds(localstripe_gateway, order) == at_stripe  # nothing sent twice
 
 
-def manual_order(settings) -> Order:
-    settings.SHOPKEEPER_CAPTURE = "manual"
-    if not Product.objects.filter(sku="MUG").exists():
-        create_product(sku="MUG", name="Mug", price="10.50", currency="USD", stock=50)
-    placed = place_order(
-        email="ada@example.com", items=[BasketItem("MUG", 2)], shipping_address=ADDRESS
-    )
-    return placed.order  # 26.00 USD
-
-
 def authorise(dashboard, order: Order) -> None:
     intent_id = intent_of(order)
     dashboard.v1.payment_intents.update(intent_id, params={"payment_method": "pm_card_visa"})
@@ -169,7 +137,7 @@ def authorise(dashboard, order: Order) -> None:
 def test_given_partial_capture_then_localstripes_remainder_refund_is_not_recorded(
     localstripe_gateway, dashboard, settings, manager
 ):
-    order = manual_order(settings)
+    order = new_order(price="10.50", stock=50, capture="manual")  # 26.00 USD
     authorise(dashboard, order)
     capture_order(order_number=order.number, amount="20.00", actor=manager)
     remainder = [r for r in localstripe_gateway.list_refunds(intent_of(order))]
@@ -185,7 +153,7 @@ def test_given_partial_capture_then_localstripes_remainder_refund_is_not_recorde
 def test_given_capture_and_refund_made_behind_our_back_then_recorded_as_stripe_shows(
     localstripe_gateway, dashboard, settings
 ):
-    order = manual_order(settings)
+    order = new_order(price="10.50", stock=50, capture="manual")  # 26.00 USD
     authorise(dashboard, order)
     intent_id = intent_of(order)
     dashboard.v1.payment_intents.capture(intent_id, params={"amount_to_capture": 2000})
@@ -234,8 +202,8 @@ def test_given_two_refunds_at_stripe_under_one_key_then_one_recorded_and_the_oth
     localstripe_gateway, settings, manager
 ):
     order = paid_order(localstripe_gateway)
-    refund = request_refund(
-        order_number=order.number,
+    refund = requested_refund(
+        order,
         actor=manager,
         amount="3.00",
         reason="other",

@@ -20,26 +20,11 @@ from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.rules import RefundExceedsRefundable
 from shopkeeper.refunds.services import request_refund
+from tests.factories import paid_order, staff, token_for
 from tests.faults.proxy import Fault, StripeFaultProxy
-from tests.integration.refund_fixtures import (
-    Api,
-    paid_order,
-    refunded_minor,
-    staff,
-    token_for,
-)
+from tests.integration.refund_fixtures import Api, refunded_minor
 
 pytestmark = [pytest.mark.localstripe, pytest.mark.django_db]
-
-
-@pytest.fixture(autouse=True)
-def fast(settings):
-    settings.SHOPKEEPER_REFUND_RETRY_DELAYS = [0.05, 0.1]
-
-
-@pytest.fixture
-def manager():
-    return staff("manager")
 
 
 def refunds_at_stripe(gateway, order: Order) -> list:

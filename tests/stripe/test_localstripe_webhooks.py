@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-import stripe
 from shopkeeper.disputes.models import Dispute
 from shopkeeper.orders.models import Order
 from shopkeeper.orders_view.selectors import order_detail
@@ -19,18 +18,13 @@ from shopkeeper.payments.gateway import DisputeSnapshot
 from shopkeeper.payments.models import LedgerEntry
 from shopkeeper.refunds.models import Refund
 from shopkeeper.stripe_events.models import WebhookEvent
+from tests.factories import paid_order, staff, token_for
 from tests.fakes import dispute_event_payload, event_payload, sign_payload
-from tests.integration.refund_fixtures import Api, paid_order, refunded_minor, staff, token_for
+from tests.integration.refund_fixtures import Api, refunded_minor
 from tests.integration.webhook_fixtures import deliver
 from tests.jobs import run_jobs
 
 pytestmark = [pytest.mark.localstripe, pytest.mark.django_db]
-
-
-@pytest.fixture
-def dashboard(localstripe_url):
-    """Someone at the Stripe Dashboard: Stripe's API used directly, without Shopkeeper."""
-    return stripe.StripeClient("sk_test_dashboard", base_addresses={"api": localstripe_url})
 
 
 def signed_delivery(obj: dict, event_type: str, event_id: str) -> str:

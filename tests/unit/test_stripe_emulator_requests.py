@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 
@@ -39,12 +38,6 @@ def localstripe_intent(status: str) -> dict:
     intent["charges"] = {"object": "list", "data": [LOCALSTRIPE_CHARGE]}
     del intent["amount_received"], intent["amount_capturable"]
     return intent
-
-
-@pytest.fixture
-def recorder() -> Iterator[StripeRecorder]:
-    with StripeRecorder().running() as recorder:
-        yield recorder
 
 
 @pytest.fixture

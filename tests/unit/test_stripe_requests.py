@@ -7,8 +7,6 @@ Against `tests/stripe_recorder.StripeRecorder` (loopback, canned Stripe JSON), w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from stripe._api_version import _ApiVersion
 
@@ -25,12 +23,6 @@ from tests import stripe_recorder as canned
 from tests.stripe_recorder import Answer, StripeRecorder
 
 USD_25 = Money(2500, "USD")
-
-
-@pytest.fixture
-def recorder() -> Iterator[StripeRecorder]:
-    with StripeRecorder().running() as recorder:
-        yield recorder
 
 
 @pytest.fixture
