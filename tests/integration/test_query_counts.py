@@ -25,7 +25,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from shopkeeper.accounts.models import ApiToken
-from tests.integration.refund_fixtures import Api, paid_order, staff, token_for
+from tests.factories import paid_order, staff, token_for
+from tests.integration.refund_fixtures import Api
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
