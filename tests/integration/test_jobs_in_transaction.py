@@ -4,9 +4,11 @@ committed together, or rolled back together; never deferred outside a transactio
 from __future__ import annotations
 
 import json
+import threading
 
 import psycopg
 import pytest
+from django import db
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from procrastinate.contrib.django import app
@@ -88,10 +90,25 @@ def test_given_committed_job_when_the_real_worker_runs_then_done_once():
         defer_in_transaction(name_group, group_id=group.pk, name="by-worker")
     connector = app.connector.get_worker_connector()  # type: ignore[attr-defined]
 
-    with app.replace_connector(connector):
-        app.run_worker(
-            wait=False, queues=["tests"], install_signal_handlers=False, listen_notify=False
-        )
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        # In a thread of its own: a session-scoped Playwright (browser tier, same xdist worker)
+        # keeps an event loop running in the main thread, where asyncio.run() is refused.
+        try:
+            with app.replace_connector(connector):
+                app.run_worker(
+                    wait=False, queues=["tests"], install_signal_handlers=False, listen_notify=False
+                )
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            db.connections.close_all()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive() and not failures, failures
 
     assert Group.objects.get(pk=group.pk).name == "by-worker"
     assert NAMED == ["by-worker"]
