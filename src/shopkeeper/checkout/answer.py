@@ -13,8 +13,7 @@ from shopkeeper.accounts.permissions import permissions_of
 from shopkeeper.checkout.services import PlacedOrder
 from shopkeeper.money import amount_fields
 from shopkeeper.orders.actions import available_actions
-from shopkeeper.orders.models import OrderLine
-from shopkeeper.payments.models import Payment
+from shopkeeper.orders_view.selectors import line_data, payment_data
 
 
 def placed_order_detail(placed: PlacedOrder) -> dict[str, Any]:
@@ -28,8 +27,8 @@ def placed_order_detail(placed: PlacedOrder) -> dict[str, Any]:
         "currency": currency,
         "created_at": order.created_at,
         "shipping_address": order.shipping_address,
-        "lines": [_line(line, currency) for line in placed.lines],
-        "payment": _payment(placed.payment),
+        "lines": [line_data(line, currency) for line in placed.lines],
+        "payment": payment_data(placed.payment),
     }
     for name, minor in (
         ("subtotal", order.subtotal_minor),
@@ -57,28 +56,3 @@ def placed_order_detail(placed: PlacedOrder) -> dict[str, Any]:
         disputes=[],
     )
     return detail
-
-
-def _line(line: OrderLine, currency: str) -> dict[str, Any]:
-    return {
-        "id": line.pk,
-        "sku": line.sku,
-        "name": line.name,
-        "quantity": line.quantity,
-        "restocked_quantity": line.restocked_quantity,
-        **amount_fields("unit_price", line.unit_price_minor, currency),
-        **amount_fields("line_total", line.line_total_minor, currency),
-    }
-
-
-def _payment(payment: Payment) -> dict[str, Any]:
-    return {
-        "payment_intent_id": payment.intent_id,
-        "capture_method": payment.capture_method,
-        "intent_status": payment.intent_status,
-        "card_brand": payment.card_brand,
-        "card_last4": payment.card_last4,
-        "flagged": payment.flagged,
-        "flag_reason": payment.flag_reason,
-        "last_error": payment.last_error,
-    }

@@ -49,8 +49,8 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
         "currency": currency,
         "created_at": order.created_at,
         "shipping_address": order.shipping_address,
-        "lines": [_line_data(line, currency) for line in rows.lines],
-        "payment": None if rows.payment is None else _payment_data(rows.payment),
+        "lines": [line_data(line, currency) for line in rows.lines],
+        "payment": None if rows.payment is None else payment_data(rows.payment),
     }
     for name, minor in (
         ("subtotal", order.subtotal_minor),
@@ -78,7 +78,7 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
     return detail
 
 
-def _line_data(line: OrderLine, currency: str) -> dict[str, Any]:
+def line_data(line: OrderLine, currency: str) -> dict[str, Any]:
     return {
         "id": line.pk,
         "sku": line.sku,
@@ -90,7 +90,7 @@ def _line_data(line: OrderLine, currency: str) -> dict[str, Any]:
     }
 
 
-def _payment_data(payment: Payment) -> dict[str, Any]:
+def payment_data(payment: Payment) -> dict[str, Any]:
     return {
         "payment_intent_id": payment.intent_id,
         "capture_method": payment.capture_method,
