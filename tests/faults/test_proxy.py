@@ -182,6 +182,8 @@ def test_given_its_lifetime_is_over_then_the_proxy_has_stopped_by_itself(localst
             new_customer(proxy.url, email, key=None)
         except ConnectionRefusedError:
             return
+        except ConnectionResetError:
+            pass  # accepted while it was closing (a loaded machine); the next try must be refused
         time.sleep(0.05)
     pytest.fail("the proxy still answers after its lifetime")
 
