@@ -6,6 +6,7 @@ Each thread closes its database connections when done (Django opens one per thre
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -41,5 +42,9 @@ def race_ok(count: int, attempt: Callable[[int], T]) -> list[T]:
     """As `race`, failing the test if any thread raised."""
     results = race(count, attempt)
     errors = [result for result in results if isinstance(result, BaseException)]
-    assert not errors, errors
+    assert not errors, "\n".join(
+        "".join(traceback.format_exception(error))
+        + f"constraint: {getattr(error, 'constraint_name', None)}"
+        for error in errors
+    )
     return results
