@@ -28,11 +28,11 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from shopkeeper.errors import Conflict, InvalidInput
 from shopkeeper.idempotency.models import IdempotencyRecord, lease_end
+from shopkeeper.inserts import insert_unless_conflict
 
 MAX_KEY_LENGTH = 255
 POLL_SECONDS = 0.05
@@ -124,32 +124,9 @@ def claim_key(*, owner_id: int, key: str, endpoint: str, request_fingerprint: st
     record = IdempotencyRecord(
         owner_id=owner_id, key=key, endpoint=endpoint, fingerprint=request_fingerprint
     )
-    if _insert_unless_taken(record):
+    if insert_unless_conflict(record, "owner_id", "key"):  # one statement, committed
         return Claim(record=record)
     return _wait_for_response(owner_id, key, request_fingerprint)
-
-
-_FIELDS = [f for f in IdempotencyRecord._meta.concrete_fields if not f.primary_key]
-_CLAIM = f"""
-    INSERT INTO {IdempotencyRecord._meta.db_table} ({", ".join(str(f.column) for f in _FIELDS)})
-    VALUES ({", ".join(["%s"] * len(_FIELDS))})
-    ON CONFLICT (owner_id, key) DO NOTHING
-    RETURNING id
-"""
-
-
-def _insert_unless_taken(record: IdempotencyRecord) -> bool:
-    """One statement (committed at once outside a transaction): True when this request now
-    holds the key, False when another request already does."""
-    values = [f.get_db_prep_save(f.pre_save(record, add=True), connection) for f in _FIELDS]
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    record.pk = row[0]
-    record._state.adding = False
-    return True
 
 
 def _wait_for_response(owner_id: int, key: str, request_fingerprint: str) -> Claim:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.errors import NotFound
+from shopkeeper.inserts import insert_unless_conflict
 from shopkeeper.orders.attention import (
     CAPTURE_AFTER_VOID,
     STRIPE_CONTRADICTS,
@@ -126,33 +127,10 @@ def append_to_ledger(
         source=source,
         **stripe_ids,
     )
-    if not _insert_once(entry):
+    if not insert_unless_conflict(entry, "kind", "external_id"):  # ledger_movement_once
         return None  # recorded concurrently by another delivery of the same news
     ledger.add(entry)
     return entry
-
-
-_LEDGER_FIELDS = [f for f in LedgerEntry._meta.concrete_fields if not f.primary_key]
-_INSERT_ONCE = f"""
-    INSERT INTO {LedgerEntry._meta.db_table} ({", ".join(str(f.column) for f in _LEDGER_FIELDS)})
-    VALUES ({", ".join(["%s"] * len(_LEDGER_FIELDS))})
-    ON CONFLICT (kind, external_id) DO NOTHING
-    RETURNING id
-"""
-
-
-def _insert_once(entry: LedgerEntry) -> bool:
-    """One statement, no savepoint: False when the movement is on the ledger already (the
-    constraint `ledger_movement_once` decides, whoever wrote it first)."""
-    values = [f.get_db_prep_save(f.pre_save(entry, add=True), connection) for f in _LEDGER_FIELDS]
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_ONCE, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    entry.pk = row[0]
-    entry._state.adding = False
-    return True
 
 
 # How far a PaymentIntent has come. Stripe never moves one backwards (a declined attempt and a
