@@ -20,9 +20,11 @@ from datetime import timedelta
 
 from django.db import connections
 from django.utils import timezone
-from procrastinate import jobs, sql
+from procrastinate import exceptions, jobs, sql
 from procrastinate.contrib.django import app
 from procrastinate.contrib.django.django_connector import DjangoConnector
+
+from shopkeeper.jobs.fetching import FETCH_TRIES, lost_lock_race
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,19 @@ def run_jobs(
             until=timezone.now() + timedelta(seconds=seconds_later),
         )
     runs: list[JobRun] = []
+    lost_races = 0
     while len(runs) < limit:
-        row = connector.execute_query_one(
-            query=sql.queries["fetch_job"], queues=None, worker_id=None
-        )
+        try:
+            row = connector.execute_query_one(
+                query=sql.queries["fetch_job"], queues=None, worker_id=None
+            )
+        except exceptions.UniqueViolation as error:
+            # Another thread took the lock of the job we picked (as between two workers):
+            # fetch again, as shopkeeper.jobs.fetching does in the worker.
+            if not lost_lock_race(error) or lost_races == FETCH_TRIES:
+                raise
+            lost_races += 1
+            continue
         if row["id"] is None:
             return runs
         if isinstance(row["args"], str):  # Django's adapters load jsonb as text

@@ -190,6 +190,8 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 
 # The jobs: each feature's tasks are in its `jobs` module (procrastinate imports every app's).
 PROCRASTINATE_AUTODISCOVER_MODULE_NAME = "jobs"
+# A worker survives losing a race for a job lock (shopkeeper/jobs/fetching.py).
+PROCRASTINATE_ON_APP_READY = "shopkeeper.jobs.fetching.install"
 
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
