@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from shopkeeper.durations import BadDuration, parse_duration
 from shopkeeper.failpoints import parse as parse_failpoints
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -413,6 +415,40 @@ SHOPKEEPER_PROXY_COUNT = int(os.environ.get("SHOPKEEPER_PROXY_COUNT", "0"))
 # /metrics (Prometheus) answers only a request with `Authorization: Bearer <this token>`; unset,
 # it answers nobody in production and anyone in development (docs/operations.md).
 SHOPKEEPER_METRICS_TOKEN = os.environ.get("SHOPKEEPER_METRICS_TOKEN", "").strip()
+
+
+def _duration(name: str, default: str) -> timedelta:
+    text = os.environ.get(name, "").strip() or default
+    try:
+        return parse_duration(text)
+    except BadDuration as error:
+        raise ImproperlyConfigured(f"{name}: {error}") from None
+
+
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = os.environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+# Periodic jobs run by the worker (docs/operations.md, "Periodic jobs"). Durations are written
+# 90s, 2m, 60m, 6d18h (shopkeeper/durations.py).
+# An order still unpaid this long after checkout is cancelled and its stock returned.
+SHOPKEEPER_UNPAID_ORDER_TTL = _duration("SHOPKEEPER_UNPAID_ORDER_TTL", "60m")
+# An authorisation not captured this long is flagged in the back office; at EXPIRE_AFTER (Stripe
+# releases a card authorisation after about 7 days) the action decides: void it, capture it, or
+# only notify a person.
+SHOPKEEPER_AUTH_WARN_AFTER = _duration("SHOPKEEPER_AUTH_WARN_AFTER", "5d")
+SHOPKEEPER_AUTH_EXPIRE_AFTER = _duration("SHOPKEEPER_AUTH_EXPIRE_AFTER", "6d18h")
+SHOPKEEPER_AUTH_EXPIRY_ACTION = _choice(
+    "SHOPKEEPER_AUTH_EXPIRY_ACTION", ("void", "capture", "notify"), "notify"
+)
+if SHOPKEEPER_AUTH_WARN_AFTER > SHOPKEEPER_AUTH_EXPIRE_AFTER:
+    raise ImproperlyConfigured(
+        "SHOPKEEPER_AUTH_WARN_AFTER must not be after SHOPKEEPER_AUTH_EXPIRE_AFTER"
+    )
+
 
 # Tests only: failpoints switched on by name, e.g. "refund.after_stripe=kill" (see
 # shopkeeper/failpoints.py). Production refuses to start with any.

@@ -13,3 +13,7 @@ if TYPE_CHECKING:
     from shopkeeper.accounts.models import User
 
 Actor: TypeAlias = "User"
+
+# The audit log's actor label for what Shopkeeper does by itself: the worker's periodic jobs
+# (expiring unpaid orders, lapsing authorisations, the nightly reconcile), its own retries.
+SYSTEM = "Shopkeeper"
