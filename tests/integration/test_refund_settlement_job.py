@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from procrastinate.contrib.django.models import ProcrastinateJob
 
+from shopkeeper.accounts.actors import SYSTEM
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.payments.models import LedgerEntry
@@ -93,6 +94,15 @@ def test_given_answer_lost_when_the_job_sends_again_then_settled_with_the_same_k
     assert LedgerEntry.objects.filter(order=order, kind="refund").count() == 1
     assert refunded_minor(order) == 1000
     assert waiting_jobs() == []
+
+
+def test_given_the_job_settled_it_then_the_audit_names_shopkeeper_not_stripe(fake_gateway):
+    lost_answer_refund(fake_gateway)
+
+    assert time_passes(60) == ["succeeded"]
+
+    entry = AuditEntry.objects.get(action="order.refund.succeeded")
+    assert (entry.actor_id, entry.actor_email) == (None, SYSTEM)  # the worker sent it again
 
 
 def test_given_answer_still_unknown_then_each_step_waits_longer_until_the_schedule_ends(

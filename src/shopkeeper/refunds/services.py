@@ -38,7 +38,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from shopkeeper import failpoints
-from shopkeeper.accounts.actors import Actor
+from shopkeeper.accounts.actors import SYSTEM, Actor
 from shopkeeper.errors import DomainError, PaymentOutcomeUnknown, PaymentProviderUnavailable
 from shopkeeper.idempotency.services import claimed_resource_key, settle_claim
 from shopkeeper.orders.claims import ensure_no_claim
@@ -364,7 +364,8 @@ def _record_answer(
     ledger: OrderLedger | None = None,
     settle_step: int = 0,
 ) -> None:
-    label = "" if actor else STRIPE
+    # Without a person, Shopkeeper itself sent it: the worker's retry or reconcile's resend.
+    label = "" if actor else SYSTEM
     if answer.snapshot is not None:
         apply_snapshot(
             order=order,
