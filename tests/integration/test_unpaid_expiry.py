@@ -13,7 +13,11 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
-from shopkeeper.errors import PaymentOutcomeUnknown, PaymentProviderUnavailable
+from shopkeeper.errors import (
+    PaymentOutcomeUnknown,
+    PaymentProviderUnavailable,
+    PaymentRequestInvalid,
+)
 from shopkeeper.orders.expiry import Expiry, expire_unpaid_order, orders_due_to_expire
 from shopkeeper.orders.jobs import expire_unpaid_orders
 from shopkeeper.orders.models import Order
@@ -22,7 +26,7 @@ from shopkeeper.orders.services import cancel_order
 from shopkeeper.payments.models import Payment
 from shopkeeper.stripe_events.job_lock import processing_lock
 from tests.factories import authorised_order, new_order, paid_order, staff
-from tests.fakes import intent_event_payload
+from tests.fakes import GatewayInBetween, intent_event_payload
 from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
@@ -216,3 +220,33 @@ def test_the_expiry_job_holds_the_lock_of_the_webhooks_of_its_payment(fake_gatew
     webhook = json.loads(intent_event_payload(intent, "payment_intent.succeeded"))
     assert job.lock == processing_lock(webhook) == f"stripe:{intent.id}"
     assert job.queueing_lock == f"expire:{order.number}"
+
+
+def test_given_a_payment_intent_stripe_does_not_know_then_the_order_expires_anyway(fake_gateway):
+    """Nobody can pay a PaymentIntent Stripe does not know (`seed --orders` rows name such
+    ids): the order expires without a cancel at Stripe, and the entry says so."""
+    order = aged(new_order(fake_gateway, stock=5), TTL * 2)
+    intent_id = intent_of(order)
+    del fake_gateway.intents[intent_id]
+
+    assert expire_unpaid_order(order_number=order.number) == Expiry.EXPIRED
+
+    order.refresh_from_db()
+    assert order.status == "cancelled" and stock() == 5
+    entry = AuditEntry.objects.get(action="order.expired")
+    assert entry.details["unknown_at_stripe"] == [intent_id]
+    assert entry.details["payment_intents_cancelled"] == []
+
+
+def test_given_another_error_reading_the_payment_intent_then_nothing_changes(fake_gateway):
+    order = aged(new_order(fake_gateway, stock=5), TTL * 2)
+
+    class RefusesReads(GatewayInBetween):
+        def retrieve_payment_intent(self, intent_id: str):
+            raise PaymentRequestInvalid("Invalid API key", http_status=401)
+
+    with pytest.raises(PaymentRequestInvalid):
+        expire_unpaid_order(order_number=order.number, gateway=RefusesReads(fake_gateway))
+
+    order.refresh_from_db()
+    assert order.status == "pending" and not order.operation and stock() == 3

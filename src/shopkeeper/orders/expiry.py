@@ -112,6 +112,7 @@ def expire_unpaid_order(*, order_number: str, gateway: PaymentGateway | None = N
     if open_intents is None:
         return Expiry.NOT_DUE
     cancelled: list[IntentSnapshot] = []
+    unknown_at_stripe: list[str] = []
     for intent_id in open_intents:
         try:
             intent = _cancel_at_stripe(order_number, intent_id, gateway)
@@ -125,8 +126,11 @@ def expire_unpaid_order(*, order_number: str, gateway: PaymentGateway | None = N
         if isinstance(intent, Expiry):  # paid at the last second, or processing
             release(order_number, key)
             return intent
-        cancelled.append(intent)
-    return _record_expiry(order_number, key, ttl, cancelled)
+        if intent is None:
+            unknown_at_stripe.append(intent_id)
+        else:
+            cancelled.append(intent)
+    return _record_expiry(order_number, key, ttl, cancelled, unknown_at_stripe)
 
 
 def _reserve(order_number: str, key: str, ttl: timedelta) -> list[str] | None:
@@ -149,11 +153,20 @@ def _due(order: Order, ttl: timedelta) -> bool:
 
 def _cancel_at_stripe(
     order_number: str, intent_id: str, gateway: PaymentGateway
-) -> IntentSnapshot | Expiry:
+) -> IntentSnapshot | Expiry | None:
     """The cancelled PaymentIntent, or why the order stays: the customer paid (recorded as the
     webhook would), or the payment is processing. Stripe would also cancel an authorised one
-    (voiding the customer's money), so the PaymentIntent is read first."""
-    intent = gateway.retrieve_payment_intent(intent_id)
+    (voiding the customer's money), so the PaymentIntent is read first. None: Stripe does not
+    know it (nobody can pay it; e.g. `seed --orders` rows), so there is nothing to cancel."""
+    try:
+        intent = gateway.retrieve_payment_intent(intent_id)
+    except PaymentRequestInvalid as error:
+        if error.extra.get("stripe_code") == "resource_missing" or (
+            error.extra.get("http_status") == 404
+        ):
+            logger.warning("Order %s: Stripe knows no PaymentIntent %s", order_number, intent_id)
+            return None
+        raise
     if intent.status not in (IntentStatus.CANCELED, *_PAYABLE):
         return _paid_meanwhile(order_number, intent)
     if intent.status == IntentStatus.CANCELED:
@@ -184,7 +197,11 @@ def _paid_meanwhile(order_number: str, intent: IntentSnapshot) -> Expiry:
 
 
 def _record_expiry(
-    order_number: str, key: str, ttl: timedelta, cancelled: list[IntentSnapshot]
+    order_number: str,
+    key: str,
+    ttl: timedelta,
+    cancelled: list[IntentSnapshot],
+    unknown_at_stripe: list[str],
 ) -> Expiry:
     """Record the expiry Stripe allowed, re-checked under the lock; the claim is released."""
     with transaction.atomic():
@@ -193,7 +210,7 @@ def _record_expiry(
         release_claim(order, key)
         if not _due(order, ttl):
             return Expiry.NOT_DUE  # paid meanwhile (a webhook): nothing is cancelled
-        cancelled_ids = {intent.id for intent in cancelled}
+        cancelled_ids = {intent.id for intent in cancelled} | set(unknown_at_stripe)
         if any(
             p.intent_status not in FINISHED_INTENT_STATUSES and p.intent_id not in cancelled_ids
             for p in payments
@@ -208,6 +225,7 @@ def _record_expiry(
             action="order.expired",
             actor_label=SYSTEM,
             ttl=format_duration(ttl),
+            **({"unknown_at_stripe": unknown_at_stripe} if unknown_at_stripe else {}),
         )
     logger.info("Order %s expired: unpaid after %s", order_number, format_duration(ttl))
     return Expiry.EXPIRED
