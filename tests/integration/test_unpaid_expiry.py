@@ -250,3 +250,18 @@ def test_given_another_error_reading_the_payment_intent_then_nothing_changes(fak
 
     order.refresh_from_db()
     assert order.status == "pending" and not order.operation and stock() == 3
+
+
+def test_finding_the_orders_due_is_one_statement_however_many(
+    fake_gateway, django_assert_num_queries
+):
+    orders = [aged(new_order(fake_gateway), TTL * 2) for _ in range(3)]
+    aged(new_order(fake_gateway), TTL / 2)  # too young
+    paid = aged(paid_order(fake_gateway), TTL * 2)
+
+    with django_assert_num_queries(1):
+        due = orders_due_to_expire()
+
+    assert [d.number for d in due] == [o.number for o in orders]  # oldest first
+    assert [d.intent_id for d in due] == [intent_of(o) for o in orders]
+    assert paid.number not in {d.number for d in due}
