@@ -265,3 +265,14 @@ def test_finding_the_orders_due_is_one_statement_however_many(
     assert [d.number for d in due] == [o.number for o in orders]  # oldest first
     assert [d.intent_id for d in due] == [intent_of(o) for o in orders]
     assert paid.number not in {d.number for d in due}
+
+
+@pytest.mark.periodic_ticks
+def test_both_orders_jobs_are_on_the_workers_schedule_every_30_seconds():
+    from procrastinate.contrib.django import app
+
+    crons = {
+        name: periodic.cron for (name, _), periodic in app.periodic_registry.periodic_tasks.items()
+    }
+    assert crons["orders.expire_unpaid_orders"] == "* * * * * */30"
+    assert crons["orders.give_back_late_payments"] == "* * * * * */30"
