@@ -101,6 +101,20 @@ def refund_retry_delays(
     return list(settings.SHOPKEEPER_REFUND_RETRY_DELAYS)  # type: ignore[attr-defined]
 
 
+@pytest.fixture(autouse=True)
+def no_periodic_ticks(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """A real worker started by a test defers no periodic job at the clock's ticks (a test
+    counting jobs would meet them at random); a test of a periodic job defers it itself, or
+    says `@pytest.mark.periodic_ticks` to keep the schedule."""
+    if request.node.get_closest_marker("periodic_ticks") is None:
+        from procrastinate.contrib.django import app
+
+        monkeypatch.setattr(app.periodic_registry, "periodic_tasks", {})
+    yield
+
+
 @pytest.fixture
 def manager() -> User:
     return staff("manager")

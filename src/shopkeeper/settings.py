@@ -283,10 +283,12 @@ LOGGING = {
         # Django's default console handler on "django" would print every record again,
         # unmasked: its records go to the masked root handler only.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
-        # A line per deferred job (every webhook) and per registered task is noise; the
-        # worker's own lines (a job started, ended, retried) stay.
+        # A line per deferred job (every webhook), per registered task and per periodic tick
+        # (in every command, twice a minute in the worker) is noise; the worker's own lines (a
+        # job started, ended, retried) stay.
         "procrastinate.jobs": {"level": "WARNING"},
         "procrastinate.blueprints": {"level": "WARNING"},
+        "procrastinate.periodic": {"level": "WARNING"},
     },
 }
 

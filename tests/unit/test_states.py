@@ -104,6 +104,8 @@ def test_given_an_illegal_order_move_then_illegal_transition_is_raised(
         (P.PAID, P.REFUNDED),
         (P.PARTIALLY_REFUNDED, P.REFUNDED),
         (P.REFUNDED, P.PARTIALLY_REFUNDED),  # a refund reported failed after it succeeded
+        (P.VOIDED, P.PAID),  # a cancelled order paid late through another PaymentIntent
+        (P.VOIDED, P.AUTHORIZED),
     ],
 )
 def test_given_an_allowed_payment_move_then_it_returns_the_target(
@@ -120,8 +122,8 @@ def test_given_an_allowed_payment_move_then_it_returns_the_target(
         (P.PAID, P.AUTHORIZED),
         (P.AUTHORIZED, P.REFUNDED),  # uncaptured money is voided, never refunded
         (P.AUTHORIZED, P.PARTIALLY_REFUNDED),
-        (P.VOIDED, P.PAID),
         (P.VOIDED, P.PENDING),
+        (P.VOIDED, P.REFUNDED),  # only money the order holds goes back
         (P.REFUNDED, P.AUTHORIZED),
         (P.PENDING, P.REFUNDED),
         (P.FAILED, P.REFUNDED),
@@ -150,8 +152,10 @@ def test_given_an_unknown_status_then_it_is_refused() -> None:
         move_payment(P.PAID, "chargeback")
 
 
-def test_voided_closed_and_cancelled_are_terminal() -> None:
-    assert PAYMENT_TRANSITIONS[P.VOIDED] == frozenset()
+def test_closed_and_cancelled_are_terminal_and_voided_leads_only_to_money_taken_late() -> None:
+    # A voided authorisation is never captured (the ledger refuses it); the order's payment
+    # status leaves voided only when another PaymentIntent of the order takes money.
+    assert PAYMENT_TRANSITIONS[P.VOIDED] == frozenset({P.AUTHORIZED, P.PAID})
     assert ORDER_TRANSITIONS[OS.CLOSED] == frozenset()
     assert ORDER_TRANSITIONS[OS.CANCELLED] == frozenset()
 

@@ -22,6 +22,8 @@ AUDIT_TITLES = {
     "order.placed": "Order placed",
     "order.abandoned": "Checkout abandoned",
     "order.cancelled": "Order cancelled",
+    "order.expired": "Unpaid order expired and cancelled",
+    "order.late_payment_returned": "Payment after cancellation given back",
     "order.captured": "Capture requested",
     "payment.started": "Payment started",
     "payment.pending": "Payment pending",

@@ -28,6 +28,7 @@ VOID_AFTER_CAPTURE = "void_after_capture"  # Stripe voided an authorisation we r
 STRIPE_CONTRADICTS = "stripe_contradicts"  # Stripe's final status differs from our final one
 REFUND_EXCEEDS_CAPTURED = "refund_exceeds_captured"  # refunds + disputes would pass captured
 PAYMENT_MISMATCH = "payment_mismatch"  # Stripe's amount, currency or order is not the order's
+PAID_AFTER_CANCEL = "paid_after_cancel"  # money taken for a cancelled (or expired) order
 MAX_DETAIL = 1000
 
 
@@ -91,3 +92,27 @@ def resolve_attention(*, order_number: str, actor: Actor | None, note: str) -> i
                 details={"codes": [a.code for a in open_flags], "note": note[:MAX_DETAIL]},
             )
     return len(open_flags)
+
+
+def resolve_flag(
+    order: Order, *, code: str, subject: str, note: str, actor_label: str = "Shopkeeper"
+) -> bool:
+    """Close the locked `order`'s open flag `code` about `subject`, when what it was about is
+    settled by itself (a late payment given back); False when no such flag is open."""
+    attention = Attention.objects.filter(
+        order=order, code=code, subject=subject, resolved_at__isnull=True
+    ).first()
+    if attention is None:
+        return False
+    attention.resolved_at, attention.resolution = timezone.now(), note[:MAX_DETAIL]
+    attention.save(update_fields=["resolved_at", "resolution"])
+    if not open_attention(order).exists():
+        order.needs_attention = False
+        Order.objects.filter(pk=order.pk).update(needs_attention=False)
+    record_for_order(
+        order,
+        action="order.attention_resolved",
+        actor_label=actor_label,
+        details={"codes": [code], "subject": subject, "note": attention.resolution},
+    )
+    return True

@@ -6,9 +6,12 @@ with the order services that apply them.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from shopkeeper.durations import format_duration
 from shopkeeper.errors import Conflict
 from shopkeeper.orders.states import OrderStatus
-from shopkeeper.payments.states import CAPTURED_STATUSES, PaymentStatus
+from shopkeeper.payments.states import CAPTURED_STATUSES, UNPAID_STATUSES, PaymentStatus
 
 
 class OrderPaidRefundFirst(Conflict):
@@ -65,3 +68,24 @@ def ensure_capturable(order_status: OrderStatus | str, payment_status: PaymentSt
             f"Only an authorised payment can be captured; this one is {payment_status}",
             payment_status=str(payment_status),
         )
+
+
+def is_due_to_expire(
+    order_status: OrderStatus | str,
+    payment_status: PaymentStatus | str,
+    *,
+    age: timedelta,
+    ttl: timedelta,
+) -> bool:
+    """An open order nobody has paid (pending, or declined and not retried) expires `ttl` after
+    checkout. An authorised or paid order never does, nor one already cancelled or closed."""
+    return (
+        OrderStatus(order_status) == OrderStatus.PENDING
+        and PaymentStatus(payment_status) in UNPAID_STATUSES
+        and age >= ttl
+    )
+
+
+def expiry_reason(ttl: timedelta) -> str:
+    """The cancel reason an expired order shows: `expired: unpaid after 60m`."""
+    return f"expired: unpaid after {format_duration(ttl)}"

@@ -157,7 +157,7 @@ def _record_cancellation(
             except DomainError as error:
                 refusal = error
         if refusal is None:
-            _cancel_locked(order, payments, reason, actor, cancelled)
+            cancel_locked(order, payments, reason, actor, cancelled)
     if refusal is not None:
         raise refusal
     return order
@@ -188,13 +188,19 @@ def _flag_voids_after_capture(
     )
 
 
-def _cancel_locked(
+def cancel_locked(
     order: Order,
     payments: list[Payment],
     reason: str,
-    actor: Actor,
+    actor: Actor | None,
     cancelled: list[IntentSnapshot],
+    *,
+    action: str = "order.cancelled",
+    actor_label: str = "",
+    **details: object,
 ) -> None:
+    """Cancel the locked `order` (the cancellable rule checked): record the PaymentIntents
+    Stripe cancelled, void what is still authorised, return the stock, audit it as `action`."""
     before = statuses(order)
     cancelled_by_id = {intent.id: intent for intent in cancelled}
     voided = 0
@@ -212,8 +218,9 @@ def _cancel_locked(
     restocked = restock_order(order)
     record_for_order(
         order,
-        action="order.cancelled",
+        action=action,
         actor=actor,
+        actor_label=actor_label,
         before=before,
         after=statuses(order),
         details={
@@ -221,6 +228,7 @@ def _cancel_locked(
             "voided_minor": voided,
             "payment_intents_cancelled": sorted(cancelled_by_id),
             "restocked": restocked,
+            **details,
         },
     )
 

@@ -19,6 +19,7 @@ from shopkeeper.errors import NotFound
 from shopkeeper.inserts import insert_unless_conflict
 from shopkeeper.orders.attention import (
     CAPTURE_AFTER_VOID,
+    PAID_AFTER_CANCEL,
     STRIPE_CONTRADICTS,
     VOID_AFTER_CAPTURE,
     flag_order,
@@ -336,9 +337,19 @@ def _advance_order(order: Order, intent: IntentSnapshot, source: str, *, current
     order.save(update_fields=["status", "payment_status", "updated_at"])
     details = {"payment_intent": intent.id, "source": source, "error": intent.last_error}
     if money_held and order.status == OrderStatus.CANCELLED:
-        # The customer paid an order we had already cancelled: the money is real and on the
-        # ledger, and staff must give it back (void or refund).
-        details["attention"] = "payment received for a cancelled order; void or refund it"
+        # The customer paid an order we had already cancelled (or that expired): the money is
+        # real and on the ledger. The order is flagged, and the worker gives the money back
+        # (orders.late_payments: void or refund, once).
+        details["attention"] = "payment received for a cancelled order; it is given back"
+        flag_order(
+            order,
+            code=PAID_AFTER_CANCEL,
+            subject=intent.id,
+            detail=f"PaymentIntent {intent.id} holds money ({target}) for this cancelled order "
+            f"({order.cancel_reason or 'cancelled'}); Shopkeeper voids or refunds it",
+            actor_label=STRIPE,
+            source=source,
+        )
         logger.error("Order %s was cancelled but its payment is %s", order.number, target)
     record_for_order(
         order,

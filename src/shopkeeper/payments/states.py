@@ -34,7 +34,11 @@ PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     # the refundable balance, which is the only way back from refunded.
     _P.PARTIALLY_REFUNDED: frozenset({_P.REFUNDED, _P.PAID}),
     _P.REFUNDED: frozenset({_P.PARTIALLY_REFUNDED, _P.PAID}),
-    _P.VOIDED: frozenset(),
+    # Voided is the end of an authorisation, but not of the order's money: a customer who pays
+    # a cancelled order through another PaymentIntent (a retry racing its expiry) has paid, and
+    # the order's copy follows its ledger, which never captures a voided authorisation. That
+    # payment is flagged and given back (orders.late_payments).
+    _P.VOIDED: frozenset({_P.AUTHORIZED, _P.PAID}),
 }
 
 # Payment statuses in which money has been captured and not all of it given back.
