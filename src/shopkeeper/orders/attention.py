@@ -28,6 +28,8 @@ VOID_AFTER_CAPTURE = "void_after_capture"  # Stripe voided an authorisation we r
 STRIPE_CONTRADICTS = "stripe_contradicts"  # Stripe's final status differs from our final one
 REFUND_EXCEEDS_CAPTURED = "refund_exceeds_captured"  # refunds + disputes would pass captured
 PAYMENT_MISMATCH = "payment_mismatch"  # Stripe's amount, currency or order is not the order's
+# An authorisation past SHOPKEEPER_AUTH_EXPIRE_AFTER, not captured (orders.authorisations)
+AUTHORIZATION_EXPIRING = "authorization_expiring"
 MAX_DETAIL = 1000
 
 

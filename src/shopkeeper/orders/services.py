@@ -16,6 +16,8 @@ nothing: the same request later reuses the same key.
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -55,6 +57,8 @@ from shopkeeper.payments.stripe_statuses import FINISHED_INTENT_STATUSES, Intent
 from shopkeeper.refunds.selectors import has_refund_in_flight, has_refund_in_progress
 
 MAX_REASON_LENGTH = 500
+# Who acts: a member of staff, or None and the label the audit log records instead.
+By: TypeAlias = "tuple[Actor | None, str]"
 
 
 class CancelReasonRequired(InvalidInput):
@@ -65,14 +69,17 @@ class CancelReasonRequired(InvalidInput):
 # --- cancel ---------------------------------------------------------------------------------
 
 
-def cancel_order(*, order_number: str, reason: str, actor: Actor) -> Order:
+def cancel_order(
+    *, order_number: str, reason: str, actor: Actor | None, actor_label: str = ""
+) -> Order:
     """Cancel an order that holds no captured money, voiding its open PaymentIntents first.
 
     Unpaid and authorised orders are cancelled (the PaymentIntent is cancelled at Stripe so it
     can no longer be paid, and an authorisation is voided); an order refunded in full with no
     refund pending is cancelled; a paid order must be refunded first. Reserved stock not yet
     returned goes back to the catalog. While a capture or a refund of the order is under way at
-    Stripe, the answer is 409 `operation_in_progress`.
+    Stripe, the answer is 409 `operation_in_progress`. Shopkeeper itself cancels with `actor`
+    None and `actor_label` SYSTEM (a lapsing authorisation voided).
     """
     reason = _required_reason(reason)
     gateway = get_gateway()
@@ -87,7 +94,7 @@ def cancel_order(*, order_number: str, reason: str, actor: Actor) -> Order:
     except BaseException:
         release(order_number, key)
         raise
-    return _record_cancellation(order_number, reason, actor, cancelled, key)
+    return _record_cancellation(order_number, reason, (actor, actor_label), cancelled, key)
 
 
 def _reserve_cancel(order_number: str, key: str) -> list[str]:
@@ -139,7 +146,7 @@ def _cancel_at_stripe(order_number: str, intent_id: str, gateway: PaymentGateway
 
 
 def _record_cancellation(
-    order_number: str, reason: str, actor: Actor, cancelled: list[IntentSnapshot], key: str
+    order_number: str, reason: str, by: By, cancelled: list[IntentSnapshot], key: str
 ) -> Order:
     """Record the cancellation Stripe confirmed; the claim is released whatever happens.
 
@@ -157,7 +164,7 @@ def _record_cancellation(
             except DomainError as error:
                 refusal = error
         if refusal is None:
-            _cancel_locked(order, payments, reason, actor, cancelled)
+            _cancel_locked(order, payments, reason, by, cancelled)
     if refusal is not None:
         raise refusal
     return order
@@ -192,7 +199,7 @@ def _cancel_locked(
     order: Order,
     payments: list[Payment],
     reason: str,
-    actor: Actor,
+    by: By,
     cancelled: list[IntentSnapshot],
 ) -> None:
     before = statuses(order)
@@ -213,7 +220,8 @@ def _cancel_locked(
     record_for_order(
         order,
         action="order.cancelled",
-        actor=actor,
+        actor=by[0],
+        actor_label=by[1],
         before=before,
         after=statuses(order),
         details={
