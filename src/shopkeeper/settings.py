@@ -287,6 +287,8 @@ LOGGING = {
         # worker's own lines (a job started, ended, retried) stay.
         "procrastinate.jobs": {"level": "WARNING"},
         "procrastinate.blueprints": {"level": "WARNING"},
+        # Two lines per periodic task at every start of every command; the tasks log their runs.
+        "procrastinate.periodic": {"level": "WARNING"},
     },
 }
 

@@ -361,3 +361,40 @@ def test_given_stripe_let_it_lapse_when_capturing_then_refused_and_flagged(fake_
     assert "could not capture" in flag.detail
     assert audited(order, "order.captured") == []
     assert run_lapse_job() == []  # no longer an open authorisation
+
+
+def test_given_a_job_not_run_yet_when_the_next_hour_comes_then_no_second_job(
+    fake_gateway, settings
+):
+    settings.SHOPKEEPER_AUTH_EXPIRY_ACTION = "void"
+    authorised_ago(authorised_order(fake_gateway), EXPIRE)
+    now = int(timezone.now().timestamp())
+
+    assert find_lapsing_authorisations(timestamp=now) == 1
+    assert find_lapsing_authorisations(timestamp=now + 3600) == 0  # queueing lock lapse:<pi>
+
+    runs = run_jobs()
+    assert [(run.task_name, run.outcome) for run in runs] == [
+        ("orders.act_on_lapsing_authorisation", "succeeded")
+    ]
+    assert stripe_moves(fake_gateway) == ["cancel_payment_intent"]
+
+
+def test_the_lapse_job_is_hourly_and_carries_the_payment_intents_lock(fake_gateway, settings):
+    from procrastinate.contrib.django import app
+
+    (periodic,) = [
+        task
+        for task in app.periodic_registry.periodic_tasks.values()
+        if task.task.name == "orders.find_lapsing_authorisations"
+    ]
+    assert periodic.cron == "17 * * * *"
+    settings.SHOPKEEPER_AUTH_EXPIRY_ACTION = "notify"
+    order = authorised_ago(authorised_order(fake_gateway), EXPIRE)
+    find_lapsing_authorisations(timestamp=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT lock FROM procrastinate_jobs WHERE task_name = %s",
+            ["orders.act_on_lapsing_authorisation"],
+        )
+        assert cursor.fetchall() == [(f"stripe:{intent_id(order)}",)]

@@ -41,7 +41,8 @@ from shopkeeper.orders.attention import (
 from shopkeeper.orders.authorisation_rules import ExpiryAction, span_text
 from shopkeeper.orders.capture import capture_order
 from shopkeeper.orders.locks import lock_order, lock_rows
-from shopkeeper.orders.models import Attention
+from shopkeeper.orders.models import Attention, Order
+from shopkeeper.orders.operations import OperationInProgress
 from shopkeeper.orders.services import cancel_order
 from shopkeeper.orders.states import OrderStatus
 from shopkeeper.orders_view.authorisations import open_authorisations, window
@@ -131,6 +132,8 @@ def act_on_lapsing_authorisation(payment_id: int) -> None:
             DONE[action],
             unavailable.detail,
         )
+    except OperationInProgress:
+        logger.info("Order %s: a capture or cancel is under way; next run looks again", number)
     except OrderNeedsAttention:
         return  # the use case has flagged the order itself
     except DomainError as refusal:
@@ -143,14 +146,18 @@ def _still_lapsed(payment_id: int) -> Payment | None:
     return lapsed.select_related("order").first()
 
 
+def _lock(payment_id: int) -> tuple[Order, Payment]:
+    """The payment's order, then the payment, locked (orders.locks' order); in a transaction."""
+    order_id = Payment.objects.filter(pk=payment_id).values_list("order_id", flat=True)[0]
+    order = lock_order(pk=order_id)
+    (payment,) = lock_rows(order, Payment.objects.filter(pk=payment_id))
+    return order, payment
+
+
 def _notify(payment_id: int) -> None:
     """Flag the order once per PaymentIntent (a person who resolved it has decided), audited."""
     with transaction.atomic():
-        payment = _still_lapsed(payment_id)
-        if payment is None:
-            return
-        order = lock_order(pk=payment.order_id)
-        (payment,) = lock_rows(order, Payment.objects.filter(pk=payment_id))
+        order, payment = _lock(payment_id)
         if _still_lapsed(payment_id) is None or _flagged(payment):
             return
         assert payment.authorized_at is not None
@@ -174,6 +181,7 @@ def _notify(payment_id: int) -> None:
 
 
 def _flagged(payment: Payment) -> bool:
+    """Flagged for this PaymentIntent before, open or resolved."""
     return Attention.objects.filter(
         order_id=payment.order_id, code=AUTHORIZATION_EXPIRING, subject=payment.intent_id
     ).exists()
@@ -183,20 +191,18 @@ def _flag_refusal(payment_id: int, action: ExpiryAction, refusal: DomainError) -
     """Stripe or the order refused the action: a person must look, unless the authorisation was
     captured or the order cancelled meanwhile (by staff, or by news from Stripe)."""
     with transaction.atomic():
-        order_id = Payment.objects.filter(pk=payment_id).values_list("order_id", flat=True)[0]
-        order = lock_order(pk=order_id)
-        (payment,) = lock_rows(order, Payment.objects.filter(pk=payment_id))
-        settled = order.status == OrderStatus.CANCELLED or payment_balance(payment).captured > 0
-        if not settled:
-            flag_order(
-                order,
-                code=AUTHORIZATION_EXPIRING,
-                subject=payment.intent_id,
-                detail=f"Shopkeeper could not {action} the lapsing authorisation of "
-                f"PaymentIntent {payment.intent_id}: {refusal.detail}",
-                actor_label=SYSTEM,
-                error=refusal.code,
-            )
+        order, payment = _lock(payment_id)
+        if order.status == OrderStatus.CANCELLED or payment_balance(payment).captured > 0:
+            return
+        flag_order(
+            order,
+            code=AUTHORIZATION_EXPIRING,
+            subject=payment.intent_id,
+            detail=f"Shopkeeper could not {action} the lapsing authorisation of "
+            f"PaymentIntent {payment.intent_id}: {refusal.detail}",
+            actor_label=SYSTEM,
+            error=refusal.code,
+        )
     logger.warning(
         "Order %s: lapsing authorisation %s not %s: %s",
         order.number,
