@@ -398,3 +398,12 @@ def test_the_lapse_job_is_hourly_and_carries_the_payment_intents_lock(fake_gatew
             ["orders.act_on_lapsing_authorisation"],
         )
         assert cursor.fetchall() == [(f"stripe:{intent_id(order)}",)]
+
+
+def test_given_expiring_authorisations_then_status_and_metrics_count_them(fake_gateway, manager):
+    from shopkeeper import health
+
+    orders_by_age(fake_gateway, manager)
+
+    _, value = health.read_counts()["authorizations_expiring"]
+    assert value == 2
