@@ -288,6 +288,7 @@ LOGGING = {
         # job started, ended, retried) stay.
         "procrastinate.jobs": {"level": "WARNING"},
         "procrastinate.blueprints": {"level": "WARNING"},
+        # Two lines per periodic task at every start of every command; the tasks log their runs.
         "procrastinate.periodic": {"level": "WARNING"},
     },
 }

@@ -25,7 +25,7 @@ from shopkeeper.refunds.selectors import order_facts, reserved_minor
 
 PAGE_SIZE = 25
 REFUND_REASONS = tuple(REASON_LABELS.items())
-FILTERS = ("status", "payment_status", "q", "needs_attention")
+FILTERS = ("status", "payment_status", "q", "needs_attention", "authorization_expiring")
 
 
 APPROVAL_QUEUE_SIZE = 50
@@ -73,6 +73,7 @@ def order_list_context(request: HttpRequest) -> dict[str, Any]:
         cursor=cursor or None,
         limit=PAGE_SIZE,
         needs_attention=True if filters["needs_attention"] == "true" else None,
+        authorization_expiring=True if filters["authorization_expiring"] == "true" else None,
     )
     chosen = {name: value for name, value in filters.items() if value}
     next_cursor = page["next_cursor"]

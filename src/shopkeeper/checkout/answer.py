@@ -13,6 +13,7 @@ from shopkeeper.accounts.permissions import permissions_of
 from shopkeeper.checkout.services import PlacedOrder
 from shopkeeper.money import amount_fields
 from shopkeeper.orders.actions import available_actions
+from shopkeeper.orders_view.authorisations import authorisation_fields
 from shopkeeper.orders_view.selectors import line_data, payment_data
 
 
@@ -54,5 +55,6 @@ def placed_order_detail(placed: PlacedOrder) -> dict[str, Any]:
         refunds=[],
         disputed=False,
         disputes=[],
+        **authorisation_fields(None),  # nothing authorised yet
     )
     return detail

@@ -35,10 +35,12 @@ def list_orders(
     cursor: str | None = Query(None, max_length=200),
     limit: int = Query(25, ge=1, le=100),
     needs_attention: bool | None = None,
+    authorization_expiring: bool | None = None,
 ) -> dict[str, Any]:
     """Newest first. Filter by status, payment status, `q` (an order number or a customer's
-    e-mail: those orders; else part of the number, the e-mail or the customer's name), or
-    `needs_attention=true`: the orders flagged for a person."""
+    e-mail: those orders; else part of the number, the e-mail or the customer's name),
+    `needs_attention=true`: the orders flagged for a person, or `authorization_expiring=true`:
+    the orders whose authorisation is past SHOPKEEPER_AUTH_WARN_AFTER, not captured yet."""
     return selectors.list_orders(
         status=status,
         payment_status=payment_status,
@@ -46,6 +48,7 @@ def list_orders(
         cursor=cursor,
         limit=limit,
         needs_attention=needs_attention,
+        authorization_expiring=authorization_expiring,
     )
 
 

@@ -29,6 +29,8 @@ STRIPE_CONTRADICTS = "stripe_contradicts"  # Stripe's final status differs from 
 REFUND_EXCEEDS_CAPTURED = "refund_exceeds_captured"  # refunds + disputes would pass captured
 PAYMENT_MISMATCH = "payment_mismatch"  # Stripe's amount, currency or order is not the order's
 PAID_AFTER_CANCEL = "paid_after_cancel"  # money taken for a cancelled (or expired) order
+# An authorisation past SHOPKEEPER_AUTH_EXPIRE_AFTER, not captured (orders.authorisations)
+AUTHORIZATION_EXPIRING = "authorization_expiring"
 MAX_DETAIL = 1000
 
 

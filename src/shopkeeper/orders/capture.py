@@ -42,13 +42,16 @@ class CaptureExceedsAuthorized(Conflict):
     title = "The amount to capture exceeds what is authorised"
 
 
-def capture_order(*, order_number: str, amount: str | None = None, actor: Actor) -> Order:
+def capture_order(
+    *, order_number: str, amount: str | None = None, actor: Actor | None, actor_label: str = ""
+) -> Order:
     """Capture an authorised payment in full or in part (manual-capture mode).
 
     `amount` is a decimal string in the order's currency, more than zero and at most what is
     authorised; without it everything authorised is captured. Stripe releases the rest. While
     a cancel or another capture of the order is under way at Stripe, the answer is 409
-    `operation_in_progress` (a retry of the same capture goes ahead).
+    `operation_in_progress` (a retry of the same capture goes ahead). Shopkeeper itself
+    captures with `actor` None and `actor_label` SYSTEM (a lapsing authorisation captured).
     """
     gateway = get_gateway()
     intent_id, to_capture, key = reserving(
@@ -61,7 +64,7 @@ def capture_order(*, order_number: str, amount: str | None = None, actor: Actor)
     except BaseException:
         release(order_number, key)
         raise
-    return _record_capture(order_number, intent_id, to_capture, intent, actor, key)
+    return _record_capture(order_number, intent_id, to_capture, intent, (actor, actor_label), key)
 
 
 def _reserve_capture(order_number: str, amount: str | None) -> tuple[str, Money, str]:
@@ -120,7 +123,7 @@ def _record_capture(
     intent_id: str,
     captured: Money,
     intent: IntentSnapshot,
-    actor: Actor,
+    by: tuple[Actor | None, str],
     key: str,
 ) -> Order:
     """Stripe has taken the money: record it, each movement once, and release the claim.
@@ -149,7 +152,7 @@ def _record_capture(
                 actor_label="Stripe",
             )
         elif not ours.exists():
-            _record_captured_money(order, payment, captured, intent, actor)
+            _record_captured_money(order, payment, captured, intent, by)
     if contradicted:
         raise OrderNeedsAttention(
             "Stripe captured a payment our books have voided; the order is flagged for a person"
@@ -158,7 +161,11 @@ def _record_capture(
 
 
 def _record_captured_money(
-    order: Order, payment: Payment, captured: Money, intent: IntentSnapshot, actor: Actor
+    order: Order,
+    payment: Payment,
+    captured: Money,
+    intent: IntentSnapshot,
+    by: tuple[Actor | None, str],
 ) -> None:
     intent_id = payment.intent_id
     before = statuses(order)
@@ -191,7 +198,8 @@ def _record_captured_money(
     record_for_order(
         order,
         action="order.captured",
-        actor=actor,
+        actor=by[0],
+        actor_label=by[1],
         before=before,
         after=statuses(order),
         details={

@@ -21,6 +21,7 @@ from procrastinate import exceptions
 from procrastinate.contrib.django import app
 
 from shopkeeper.jobs.defer import defer_in_transaction
+from shopkeeper.orders import authorisations as authorisations  # its tasks, for autodiscovery
 from shopkeeper.orders.expiry import DueOrder, expire_unpaid_order, orders_due_to_expire
 from shopkeeper.orders.late_payments import LatePayment, give_back_late_payment, late_payments
 

@@ -83,7 +83,7 @@ class DisputeOut(Schema):
 
 class AttentionOut(Schema):
     # capture_after_void | void_after_capture | stripe_contradicts | refund_exceeds_captured |
-    # payment_mismatch (orders.attention)
+    # payment_mismatch | authorization_expiring (orders.attention)
     code: str
     detail: str
     at: datetime
@@ -129,6 +129,12 @@ class OrderOut(Schema):
     # True while Stripe's news contradicts our books or could not be booked: a person must look.
     needs_attention: bool = False
     attention: list[AttentionOut] = []
+    # While an authorisation is open (authorised, not captured): when the shop acts on it
+    # (authorised + SHOPKEEPER_AUTH_EXPIRE_AFTER, before Stripe lets it lapse); null otherwise.
+    authorization_expires_at: datetime | None = None
+    # True from SHOPKEEPER_AUTH_WARN_AFTER on, with the warning staff read.
+    authorization_expiring: bool = False
+    authorization_warning: str | None = None
 
 
 class OrderSummaryOut(Schema):
@@ -141,6 +147,9 @@ class OrderSummaryOut(Schema):
     grand_total_minor: int
     created_at: datetime
     needs_attention: bool = False
+    authorization_expires_at: datetime | None = None
+    authorization_expiring: bool = False
+    authorization_warning: str | None = None
 
 
 class OrderPageOut(Schema):

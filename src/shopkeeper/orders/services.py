@@ -65,14 +65,17 @@ class CancelReasonRequired(InvalidInput):
 # --- cancel ---------------------------------------------------------------------------------
 
 
-def cancel_order(*, order_number: str, reason: str, actor: Actor) -> Order:
+def cancel_order(
+    *, order_number: str, reason: str, actor: Actor | None, actor_label: str = ""
+) -> Order:
     """Cancel an order that holds no captured money, voiding its open PaymentIntents first.
 
     Unpaid and authorised orders are cancelled (the PaymentIntent is cancelled at Stripe so it
     can no longer be paid, and an authorisation is voided); an order refunded in full with no
     refund pending is cancelled; a paid order must be refunded first. Reserved stock not yet
     returned goes back to the catalog. While a capture or a refund of the order is under way at
-    Stripe, the answer is 409 `operation_in_progress`.
+    Stripe, the answer is 409 `operation_in_progress`. Shopkeeper itself cancels with `actor`
+    None and `actor_label` SYSTEM (a lapsing authorisation voided).
     """
     reason = _required_reason(reason)
     gateway = get_gateway()
@@ -87,7 +90,7 @@ def cancel_order(*, order_number: str, reason: str, actor: Actor) -> Order:
     except BaseException:
         release(order_number, key)
         raise
-    return _record_cancellation(order_number, reason, actor, cancelled, key)
+    return _record_cancellation(order_number, reason, actor, actor_label, cancelled, key)
 
 
 def _reserve_cancel(order_number: str, key: str) -> list[str]:
@@ -139,7 +142,12 @@ def _cancel_at_stripe(order_number: str, intent_id: str, gateway: PaymentGateway
 
 
 def _record_cancellation(
-    order_number: str, reason: str, actor: Actor, cancelled: list[IntentSnapshot], key: str
+    order_number: str,
+    reason: str,
+    actor: Actor | None,
+    actor_label: str,
+    cancelled: list[IntentSnapshot],
+    key: str,
 ) -> Order:
     """Record the cancellation Stripe confirmed; the claim is released whatever happens.
 
@@ -157,7 +165,7 @@ def _record_cancellation(
             except DomainError as error:
                 refusal = error
         if refusal is None:
-            cancel_locked(order, payments, reason, actor, cancelled)
+            cancel_locked(order, payments, reason, actor, cancelled, actor_label=actor_label)
     if refusal is not None:
         raise refusal
     return order

@@ -20,7 +20,7 @@ from shopkeeper.errors import InvalidInput
 from shopkeeper.money import amount_fields
 from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
 from shopkeeper.orders.models import Attention, Order, OrderLine
-from shopkeeper.orders_view import queries
+from shopkeeper.orders_view import authorisations, queries
 from shopkeeper.orders_view.detail_row import detail_rows
 from shopkeeper.payments.ledger import Balance
 from shopkeeper.payments.models import LedgerEntry, Payment
@@ -72,6 +72,9 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
         )
     )
     detail.update(_attention_data(rows.attention))
+    detail.update(
+        authorisations.authorisation_fields(authorisations.open_authorised_at(order, rows.payment))
+    )
     detail["refunds"] = [refund_data(refund, lines=lines) for refund, lines in rows.refunds]
     detail["disputed"] = any(d.outcome == DisputeOutcome.OPEN for d in rows.disputes)
     detail["disputes"] = [dispute_data(dispute) for dispute in rows.disputes]
@@ -176,16 +179,20 @@ def list_orders(
     cursor: str | None = None,
     limit: int = 25,
     needs_attention: bool | None = None,
+    authorization_expiring: bool | None = None,
 ) -> dict[str, Any]:
     """Newest first, by keyset over (created_at, id): a page never shifts as orders arrive.
 
     `q` is an order number or a customer's e-mail (those orders), or else part of the number,
     of the e-mail or of the customer's name, ignoring case;
-    `needs_attention` keeps the orders flagged for a person (or, False, the others).
+    `needs_attention` keeps the orders flagged for a person (or, False, the others);
+    `authorization_expiring` the orders whose authorisation is about to lapse (or the others).
     """
-    orders = Order.objects.order_by("-created_at", "-id")
+    orders = authorisations.with_authorised_at(Order.objects.order_by("-created_at", "-id"))
     if needs_attention is not None:  # True: from order_attention_keyset_idx
         orders = orders.filter(needs_attention=needs_attention)
+    if authorization_expiring is not None:  # True: authorised orders, each probing its payment
+        orders = authorisations.filter_expiring(orders, authorization_expiring)
     if status:
         orders = orders.filter(status=status)
     if payment_status:
@@ -224,6 +231,7 @@ def order_summary(order: Order) -> dict[str, Any]:
         "created_at": order.created_at,
         "needs_attention": order.needs_attention,
         **amount_fields("grand_total", order.grand_total_minor, order.currency),
+        **authorisations.authorisation_fields(getattr(order, "open_authorised_at", None)),
     }
 
 

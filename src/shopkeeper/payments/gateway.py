@@ -38,6 +38,9 @@ class IntentSnapshot:
     card_last4: str = ""
     last_error: str = ""
     created: int = 0  # Unix time Stripe created it (0: not reported)
+    # Unix time of the latest charge, the card's authorisation (0: not reported, e.g. the
+    # charge is only an id): the authorisation lapses counting from it.
+    charge_created: int = 0
 
 
 @dataclass(frozen=True, slots=True)

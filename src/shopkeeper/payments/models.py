@@ -5,6 +5,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from shopkeeper.payments.ledger import EntryKind
+from shopkeeper.payments.stripe_statuses import IntentStatus
 
 
 class Payment(models.Model):
@@ -25,13 +26,25 @@ class Payment(models.Model):
     # Set when Stripe reports an amount or currency that does not match the order.
     flagged = models.BooleanField(default=False)
     flag_reason = models.CharField(max_length=500, blank=True)
+    # When the card was authorised (Stripe's charge time, else when we recorded the
+    # authorisation): an uncaptured authorisation lapses counting from it (orders.authorisations).
+    authorized_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ("id",)
-        # `reconcile --since` finds the payments created in its window without a scan.
-        indexes = (models.Index(fields=("created_at",), name="payment_created_at_idx"),)
+        # `reconcile --since` finds the payments created in its window without a scan; the
+        # authorisations still open, oldest first, are a small partial index (the lapse job,
+        # the list's `authorization_expiring` filter, the dashboard's count).
+        indexes = (
+            models.Index(fields=("created_at",), name="payment_created_at_idx"),
+            models.Index(
+                fields=("authorized_at",),
+                condition=Q(intent_status=IntentStatus.REQUIRES_CAPTURE),
+                name="payment_open_authorisation_idx",
+            ),
+        )
 
     def __str__(self) -> str:
         return self.intent_id

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -189,6 +190,8 @@ def _record_movements(payment: Payment, intent: IntentSnapshot, source: str) -> 
             source=source,
             **charge,
         )
+        if authorization is not None:
+            _note_authorised_at(payment, intent)
     if intent.status == IntentStatus.SUCCEEDED:
         add_ledger_entry(
             payment=payment,
@@ -216,6 +219,17 @@ def _record_movements(payment: Payment, intent: IntentSnapshot, source: str) -> 
             source=source,
         )
     return authorization is not None
+
+
+def _note_authorised_at(payment: Payment, intent: IntentSnapshot) -> None:
+    """When the card was authorised: Stripe's charge time when the snapshot carries it (a
+    webhook may arrive days late), else now, when we learn it; never in the future."""
+    now = timezone.now()
+    charged = (
+        datetime.fromtimestamp(intent.charge_created, tz=UTC) if intent.charge_created else now
+    )
+    payment.authorized_at = min(charged, now)
+    Payment.objects.filter(pk=payment.pk).update(authorized_at=payment.authorized_at)
 
 
 def _target_status(order: Order, intent: IntentSnapshot, *, current: bool) -> PaymentStatus:

@@ -96,6 +96,9 @@ def intent_snapshot(intent: Shape) -> IntentSnapshot:
         card_last4=get(card, "last4", ""),
         last_error=(get(error, "message", "") if error else "")[:500],
         created=int(get(intent, "created", 0)),
+        charge_created=int(get(charge, "created", 0))
+        if status in MONEY_HOLDING_INTENT_STATUSES
+        else 0,
     )
 
 

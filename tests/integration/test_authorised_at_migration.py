@@ -1,0 +1,32 @@
+"""Payments authorised before `Payment.authorized_at` existed get it from their ledger."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from shopkeeper.payments.models import LedgerEntry, Payment
+from tests.factories import authorised_order, new_order, paid_order
+
+pytestmark = pytest.mark.django_db(transaction=True)
+BEFORE = [("payments", "0005_stripe_rate_limit")]
+AFTER = [("payments", "0006_payment_authorized_at")]
+
+
+def test_given_payments_from_before_when_migrated_then_authorised_at_is_the_ledgers_time(
+    fake_gateway,
+):
+    authorised, paid = authorised_order(fake_gateway), paid_order(fake_gateway)
+    unpaid = new_order(fake_gateway)
+    recorded = dict(
+        LedgerEntry.objects.filter(kind="authorization").values_list("payment_id", "created_at")
+    )
+
+    MigrationExecutor(connection).migrate(BEFORE)
+    MigrationExecutor(connection).migrate(AFTER)
+
+    backfilled = dict(Payment.objects.values_list("order__number", "authorized_at"))
+    assert backfilled[authorised.number] == recorded[authorised.payments.get().pk]
+    assert backfilled[paid.number] == recorded[paid.payments.get().pk]
+    assert backfilled[unpaid.number] is None
