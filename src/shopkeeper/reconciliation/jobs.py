@@ -20,7 +20,8 @@ from django.conf import settings
 from django.utils import timezone
 from procrastinate.contrib.django import app
 
-from shopkeeper.reconciliation.models import COMPLETED, ReconcileRun, RunSource
+from shopkeeper.reconciliation.history import last_completed_scheduled_run
+from shopkeeper.reconciliation.models import RunSource
 from shopkeeper.reconciliation.runs import ReconcileRunning, Scope, run_reconcile
 
 logger = logging.getLogger(__name__)
@@ -62,12 +63,7 @@ def nightly_reconcile(timestamp: int) -> None:
 
 
 def window_start(now: datetime) -> datetime:
-    previous = (
-        ReconcileRun.objects.filter(source=RunSource.SCHEDULE, status__in=COMPLETED)
-        .order_by("-started_at")
-        .values_list("started_at", flat=True)
-        .first()
-    )
+    previous = last_completed_scheduled_run()
     if previous is None:
         return now - FIRST_WINDOW
-    return max(previous, now - LONGEST_WINDOW)
+    return max(previous.started_at, now - LONGEST_WINDOW)

@@ -41,15 +41,7 @@ class ReconcileRun(models.Model):
     error = models.TextField(blank=True)  # why it failed: what Stripe could not be asked
 
     class Meta:
-        ordering = ["-started_at", "-id"]
-        indexes = [
-            models.Index(fields=["-started_at", "-id"], name="reconcile_run_newest"),
-            models.Index(
-                fields=["source", "-started_at"],
-                name="reconcile_run_completed",
-                condition=models.Q(status__in=["ok", "differences"]),
-            ),
-        ]
+        ordering = ["-id"]  # newest first: runs get their id as they start
 
     def __str__(self) -> str:
         return f"reconcile run {self.pk} ({self.source}, {self.status})"
