@@ -287,6 +287,8 @@ LOGGING = {
         # worker's own lines (a job started, ended, retried) stay.
         "procrastinate.jobs": {"level": "WARNING"},
         "procrastinate.blueprints": {"level": "WARNING"},
+        # "Registering task ... to run periodically": a line at every start of every command.
+        "procrastinate.periodic": {"level": "WARNING"},
     },
 }
 
