@@ -117,8 +117,10 @@ def test_given_stripe_down_then_the_run_failed_with_the_error_and_nothing_else_c
 
 def test_given_an_unknown_order_then_the_run_failed_and_the_command_exits_2(fake_gateway):
     assert reconcile("--order", "SK-NOPE")[0] == 2
-    run = ReconcileRun.objects.get()
-    assert run.status == "failed" and "SK-NOPE" in run.error and run.order_number == "SK-NOPE"
+    assert reconcile("--order", "X" * 300)[0] == 2  # longer than any order number: no crash
+    typo, nope = ReconcileRun.objects.all()
+    assert nope.status == "failed" and "SK-NOPE" in nope.error and nope.order_number == "SK-NOPE"
+    assert typo.status == "failed" and typo.order_number == "X" * 64
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ class ReconcileRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=16, choices=RunSource.choices)
     since = models.DateTimeField(null=True, blank=True)  # None: every PaymentIntent
-    order_number = models.CharField(max_length=32, blank=True)  # `--order`
+    order_number = models.CharField(max_length=64, blank=True)  # `--order` (as typed, cut)
     fix = models.BooleanField(default=False)  # whether it recorded what Stripe proves
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
     checked = models.PositiveIntegerField(default=0)  # PaymentIntents compared

@@ -63,7 +63,7 @@ def run_reconcile(
             started_at=timezone.now(),
             source=source,
             since=start_of(scope.since),
-            order_number=scope.order_number or "",
+            order_number=(scope.order_number or "")[:64],
             fix=scope.fix,
         )
         try:

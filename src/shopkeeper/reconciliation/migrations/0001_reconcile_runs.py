@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("since", models.DateTimeField(blank=True, null=True)),
-                ("order_number", models.CharField(blank=True, max_length=32)),
+                ("order_number", models.CharField(blank=True, max_length=64)),
                 ("fix", models.BooleanField(default=False)),
                 (
                     "status",
