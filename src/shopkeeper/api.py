@@ -11,6 +11,7 @@ from shopkeeper.checkout.api import router as checkout_router
 from shopkeeper.errors import DomainError
 from shopkeeper.orders.api import router as orders_router
 from shopkeeper.problems import problem, problem_for
+from shopkeeper.reconciliation.api import router as reconcile_router
 from shopkeeper.refunds.api import router as refunds_router
 
 api = NinjaAPI(
@@ -25,6 +26,7 @@ api.add_router("/admin/products", catalog_router)
 api.add_router("/admin/orders", orders_router)
 # /admin/orders/{number}/refunds, /admin/refunds/{id}/approve|reject
 api.add_router("/admin", refunds_router)
+api.add_router("/admin/reconcile", reconcile_router)
 
 
 @api.exception_handler(DomainError)

@@ -453,6 +453,36 @@ if SHOPKEEPER_AUTH_WARN_AFTER > SHOPKEEPER_AUTH_EXPIRE_AFTER:
     )
 
 
+def _time_of_day(name: str, default: str) -> tuple[int, int]:
+    """ "HH:MM" on a 24-hour clock, as (hour, minute)."""
+    text = os.environ.get(name, "").strip() or default
+    hour, colon, minute = text.partition(":")
+    if (
+        colon
+        and len(hour) in (1, 2)
+        and len(minute) == 2
+        and hour.isdigit()
+        and minute.isdigit()
+        and int(hour) < 24
+        and int(minute) < 60
+    ):
+        return int(hour), int(minute)
+    raise ImproperlyConfigured(f"{name} must be a time of day as HH:MM (e.g. 03:00), not {text!r}")
+
+
+def _flag(name: str, default: str) -> bool:
+    value = os.environ.get(name, "").strip() or default
+    if value not in ("0", "1"):
+        raise ImproperlyConfigured(f"{name} must be 1 (on) or 0 (off), not {value!r}")
+    return value == "1"
+
+
+# The nightly reconcile (reconciliation/jobs.py) starts at this time of day, UTC, over what
+# changed since the last scheduled run; with FIX=1 it records what Stripe proves (`--fix`).
+SHOPKEEPER_RECONCILE_AT = _time_of_day("SHOPKEEPER_RECONCILE_AT", "03:00")
+SHOPKEEPER_RECONCILE_FIX = _flag("SHOPKEEPER_RECONCILE_FIX", "0")
+
+
 # Tests only: failpoints switched on by name, e.g. "refund.after_stripe=kill" (see
 # shopkeeper/failpoints.py). Production refuses to start with any.
 SHOPKEEPER_FAILPOINTS: dict[str, str] = parse_failpoints(

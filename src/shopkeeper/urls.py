@@ -10,6 +10,7 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("api/", api.urls),
     path("webhooks/stripe", stripe_webhook, name="stripe-webhook"),
+    path("admin/reconcile/", include("shopkeeper.reconciliation.urls")),
     path("admin/", include("shopkeeper.backoffice.urls")),
     path("", include("shopkeeper.checkout.urls")),
 ]

@@ -1,16 +1,21 @@
 """Reconciliation racing on PostgreSQL: two scheduled runs overlapping, or a run meeting the
-webhook that brings the same news, record each movement once."""
+webhook that brings the same news, record each movement once; two kept runs (the command's, the
+nightly job's) never run at once."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from django.test import Client
 
 from shopkeeper.payments.models import LedgerEntry, Payment
+from shopkeeper.reconciliation.models import ReconcileRun, RunSource
+from shopkeeper.reconciliation.runs import ReconcileRunning, Scope, run_reconcile
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
 from tests.factories import paid_order
-from tests.fakes import refund_event_payload, sign_payload
+from tests.fakes import GatewayInBetween, refund_event_payload, sign_payload
 from tests.integration.refund_fixtures import refunded_minor
 from tests.racing import race
 
@@ -56,3 +61,26 @@ def test_given_a_run_and_the_webhook_bringing_the_same_refund_then_recorded_once
 
     assert not [result for result in results if isinstance(result, BaseException)]
     assert Refund.objects.count() == 1 and refunded_minor(order) == 700
+
+
+class SlowListing(GatewayInBetween):
+    """Stripe's list of PaymentIntents takes a while: long enough for runs to overlap."""
+
+    def list_payment_intents(self, **kwargs):
+        time.sleep(0.5)
+        return self._gateway.list_payment_intents(**kwargs)
+
+
+def test_given_two_kept_runs_started_together_then_one_runs_and_the_other_is_refused(
+    fake_gateway,
+):
+    paid_order(fake_gateway)
+    slow = SlowListing(fake_gateway)
+    scope = Scope(fix=True)
+
+    outcomes = race(2, lambda i: run_reconcile(source=RunSource.COMMAND, scope=scope, gateway=slow))
+
+    refused = [outcome for outcome in outcomes if isinstance(outcome, ReconcileRunning)]
+    assert len(refused) == 1, outcomes
+    (run,) = ReconcileRun.objects.all()
+    assert run.status == "ok" and run.checked == 1, run.error

@@ -130,15 +130,19 @@ def _finding_json(finding: Finding) -> dict[str, Any]:
 
 def _finding_line(finding: Finding, *, fixing: bool) -> str:
     difference = finding.difference
-    if finding.fixed:
-        outcome = "fixed"
-    elif difference.fix == Fix.NONE:
-        outcome = "needs a person"
-    else:
-        outcome = "not fixed" if fixing else f"--fix: {difference.fix}"
+    outcome = outcome_of(fixed=finding.fixed, fix=difference.fix, fixing=fixing)
     about = f" [{difference.subject}]" if difference.subject else ""
     return (
         f"  {difference.order_number or '?'} {difference.intent_id}{about}: "
         f"{difference.description}. Ours: {difference.ours}; Stripe: {difference.stripe}. "
         f"({outcome})"
     )
+
+
+def outcome_of(*, fixed: bool, fix: str, fixing: bool) -> str:
+    """What became of a difference: fixed, left to a person, or what `--fix` would do."""
+    if fixed:
+        return "fixed"
+    if fix == Fix.NONE:
+        return "needs a person"
+    return "not fixed" if fixing else f"--fix: {fix}"

@@ -74,7 +74,7 @@ def reconcile(
     Raises OrderNotFound for an unknown order number.
     """
     gateway = gateway or get_gateway()
-    start = _start_of(since)
+    start = start_of(since)
     report = Report(fix=fix, since=_label(since), order_number=order_number or "")
     pacer = Pacer(
         settings.SHOPKEEPER_RECONCILE_REQUESTS_PER_SECOND
@@ -121,7 +121,7 @@ def _in_flight_after(in_flight: timedelta | None) -> datetime:
     return timezone.now() - (in_flight if in_flight is not None else _in_flight())
 
 
-def _start_of(since: date | datetime | None) -> datetime | None:
+def start_of(since: date | datetime | None) -> datetime | None:
     """A date means from its first moment, in the shop's time zone."""
     if since is None or isinstance(since, datetime):
         return since

@@ -38,6 +38,12 @@ TONES: dict[str, dict[str, str]] = {
         "rejected": "ended",
         "canceled": "ended",
     },
+    "reconcile": {
+        "running": "waiting",
+        "ok": "good",
+        "differences": "attention",
+        "failed": "bad",
+    },
 }
 
 CARD_BRANDS = {

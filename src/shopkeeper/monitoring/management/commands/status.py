@@ -1,4 +1,5 @@
-"""`shopkeeper status`: what /readyz checks and the counts worth watching, for a person.
+"""`shopkeeper status`: what /readyz checks, the counts worth watching and the notes (the last
+reconcile run), for a person.
 
 Exits 1 when a check fails (the same checks as /readyz), so a cron job or a deploy script can
 stop on it; a database that cannot be reached is a failed check, not a traceback.
@@ -11,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from shopkeeper.health import read_counts, run_checks
+from shopkeeper.health import read_counts, read_notes, run_checks
 
 
 class Command(BaseCommand):
@@ -29,6 +30,8 @@ class Command(BaseCommand):
         if database_ok:
             for name, (_, value) in read_counts().items():
                 self.stdout.write(f"{name:<{width}} {value:g}")
+            for name, line in read_notes().items():
+                self.stdout.write(f"{name:<{width}} {line}")
         self.stdout.write(f"{'stripe_rate_limit':<{width}} {_limiter_line()}")
         if not all(result.ok for result in results):
             raise SystemExit(1)

@@ -2,7 +2,9 @@
 
 Compares our books with Stripe's and reports every difference; with --fix, records what Stripe
 proves and settles refunds left in doubt. Exit status: 0 nothing remains, 1 differences remain,
-2 Stripe could not be asked (or a usage error). See docs/reconciliation.md.
+2 Stripe could not be asked (or a usage error, or another run under way). Each run is kept
+(reconciliation.runs), shown at /admin/reconcile/ and by `shopkeeper status`. See
+docs/reconciliation.md.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from django.utils import timezone
 
 from shopkeeper.errors import NotFound
 from shopkeeper.progress import TerminalProgress
+from shopkeeper.reconciliation.models import RunSource
 from shopkeeper.reconciliation.report import EXIT_UNREACHABLE, Report
-from shopkeeper.reconciliation.services import reconcile
+from shopkeeper.reconciliation.runs import ReconcileRunning, Scope, run_reconcile
 
 DURATION = re.compile(r"(\d+)([mhd])")
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -69,8 +72,9 @@ class Command(BaseCommand):
             fix=options["fix"],
         )
 
-    def run(self, *, as_json: bool, **scope: Any) -> None:
-        """Reconcile, write the report, and leave with the report's exit status."""
+    def run(self, *, as_json: bool, in_flight: timedelta | None = None, **scope: Any) -> None:
+        """Reconcile, keep the run, write the report, and leave with the report's exit
+        status."""
         # The bar redraws one line of the terminal and is cleared before the report.
         progress = TerminalProgress(sys.stdout) if self.stdout.isatty() else None
         try:
@@ -78,16 +82,23 @@ class Command(BaseCommand):
             if progress is not None:
                 note = progress.note
                 listed = lambda count: note(f"listing Stripe: {count} objects")  # noqa: E731
-            report = reconcile(progress=progress, listed=listed, **scope)
-        except NotFound as error:
+            run, report = run_reconcile(
+                source=RunSource.COMMAND,
+                scope=Scope(**scope),
+                progress=progress,
+                listed=listed,
+                in_flight=in_flight,
+            )
+        except (NotFound, ReconcileRunning) as error:
             raise CommandError(error.detail, returncode=EXIT_UNREACHABLE) from None
         finally:
             if progress is not None:
                 progress.finish()
         if as_json:
-            self.stdout.write(json.dumps(report.as_json(), indent=2))
+            self.stdout.write(json.dumps({**report.as_json(), "run_id": run.pk}, indent=2))
         else:
             self.stdout.write(report.as_text(), ending="")
+        self.stderr.write(f"Kept as reconcile run {run.pk} (shopkeeper status, /admin/reconcile/).")
         if report.exit_code:
             raise CommandError(_verdict(report), returncode=report.exit_code)
 
