@@ -15,11 +15,14 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+
 from tests.factories import address
 from tests.fakes import sign_payload
 from tests.racing import race
 from tests.scale.installation import STRIPE_LIMIT, Installation, call, wait_for
 
+pytestmark = pytest.mark.scale
 REFUNDS = "/api/admin/orders/{}/refunds"
 
 
