@@ -15,6 +15,9 @@ import argparse
 import json
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
+
+THREADS = 4  # orders are made this many at a time (the database and localstripe do the work)
 
 
 def main(argv: list[str]) -> None:
@@ -28,19 +31,32 @@ def main(argv: list[str]) -> None:
     import django
 
     django.setup()
+    from django.db import connections
+
     from shopkeeper.payments.provider import get_gateway
     from tests.factories import customer_pays, new_order, paid_order, product, staff, token_for
     from tests.fakes import intent_event_payload
 
     gateway = get_gateway()
-    product("MUG", stock=100_000)
     for spec in args.product:
         sku, _, stock = spec.partition(":")
         product(sku, stock=int(stock))
-    paid = [paid_order(gateway).number for _ in range(args.paid)]
+    for thread in range(THREADS):
+        product(f"MUG{thread}", stock=100_000)
+
+    def paid_orders(thread: int) -> list[str]:
+        """This thread's share, of a product of its own (no wait on another's stock row)."""
+        try:
+            share = range(thread, args.paid, THREADS)
+            return [paid_order(gateway, items={f"MUG{thread}": 2}).number for _ in share]
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        paid = [number for share in pool.map(paid_orders, range(THREADS)) for number in share]
     unpaid = []
     for index in range(args.unpaid):
-        order = new_order(gateway)
+        order = new_order(gateway, items={"MUG0": 2})
         intent = customer_pays(gateway, order.payments.get().intent_id)
         body = intent_event_payload(intent, "payment_intent.succeeded", f"evt_scale_{index}")
         unpaid.append({"number": order.number, "event": body.decode()})

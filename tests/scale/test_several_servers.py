@@ -209,6 +209,7 @@ def test_given_500_refunds_at_once_then_all_made_once_and_stripe_limit_kept(inst
     orders = installation.seeded["paid"][20:70]
     sends = [(number, n) for n, number in itertools.product(range(10), orders)]
     before = installation.proxy.count("forwarded", path="/v1/refunds")
+    waits_before = limiter_waits(installation)
     started = time.time()
 
     with ThreadPoolExecutor(max_workers=100) as pool:
@@ -233,13 +234,20 @@ def test_given_500_refunds_at_once_then_all_made_once_and_stripe_limit_kept(inst
     )
     assert made == [(500, 500)]
     busiest = installation.proxy.busiest_second(since=started)
-    waits = installation.scalar("SELECT sum(waits) FROM payments_stripe_rate_bucket")
+    waits = limiter_waits(installation) - waits_before
     installation.note(
         f"500 refunds in {took:.1f} s; busiest second at Stripe: {busiest} requests"
-        f" (limit {STRIPE_LIMIT}); requests that waited for their turn: {waits}"
+        f" (limit {STRIPE_LIMIT}); turns waited for at the limiter: {waits}"
     )
     assert busiest <= STRIPE_LIMIT
     assert installation.proxy.busiest_second(since=started, path="/v1/refunds") <= STRIPE_LIMIT
+
+
+def limiter_waits(installation: Installation) -> int:
+    """Turns that had to wait, in both buckets (the account's and the endpoint's)."""
+    return int(
+        installation.scalar("SELECT coalesce(sum(waits), 0) FROM payments_stripe_rate_bucket")
+    )
 
 
 def event_status(installation: Installation, event_id: str) -> str:
