@@ -61,6 +61,30 @@ def _needs() -> str:
     return ""
 
 
+def bring_up(installation: Installation, stripe: str) -> None:
+    """Migrate, start the servers and workers, seed the rows (straight to localstripe, not
+    through the proxy) while they start, and wait until all of them answer."""
+    run(shopkeeper("migrate", "--noinput"), env=installation.env)
+    installation.note("database created and migrated")
+    installation.start_servers()
+    for name in WORKERS:
+        installation.start_worker(name)
+    seed = [sys.executable, "-m", "tests.scale.seed", "--paid", "70", "--unpaid", "2"]
+    seeded = run(
+        [*seed, "--product", "LAST:5"], env={**installation.env, "STRIPE_API_BASE": stripe}
+    )
+    installation.seeded = json.loads(seeded)
+    installation.note("rows seeded")
+    installation.wait_for_servers()
+    for name in WORKERS:
+        installation.wait_for_worker(name)
+    wait_for(
+        "two worker heartbeats",
+        lambda: installation.scalar("SELECT count(*) FROM procrastinate_workers") >= 2,
+    )
+    installation.note("servers and workers up")
+
+
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
     missing = _needs()
@@ -89,24 +113,8 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installat
         ):
             env = settings_for(database, proxy.url, logs)
             installation = Installation(database, env, logs, proxy, ports)
-            run(shopkeeper("migrate", "--noinput"), env=env)
-            installation.note("database created and migrated")
-            installation.start_servers()
-            for name in WORKERS:
-                installation.start_worker(name)
-            seed = [sys.executable, "-m", "tests.scale.seed", "--paid", "70", "--unpaid", "2"]
-            seeded = run([*seed, "--product", "LAST:5"], env={**env, "STRIPE_API_BASE": stripe})
-            installation.seeded = json.loads(seeded)
-            installation.note("rows seeded")
             try:
-                installation.wait_for_servers()
-                for name in WORKERS:
-                    installation.wait_for_worker(name)
-                wait_for(
-                    "two worker heartbeats",
-                    lambda: installation.scalar("SELECT count(*) FROM procrastinate_workers") >= 2,
-                )
-                installation.note("servers and workers up")
+                bring_up(installation, stripe)
                 yield installation
             finally:
                 installation.stop()
