@@ -20,7 +20,7 @@ import pytest
 from tests.factories import address
 from tests.fakes import sign_payload
 from tests.racing import race
-from tests.scale.installation import STRIPE_LIMIT, Installation, call, wait_for
+from tests.scale.installation import STALLED_AFTER, STRIPE_LIMIT, Installation, call, wait_for
 
 pytestmark = pytest.mark.scale
 REFUNDS = "/api/admin/orders/{}/refunds"
@@ -200,6 +200,41 @@ def test_given_worker_killed_mid_job_then_other_worker_finishes_it_once(installa
     assert payment_status(installation, unpaid["number"]) == "paid"
     assert [amount for _, amount in ledger_of(installation, unpaid["number"], "capture")] == [2500]
     installation.start_worker("a")  # two workers again for what follows
+
+
+def test_given_worker_paused_past_the_timeout_then_it_carries_on_when_it_wakes(installation):
+    """Worker `b` is paused (SIGSTOP) for longer than the stalled timeout; worker `a`, starting
+    meanwhile, prunes it as dead. Woken, `b` registers again and keeps taking jobs instead of
+    stopping on its vanished id (shopkeeper.jobs.fetching)."""
+    paused = installation.workers["b"]
+    paused.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(STALLED_AFTER + 1.5)
+        installation.stop_worker("a")  # its row goes with it: b's is the one left
+        (silent,) = [row[0] for row in installation.query("SELECT id FROM procrastinate_workers")]
+        installation.start_worker("a")
+        wait_for(
+            "worker a to prune the silent worker b",
+            lambda: (
+                installation.query("SELECT id FROM procrastinate_workers") not in ([], [(silent,)])
+                and not installation.query(
+                    "SELECT 1 FROM procrastinate_workers WHERE id = %s", silent
+                )
+            ),
+        )
+    finally:
+        paused.send_signal(signal.SIGCONT)
+
+    wait_for(
+        "worker b to register again (or to stop)",
+        lambda: (
+            paused.poll() is not None or "was given up for dead" in installation.log("worker-b")
+        ),
+        timeout=30,
+    )
+    time.sleep(2)  # it fetches again and again (every second's periodic job)
+    assert paused.poll() is None, installation.log("worker-b")[-3000:]
+    assert installation.query("SELECT 1 FROM procrastinate_workers WHERE id = %s", silent)
 
 
 def test_given_500_refunds_at_once_then_all_made_once_and_stripe_limit_kept(installation):
