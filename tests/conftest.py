@@ -6,6 +6,10 @@ Every tier runs on PostgreSQL (DATABASE_URL; `dev.py test` starts an embedded on
 - stripe: against a real localstripe process started here (marker `localstripe`).
 - browser: Playwright driving Debian's Chromium (marker `browser`); skipped, with a banner at the
   end, when Chromium is missing, unless SHOPKEEPER_REQUIRE_BROWSER=1 makes that a failure.
+- scale: three `shopkeeper serve` processes and two workers on a database of the tier's own
+  (marker `scale`, tests/scale/conftest.py); it needs only Python packages `dev.py test`
+  installs, so it runs everywhere; skipped (with a banner) only when they are missing, and
+  SHOPKEEPER_REQUIRE_SCALE=1 (CI) makes that a failure.
 
 Rows come from tests/factories.py (`manager` and `support` are staff made there); every test
 gets the in-memory FakeGateway unless it asks for `localstripe_gateway`. Passwords are
@@ -76,6 +80,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"!!  BROWSER TIER SKIPPED: Chromium not found at {CHROMIUM}.")
         terminalreporter.write_line("!!  Install it with: sudo apt-get install chromium")
         terminalreporter.write_line("!!  (SHOPKEEPER_REQUIRE_BROWSER=1 turns this into a failure.)")
+        terminalreporter.write_line(rule)
+    if any("scale" in report.keywords for report in skipped):
+        rule = "!" * 78
+        terminalreporter.write_line(rule)
+        terminalreporter.write_line("!!  SCALE TIER SKIPPED (see the skip reason above).")
+        terminalreporter.write_line("!!  (SHOPKEEPER_REQUIRE_SCALE=1 turns this into a failure.)")
         terminalreporter.write_line(rule)
 
 

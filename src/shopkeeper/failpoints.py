@@ -6,7 +6,9 @@ and a test switches it on. They are off unless `SHOPKEEPER_FAILPOINTS` names the
 `refund.after_stripe=kill`), which settings refuse in production; off, `hit` is one dict lookup.
 
 Actions: `kill` ends the process with SIGKILL (no cleanup, no commit: a power cut); `raise`
-raises `FailpointTriggered`, for tests that stay in one process.
+raises `FailpointTriggered`, for tests that stay in one process; `hang` holds the thread there
+(at most HANG_SECONDS, then raises), so a test can SIGKILL the process at that point from outside
+(a worker killed mid-job: tests/scale/).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Mapping
 
 from django.conf import settings
@@ -35,7 +38,18 @@ def _raise(name: str) -> None:
     raise FailpointTriggered(f"failpoint {name}")
 
 
-ACTIONS: dict[str, Callable[[str], None]] = {"kill": _kill, "raise": _raise}
+HANG_SECONDS = 120.0
+
+
+def _hang(name: str) -> None:
+    logger.warning("Failpoint %s: holding process %s", name, os.getpid())
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    time.sleep(HANG_SECONDS)
+    raise FailpointTriggered(f"failpoint {name} held for {HANG_SECONDS:g} s")
+
+
+ACTIONS: dict[str, Callable[[str], None]] = {"kill": _kill, "raise": _raise, "hang": _hang}
 
 
 def parse(spec: str) -> dict[str, str]:

@@ -483,6 +483,27 @@ SHOPKEEPER_RECONCILE_AT = _time_of_day("SHOPKEEPER_RECONCILE_AT", "03:00")
 SHOPKEEPER_RECONCILE_FIX = _flag("SHOPKEEPER_RECONCILE_FIX", "0")
 
 
+def _every_as_cron(name: str, default: str) -> str:
+    """A period (10s, 1m, 15m) as the cron line of a periodic task: whole seconds that divide a
+    minute, or whole minutes that divide an hour."""
+    seconds = _duration(name, default).total_seconds()
+    if seconds < 60 and seconds >= 1 and seconds == int(seconds) and 60 % seconds == 0:
+        return f"* * * * * */{int(seconds)}"
+    minutes = seconds / 60
+    if 1 <= minutes <= 60 and minutes == int(minutes) and 60 % minutes == 0:
+        return f"*/{int(minutes)} * * * *"
+    raise ImproperlyConfigured(
+        f"{name} must divide a minute (1s, 5s, 10s, 30s...) or an hour (1m, 5m, 15m, 60m)"
+    )
+
+
+# Stalled jobs (shopkeeper/jobs/stalled.py): a worker whose heartbeat is older than this is dead
+# (it beats 3 times as often), and the periodic check, every ..._CHECK_EVERY, retries its jobs.
+SHOPKEEPER_STALLED_JOB_AFTER = _duration("SHOPKEEPER_STALLED_JOB_AFTER", "30s")
+if SHOPKEEPER_STALLED_JOB_AFTER.total_seconds() < 1:
+    raise ImproperlyConfigured("SHOPKEEPER_STALLED_JOB_AFTER must be at least 1s")
+SHOPKEEPER_STALLED_JOB_CHECK_CRON = _every_as_cron("SHOPKEEPER_STALLED_JOB_CHECK_EVERY", "1m")
+
 # Tests only: failpoints switched on by name, e.g. "refund.after_stripe=kill" (see
 # shopkeeper/failpoints.py). Production refuses to start with any.
 SHOPKEEPER_FAILPOINTS: dict[str, str] = parse_failpoints(

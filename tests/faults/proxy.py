@@ -96,6 +96,7 @@ class StripeFaultProxy:
         delay: float = 2.0,
         lifetime: float = 120.0,
         max_connections: int = 32,
+        port: int = 0,
     ) -> None:
         parsed = urllib.parse.urlparse(upstream)
         self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
@@ -111,7 +112,7 @@ class StripeFaultProxy:
         self._released = threading.Condition(self._lock)
         self._slots = threading.BoundedSemaphore(max_connections)
         self._server: ThreadingHTTPServer | None = None
-        self._port = 0
+        self._port = port  # 0: any free one
         self._listen()
         self.url = f"http://127.0.0.1:{self._port}"
         self._timer = threading.Timer(lifetime, self.close)

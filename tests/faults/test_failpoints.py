@@ -37,6 +37,16 @@ def test_given_a_raising_failpoint_then_only_that_one_raises(settings):
         failpoints.hit("refund.after_stripe")
 
 
+def test_given_a_hanging_failpoint_then_held_there_then_raises(settings, monkeypatch):
+    """`hang` holds the thread (a test SIGKILLs the process meanwhile), then gives up."""
+    slept: list[float] = []
+    monkeypatch.setattr(failpoints.time, "sleep", slept.append)
+    settings.SHOPKEEPER_FAILPOINTS = {"webhook.after_commit": "hang"}
+    with pytest.raises(FailpointTriggered, match="held"):
+        failpoints.hit("webhook.after_commit")
+    assert slept == [failpoints.HANG_SECONDS]
+
+
 def test_given_production_then_failpoints_are_refused_at_start(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "SHOPKEEPER_"))}
     env.update(

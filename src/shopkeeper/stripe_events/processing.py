@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from shopkeeper import failpoints
 from shopkeeper.payments.provider import get_gateway
 from shopkeeper.stripe_events.dispatch import HANDLERS, READERS
 from shopkeeper.stripe_events.models import WebhookEvent
@@ -58,6 +59,7 @@ def _handle(stored: WebhookEvent) -> WebhookEvent.Status:
         WebhookEvent.objects.filter(pk=stored.pk).update(
             status=status, error="", processed_at=timezone.now(), attempts=F("attempts") + 1
         )
+    failpoints.hit("webhook.after_commit")  # tests: the worker dies before its job is finished
     return status
 
 

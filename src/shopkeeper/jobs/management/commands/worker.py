@@ -1,8 +1,10 @@
 """`shopkeeper worker [--concurrency N] [--queue Q ...]`: run the jobs (procrastinate's worker).
 
 Run as many workers, on as many machines, as you like: each job is taken by one of them
-(`SELECT ... FOR UPDATE SKIP LOCKED`), and a job whose worker died (no heartbeat for
-`--stalled-after` seconds) is retried by the others. SIGTERM or Ctrl-C lets running jobs finish.
+(`SELECT ... FOR UPDATE SKIP LOCKED`). A worker beats 3 times per `--stalled-after` seconds
+(SHOPKEEPER_STALLED_JOB_AFTER, 30 s); the jobs of one silent for longer are retried by the others
+(the periodic `jobs.retry_stalled_jobs`, shopkeeper/jobs/stalled.py), and a worker starting up
+forgets such workers. SIGTERM or Ctrl-C lets running jobs finish.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from procrastinate.contrib.django import app
 from procrastinate.contrib.django.django_connector import DjangoConnector
@@ -34,8 +37,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--stalled-after",
             type=float,
-            default=30.0,
-            help="seconds without a heartbeat after which a worker's jobs are retried (30)",
+            default=settings.SHOPKEEPER_STALLED_JOB_AFTER.total_seconds(),
+            help="seconds without a heartbeat after which a worker counts as dead and its jobs"
+            " are retried (SHOPKEEPER_STALLED_JOB_AFTER, 30)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -59,4 +63,5 @@ class Command(BaseCommand):
                 queues=options["queues"],
                 name=options["name"],
                 stalled_worker_timeout=options["stalled_after"],
+                update_heartbeat_interval=options["stalled_after"] / 3,
             )
