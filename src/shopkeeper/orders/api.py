@@ -37,8 +37,9 @@ def list_orders(
     needs_attention: bool | None = None,
 ) -> dict[str, Any]:
     """Newest first. Filter by status, payment status, `q` (an order number or a customer's
-    e-mail: those orders; else part of the number, the e-mail or the customer's name), or
-    `needs_attention=true`: the orders flagged for a person."""
+    e-mail: those orders; else part of the number, the e-mail or the customer's name, at least
+    3 characters: `search_too_short` otherwise), or `needs_attention=true`: the orders flagged
+    for a person."""
     return selectors.list_orders(
         status=status,
         payment_status=payment_status,

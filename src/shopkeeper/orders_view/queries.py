@@ -27,9 +27,21 @@ from django.db import models
 from django.db.models import F, Func, Q, QuerySet, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Lower
-from django.db.models.lookups import Contains, Exact, LessThan
+from django.db.models.lookups import Contains, Exact, GreaterThanOrEqual, LessThan
 
 FEW = 500
+# Parts shorter than this are not searched for: a trigram index has nothing to look up for
+# them (it would read all of itself), and two letters are in most orders anyway.
+MIN_PART = 3
+# How many of the list's newest orders are read for a page of search results before the
+# search asks its indexes: a page of n is found there for any term in more than about one of
+# WINDOW_PER_ROW orders.
+WINDOW_PER_ROW = 80
+
+
+def window(size: int) -> int:
+    """How many of the list's newest orders may hold a page of `size` search results."""
+    return WINDOW_PER_ROW * size
 
 
 def few(candidates: QuerySet[Any, int]) -> list[int] | None:
@@ -48,11 +60,19 @@ class Row(Func):
 
 def before(created_at: datetime, pk: int) -> LessThan:
     """Orders listed after (older than) the one at `(created_at, pk)` in newest-first order."""
-    here = Row(
+    return LessThan(Row(F("created_at"), F("id")), _row(created_at, pk))
+
+
+def not_before(created_at: datetime, pk: int) -> GreaterThanOrEqual:
+    """The order at `(created_at, pk)` and those listed before it (newer) in newest-first order."""
+    return GreaterThanOrEqual(Row(F("created_at"), F("id")), _row(created_at, pk))
+
+
+def _row(created_at: datetime, pk: int) -> Row:
+    return Row(
         Value(created_at, output_field=models.DateTimeField()),
         Value(pk, output_field=models.BigIntegerField()),
     )
-    return LessThan(Row(F("created_at"), F("id")), here)
 
 
 def customer_name() -> Lower:
