@@ -6,12 +6,16 @@ refunds and the timeline, so a button on the page and an action in the API never
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
 
 from shopkeeper.accounts.permissions import Permission, can
+from shopkeeper.backoffice.templatetags.backoffice import badge
 from shopkeeper.backoffice.timeline import REASON_LABELS, timeline
 from shopkeeper.money import Money, exponent
 from shopkeeper.orders.lookups import get_order
@@ -34,13 +38,13 @@ APPROVAL_QUEUE_SIZE = 50
 def approval_queue(user: Any) -> list[dict[str, Any]]:
     """Refunds waiting for a second person, for those who may approve them (oldest first of
     the newest 50). One statement on every list page, read from `refund_status_newest_idx`:
-    only what the queue shows (no refund lines)."""
+    only what the queue shows (no refund lines), as values rather than models."""
     if not can(user, Permission.REFUNDS_APPROVE):
         return []
     newest = (
         Refund.objects.filter(status=RefundStatus.AWAITING_APPROVAL)
-        .select_related("order", "requested_by")
-        .only(
+        .order_by("-id")
+        .values_list(
             "amount_minor",
             "currency",
             "created_at",
@@ -48,19 +52,45 @@ def approval_queue(user: Any) -> list[dict[str, Any]]:
             "order__number",
             "requested_by__email",
         )
-        .order_by("-id")
     )
-    waiting = reversed(list(newest[:APPROVAL_QUEUE_SIZE]))
+    me = getattr(user, "pk", None)
     return [
         {
-            "order": refund.order.number,
-            "amount": str(refund.money),
-            "requested_by": refund.requested_by.email if refund.requested_by else "",
-            "created_at": refund.created_at,
-            "own": refund.requested_by_id == getattr(user, "pk", None),
+            "order": number,
+            "href": order_href(number),
+            "amount": str(Money(amount, currency)),
+            "requested_by": email or "",
+            "created_at": shown_time(created_at),
+            "own": requester == me,
         }
-        for refund in waiting
+        for amount, currency, created_at, requester, number, email in reversed(
+            newest[:APPROVAL_QUEUE_SIZE]
+        )
     ]
+
+
+def order_href(number: str) -> str:
+    return reverse("backoffice:order", args=[number])
+
+
+def shown_time(moment: datetime) -> str:
+    """As the pages show a time: `2026-12-02 03:04` in the shop's time zone."""
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def list_row(order: dict[str, Any]) -> dict[str, Any]:
+    """An order of the list as its row shows it: computed here once, so the template only
+    prints (a page of 25 rows cost some 4 ms of template tags and filters)."""
+    return {
+        "number": order["number"],
+        "href": order_href(order["number"]),
+        "placed": shown_time(order["created_at"]),
+        "email": order["email"],
+        "status": badge("order", order["status"]),
+        "payment": badge("payment", order["payment_status"]),
+        "total": f"{order['grand_total']} {order['currency']}",
+        "needs_attention": order["needs_attention"],
+    }
 
 
 def order_list_context(request: HttpRequest) -> dict[str, Any]:
@@ -77,7 +107,7 @@ def order_list_context(request: HttpRequest) -> dict[str, Any]:
     chosen = {name: value for name, value in filters.items() if value}
     next_cursor = page["next_cursor"]
     return {
-        "orders": page["items"],
+        "orders": [list_row(order) for order in page["items"]],
         "approval_queue": approval_queue(request.user),
         "filters": filters,
         "filtered": bool(chosen),
