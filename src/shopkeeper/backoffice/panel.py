@@ -24,8 +24,12 @@ from shopkeeper.orders_view.selectors import list_orders, order_detail, order_ev
 from shopkeeper.payments.states import PaymentStatus
 from shopkeeper.refunds.approval import approval_outlook
 from shopkeeper.refunds.models import Refund
-from shopkeeper.refunds.rules import RefundStatus, may_decide
-from shopkeeper.refunds.selectors import order_facts, reserved_minor
+from shopkeeper.refunds.rules import (
+    COUNTED_STATUSES,
+    RESERVING_STATUSES,
+    RefundStatus,
+    may_decide,
+)
 
 PAGE_SIZE = 25
 REFUND_REASONS = tuple(REASON_LABELS.items())
@@ -123,21 +127,22 @@ def order_list_context(request: HttpRequest) -> dict[str, Any]:
 def order_panel_context(*, number: str, user: Any) -> dict[str, Any]:
     order = get_order(number)
     detail = order_detail(order, actor=user)
-    facts = order_facts(order)
+    refunded, shipping_refunded = _refunded(detail["refunds"])
     for line in detail["lines"]:
-        refunded = facts.lines[line["id"]].refunded_quantity
-        line["refunded_quantity"] = refunded
-        line["refundable_quantity"] = line["quantity"] - refunded
+        line["refunded_quantity"] = refunded.get(line["id"], 0)
+        line["refundable_quantity"] = line["quantity"] - line["refunded_quantity"]
     refunds = [_with_review(refund, user) for refund in detail["refunds"]]
     # Refunds whose outcome is still to come: the page polls quickly while one exists.
-    reserved = reserved_minor(order)
+    reserved = sum(
+        r["amount_minor"] for r in detail["refunds"] if r["status"] in RESERVING_STATUSES
+    )
     return {
         "order": detail,
         "actions": set(detail["available_actions"]),
         "refunds": refunds,
         "events": timeline(order_events(order)),
         "exponent": exponent(order.currency),
-        "shipping_refundable": order.shipping_minor > 0 and not facts.shipping_refunded,
+        "shipping_refundable": order.shipping_minor > 0 and not shipping_refunded,
         "pending": bool(reserved),
         "reserved": Money(reserved, order.currency).to_decimal_string() if reserved else "",
         "show_cancel_blocked": bool(detail["cancel_blocked_reason"])
@@ -149,6 +154,17 @@ def order_panel_context(*, number: str, user: Any) -> dict[str, Any]:
         if "refund" in detail["available_actions"]
         else "",
     }
+
+
+def _refunded(refunds: list[dict[str, Any]]) -> tuple[dict[int, int], bool]:
+    """From the detail's refunds, as refunds.selectors.order_facts reads them from the tables:
+    each line's quantity refunded (or about to be), and whether the shipping fee is."""
+    counted = [refund for refund in refunds if refund["status"] in COUNTED_STATUSES]
+    quantities: dict[int, int] = {}
+    for refund in counted:
+        for line in refund["lines"]:
+            quantities[line["line_id"]] = quantities.get(line["line_id"], 0) + line["quantity"]
+    return quantities, any(refund["include_shipping"] for refund in counted)
 
 
 def _with_review(refund: dict[str, Any], user: Any) -> dict[str, Any]:
