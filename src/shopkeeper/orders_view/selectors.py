@@ -230,7 +230,8 @@ def _searched_page(orders: QuerySet[Any], term: str, size: int) -> list[Order]:
     edge = next(iter(orders.values_list("created_at", "pk")[window - 1 : window]), None)
     if edge is None:  # the rest of the list is shorter than the window: all of it is read
         return list(orders.filter(containing)[:size])
-    recent = list(orders.filter(containing, queries.not_before(*edge))[:size])
+    newest = orders.filter(queries.containing_read(term), queries.not_before(*edge))
+    recent = list(newest[:size])
     if len(recent) == size:
         return recent
     found = queries.few(Order.objects.filter(containing).values_list("pk", flat=True))
