@@ -6,9 +6,10 @@ refunds and the timeline, so a button on the page and an action in the API never
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.http import HttpRequest
 from django.urls import reverse
@@ -57,11 +58,11 @@ def approval_queue(user: Any) -> list[dict[str, Any]]:
             "requested_by__email",
         )
     )
-    me = getattr(user, "pk", None)
+    me, href = getattr(user, "pk", None), order_hrefs()
     return [
         {
             "order": number,
-            "href": order_href(number),
+            "href": href(number),
             "amount": str(Money(amount, currency)),
             "requested_by": email or "",
             "created_at": shown_time(created_at),
@@ -73,8 +74,11 @@ def approval_queue(user: Any) -> list[dict[str, Any]]:
     ]
 
 
-def order_href(number: str) -> str:
-    return reverse("backoffice:order", args=[number])
+def order_hrefs() -> Callable[[str], str]:
+    """The order page's link for a number: `reverse` once for a page of them, not per row
+    (some 20 us each, a millisecond for the approval queue's 50)."""
+    prefix = reverse("backoffice:order", args=["-"]).removesuffix("-")
+    return lambda number: prefix + quote(number)
 
 
 def shown_time(moment: datetime) -> str:
@@ -82,12 +86,12 @@ def shown_time(moment: datetime) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
 
 
-def list_row(order: dict[str, Any]) -> dict[str, Any]:
+def list_row(order: dict[str, Any], href: Callable[[str], str]) -> dict[str, Any]:
     """An order of the list as its row shows it: computed here once, so the template only
     prints (a page of 25 rows cost some 4 ms of template tags and filters)."""
     return {
         "number": order["number"],
-        "href": order_href(order["number"]),
+        "href": href(order["number"]),
         "placed": shown_time(order["created_at"]),
         "email": order["email"],
         "status": badge("order", order["status"]),
@@ -109,9 +113,9 @@ def order_list_context(request: HttpRequest) -> dict[str, Any]:
         needs_attention=True if filters["needs_attention"] == "true" else None,
     )
     chosen = {name: value for name, value in filters.items() if value}
-    next_cursor = page["next_cursor"]
+    next_cursor, href = page["next_cursor"], order_hrefs()
     return {
-        "orders": [list_row(order) for order in page["items"]],
+        "orders": [list_row(order, href) for order in page["items"]],
         "approval_queue": approval_queue(request.user),
         "filters": filters,
         "filtered": bool(chosen),
