@@ -150,3 +150,15 @@ def test_the_seed_gives_every_order_a_customer_name_that_search_finds():
     assert set(containing(name, list(Order.objects.order_by("-created_at", "-id")))) == {
         item["number"] for item in list_orders(q=name, limit=100)["items"]
     }
+
+
+def test_the_trigram_indexes_are_asked_word_by_word_and_the_window_by_strpos():
+    assert queries.index_pieces("grace leroy") == ["grace", "leroy"]
+    assert queries.index_pieces("da@example.ne") == ["example"]
+    assert queries.index_pieces("a.b_c") == ["a.b_c"]  # no word of 3: the term itself
+
+    asked = str(Order.objects.filter(queries.containing("Grace Leroy")).query)
+    assert "LIKE %grace%" in asked and "LIKE %leroy%" in asked, asked
+    assert "STRPOS" in asked and "LIKE %grace leroy%" not in asked, asked
+    read = str(Order.objects.filter(queries.containing_read("Grace Leroy")).query)
+    assert "STRPOS" in read and "LIKE" not in read, read

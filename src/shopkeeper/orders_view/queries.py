@@ -3,13 +3,19 @@
 - `before(created_at, pk)`: the keyset cursor as one row comparison, `(created_at, id) < (x, y)`,
   which PostgreSQL turns into a single index condition on `(created_at, id)` (the OR spelled
   out, `created_at < x OR (created_at = x AND id < y)`, is only a filter on the rows read).
-- `exactly(term)`, then `containing(term)`: the search. A term that is an order's number or a
-  customer's whole e-mail finds exactly those orders, from b-tree indexes, in a look-up; any
-  other term finds the orders whose number, e-mail or customer name contains it: LIKE patterns
-  that pg_trgm's GIN indexes answer (orders/migrations/0004), slower for a long pattern whose
-  trigrams are common ("@gmail.com" is in a third of the e-mails), which is why the whole
-  e-mail is looked up first. Without pg_trgm the same query is correct but reads the table
-  (docs/development.md).
+- `exactly(term)`, then `containing_read(term)`, then `containing(term)`: the search. A term
+  that is an order's number or a customer's whole e-mail finds exactly those orders, from
+  b-tree indexes, in a look-up. Any other term (at least MIN_PART characters) finds the orders
+  whose number, e-mail or customer name contains it, in two steps (selectors._searched_page):
+  1. the list's newest `window(page)` orders (80 per row of the page), read in list order and
+     tested with `strpos`, which no index answers, so the planner cannot swap the bounded scan
+     for trigram bitmaps of every match in the table. A term in more than about one order of
+     80 there ("gmail", a common surname) fills the page from them: the page is complete.
+  2. else the term is rare among them: the trigram GIN indexes (orders/migrations/0004) are
+     asked for it word by word (`index_pieces`: a pattern across words makes pg_trgm add
+     trigrams padded at the words' edges, which most rows contain) and the whole term is
+     checked on the rows they return. Without pg_trgm the same query is correct but reads the
+     table (docs/development.md).
 - `few(candidates)`: the planner cannot know how many orders a search term selects. Guessing
   few when they are many, it sorts them all; guessing many when they are few,
   it reads the list in order and drops nearly every row. So the ids are fetched first, without
