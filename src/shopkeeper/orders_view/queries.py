@@ -7,9 +7,10 @@
   that is an order's number or a customer's whole e-mail finds exactly those orders, from
   b-tree indexes, in a look-up. Any other term (at least MIN_PART characters) finds the orders
   whose number, e-mail or customer name contains it, in two steps (selectors._searched_page):
-  1. the list's newest `window(page)` orders (80 per row of the page), read in list order and
-     tested with `strpos`, which no index answers, so the planner cannot swap the bounded scan
-     for trigram bitmaps of every match in the table. A term in more than about one order of
+  1. the list's newest `window(page)` orders (80 per row of the page; `newest`: one statement,
+     the window's edge a subquery), read in list order and tested with `strpos`, which no
+     index answers, so the planner cannot swap the bounded read for trigram bitmaps of every
+     match in the table. A term in more than about one order of
      80 there ("gmail", a common surname) fills the page from them: the page is complete.
   2. else the term is rare among them: the trigram GIN indexes (orders/migrations/0004) are
      asked for it word by word (`index_pieces`: a pattern across words makes pg_trgm add
@@ -27,13 +28,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import models
-from django.db.models import F, Func, Q, QuerySet, Value
+from django.db.models import F, Func, Q, QuerySet, Subquery, Value
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Lower, StrIndex
+from django.db.models.functions import Coalesce, Lower, StrIndex
 from django.db.models.lookups import Contains, Exact, GreaterThan, GreaterThanOrEqual, LessThan
 
 FEW = 500
@@ -44,6 +45,9 @@ MIN_PART = 3
 # search asks its indexes: a page of n is found there for any term in more than about one of
 # WINDOW_PER_ROW orders.
 WINDOW_PER_ROW = 80
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # before any order: the window of a short list
 
 
 def window(size: int) -> int:
@@ -70,9 +74,13 @@ def before(created_at: datetime, pk: int) -> LessThan:
     return LessThan(Row(F("created_at"), F("id")), _row(created_at, pk))
 
 
-def not_before(created_at: datetime, pk: int) -> GreaterThanOrEqual:
-    """The order at `(created_at, pk)` and those listed before it (newer) in newest-first order."""
-    return GreaterThanOrEqual(Row(F("created_at"), F("id")), _row(created_at, pk))
+def newest(orders: QuerySet[Any], size: int) -> GreaterThanOrEqual:
+    """Among the first `window(size)` orders of the list `orders` (or a few more, at the same
+    instant as the last of them; all of them if the list is shorter): a prefix of the list, so
+    the first `size` matches found there are the list's first `size` matches."""
+    at = window(size)
+    edge = Subquery(orders.values("created_at")[at - 1 : at])
+    return GreaterThanOrEqual(F("created_at"), Coalesce(edge, Value(EARLIEST)))
 
 
 def _row(created_at: datetime, pk: int) -> Row:

@@ -226,11 +226,7 @@ def _searched_page(orders: QuerySet[Any], term: str, size: int) -> list[Order]:
             "characters of a number, an e-mail or a name"
         )
     containing = queries.containing(term)
-    window = queries.window(size)
-    edge = next(iter(orders.values_list("created_at", "pk")[window - 1 : window]), None)
-    if edge is None:  # the rest of the list is shorter than the window: all of it is read
-        return list(orders.filter(containing)[:size])
-    newest = orders.filter(queries.containing_read(term), queries.not_before(*edge))
+    newest = orders.filter(queries.containing_read(term), queries.newest(orders, size))
     recent = list(newest[:size])
     if len(recent) == size:
         return recent
