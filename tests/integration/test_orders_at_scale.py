@@ -194,7 +194,7 @@ def search_cases(orders: list[Order]) -> dict[str, str]:
         "customer name": name.lower(),
         "part of a name": name.split()[-1][:5],
         "nothing": "no-such-order-anywhere",
-        "a LIKE wildcard, literally": "%",
+        "a LIKE wildcard, literally": "a%b",
         "an underscore, literally": "a_b",
     }
 

@@ -38,9 +38,10 @@ def list_orders(
     authorization_expiring: bool | None = None,
 ) -> dict[str, Any]:
     """Newest first. Filter by status, payment status, `q` (an order number or a customer's
-    e-mail: those orders; else part of the number, the e-mail or the customer's name),
-    `needs_attention=true`: the orders flagged for a person, or `authorization_expiring=true`:
-    the orders whose authorisation is past SHOPKEEPER_AUTH_WARN_AFTER, not captured yet."""
+    e-mail: those orders; else part of the number, the e-mail or the customer's name, at least
+    3 characters: `search_too_short` otherwise), `needs_attention=true`: the orders flagged
+    for a person, or `authorization_expiring=true`: the orders whose authorisation is past
+    SHOPKEEPER_AUTH_WARN_AFTER, not captured yet."""
     return selectors.list_orders(
         status=status,
         payment_status=payment_status,

@@ -70,6 +70,13 @@ class Refund(models.Model):
             models.Index(fields=("order", "status"), name="refund_order_status_idx"),
             # The approval queue on every list page: one status, newest first.
             models.Index(fields=("status", "-id"), name="refund_status_newest_idx"),
+            # The daily refund limit (every refund, and the order page's refund dialog): what
+            # one person refunded in a currency within 24 hours, a range instead of all their
+            # refunds (27,000 of them for the seeded owner: 42 ms).
+            models.Index(
+                fields=("requested_by", "currency", "created_at"),
+                name="refund_requester_recent_idx",
+            ),
         )
         constraints = (
             models.CheckConstraint(condition=Q(amount_minor__gt=0), name="refund_amount_positive"),
