@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CPU per request in our own Python, measured in-process so that a loaded machine does not spoil it.
+"""CPU per request in our own Python, measured in-process: a loaded machine does not spoil it.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sk_bench .venv/bin/python bench/request_cpu.py
     .venv/bin/python bench/request_cpu.py --requests 300 --gateway localstripe
@@ -210,7 +210,6 @@ def event_body(event_id: str) -> bytes:
 
 def webhook_requests(count: int, duplicate: bool) -> Iterator[Environ]:
     from django.conf import settings
-
     from tests.fakes import sign_payload
 
     run = f"{time.time_ns()}"
@@ -254,7 +253,7 @@ def measure(app: Any, gateway: Any, path: str, args: argparse.Namespace) -> Meas
     for meta in requests[: args.warmup]:
         call(app, meta, expect)
     todo = requests[args.warmup :]
-    profile = cProfile.Profile() if args.profile else None
+    profile = cProfile.Profile(time.process_time) if args.profile else None
     for r in range(args.rounds):
         batch = todo[r * per_round : (r + 1) * per_round]
         if profile is not None:
@@ -270,11 +269,14 @@ def measure(app: Any, gateway: Any, path: str, args: argparse.Namespace) -> Meas
     with statement_counter() as statements:
         call(app, counted, expect)
     if profile is not None:
+        if args.profile_out:
+            profile.dump_stats(f"{args.profile_out}.{path}")
         out = io.StringIO()
         stats = pstats.Stats(profile, stream=out).strip_dirs()
         stats.sort_stats("tottime").print_stats(args.profile)
         stats.sort_stats("cumulative").print_stats(args.profile)
-        print(f"--- {path}: cProfile (its overhead inflates the CPU above) ---\n{out.getvalue()}")
+        print(f"--- {path}: cProfile, CPU time (its overhead inflates the CPU above) ---")
+        print(out.getvalue())
     return Measured(path, cpu_ms, wall_ms, len(statements))
 
 
@@ -286,14 +288,15 @@ def main() -> None:
     parser.add_argument("--only", choices=PATHS, action="append", help="a path (repeatable)")
     parser.add_argument("--gateway", choices=("fake", "localstripe"), default="fake")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile's top N")
+    parser.add_argument("--profile-out", metavar="FILE", help="also dump the profile (pstats)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="shopkeeper-cpu-") as tmp:
         app = configure(tmp, args.gateway)
         from django.conf import settings
+        from tests.fakes import FakeGateway
 
         from shopkeeper.payments.provider import gateway_from_settings, use_gateway
-        from tests.fakes import FakeGateway
 
         # Ids of their own, so that a database kept from an earlier run takes them too.
         fresh_ids = itertools.count(time.time_ns() // 1000)
@@ -301,7 +304,8 @@ def main() -> None:
         results = []
         for path in args.only or PATHS:
             # A webhook asks Stripe nothing: its signature is checked by the settings' adapter.
-            with use_gateway(gateway if path in ("refund", "checkout") else gateway_from_settings()):
+            used = gateway if path in ("refund", "checkout") else gateway_from_settings()
+            with use_gateway(used):
                 results.append(measure(app, gateway, path, args).line())
         setup = {"debug": settings.DEBUG, "gateway": args.gateway, "requests": args.requests}
         if args.json:
