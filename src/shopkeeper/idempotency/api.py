@@ -134,13 +134,13 @@ def stored_response(result: Any) -> StoredResponse:
         status, data = result if isinstance(result, tuple) else (200, result)
     if isinstance(data, BaseModel):
         data = data.model_dump()
-    return StoredResponse(status, JSON_CONTENT_TYPE, json.loads(_encode(data)))
+    text = _encode(data)
+    return StoredResponse(status, JSON_CONTENT_TYPE, json.loads(text), text)
 
 
 def to_http_response(stored: StoredResponse) -> HttpResponse:
-    return HttpResponse(
-        _encode(stored.body), status=stored.status, content_type=stored.content_type
-    )
+    text = _encode(stored.body) if stored.text is None else stored.text
+    return HttpResponse(text, status=stored.status, content_type=stored.content_type)
 
 
 def _encode(data: Any) -> str:

@@ -23,7 +23,7 @@ import json
 import time
 import uuid
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -58,6 +58,8 @@ class StoredResponse:
     status: int
     content_type: str
     body: Any
+    # The body as JSON text when it was just encoded (not kept): answered as it is.
+    text: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,15 +2,15 @@
 refunds (with their lines and who asked and decided), disputes and open flags, each as a JSON
 array beside it. The detail (an API answer, the order page, a refund's 201) used to take about
 14 statements. The statement is written once, by hand: its ORM form cost ~14 ms of CPU to
-compile on every request. Rows come back as model instances (`from_json`), so the shapes stay
-those of the features' own `*_data` functions.
+compile on every request. Rows come back as model instances (`rows.instance_from_json`), so
+the shapes stay those of the features' own `*_data` functions.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -22,8 +22,7 @@ from shopkeeper.orders.models import Attention, Order, OrderLine
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import OrderLedger, ledger_rows_sql
 from shopkeeper.refunds.models import Refund, RefundLine
-
-M = TypeVar("M", bound=Model)
+from shopkeeper.rows import instance_from_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +67,6 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def from_json(model: type[M], row: dict[str, Any]) -> M:
-    """A model instance from its row as JSON (values converted as the field reads them)."""
-    fields = model._meta.concrete_fields
-    return model(**{f.attname: f.to_python(row[f.attname]) for f in fields if f.attname in row})
-
-
 def detail_rows(order_id: int) -> DetailRows:
     with connection.cursor() as cursor:
         cursor.execute(_DETAIL, [order_id])
@@ -84,24 +77,24 @@ def detail_rows(order_id: int) -> DetailRows:
     lines, payments, ledger, refunds, disputes, flags = (
         [_json(item) for item in column] for column in arrays
     )
-    order = from_json(Order, _json(order_row))
-    order_lines = [from_json(OrderLine, line) for line in lines]
+    order = instance_from_json(Order, _json(order_row))
+    order_lines = [instance_from_json(OrderLine, line) for line in lines]
     by_id = {line.pk: line for line in order_lines}
     return DetailRows(
         order=order,
         lines=order_lines,
-        payment=from_json(Payment, payments[0]) if payments else None,
+        payment=instance_from_json(Payment, payments[0]) if payments else None,
         ledger=OrderLedger.from_json(ledger),
         refunds=[_refund(order, row, by_id) for row in refunds],
-        disputes=[from_json(Dispute, dispute) for dispute in disputes],
-        attention=[from_json(Attention, flag) for flag in flags],
+        disputes=[instance_from_json(Dispute, dispute) for dispute in disputes],
+        attention=[instance_from_json(Attention, flag) for flag in flags],
     )
 
 
 def _refund(
     order: Order, row: dict[str, Any], lines: dict[int, OrderLine]
 ) -> tuple[Refund, list[RefundLine]]:
-    refund = from_json(Refund, row)
+    refund = instance_from_json(Refund, row)
     refund.order = order
     if refund.requested_by_id is not None:
         refund.requested_by = _USER(pk=refund.requested_by_id, email=row["requested_by_email"])
@@ -109,7 +102,7 @@ def _refund(
         refund.decided_by = _USER(pk=refund.decided_by_id, email=row["decided_by_email"])
     refund_lines = []
     for line_row in row["line_rows"] or ():
-        line = from_json(RefundLine, line_row)
+        line = instance_from_json(RefundLine, line_row)
         line.order_line = lines[line.order_line_id]
         refund_lines.append(line)
     return refund, refund_lines

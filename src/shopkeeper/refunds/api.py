@@ -14,6 +14,7 @@ from shopkeeper.accounts.access import acting_staff, requires
 from shopkeeper.accounts.actors import Actor
 from shopkeeper.accounts.api_auth import GuardedRouter, api_auth
 from shopkeeper.accounts.permissions import Permission
+from shopkeeper.answers import shaped
 from shopkeeper.idempotency.api import idempotent
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.schemas import RefundOut
@@ -34,7 +35,7 @@ from shopkeeper.refunds.selectors import get_refund, list_refunds, refund_data
 router = GuardedRouter(tags=["refunds"], auth=api_auth)
 
 
-def refund_now(request: HttpRequest, refund_key: uuid.UUID) -> Status[RefundWithOrderOut] | None:
+def refund_now(request: HttpRequest, refund_key: uuid.UUID) -> Status[dict[str, Any]] | None:
     """What a refund request's Idempotency-Key answers once its refund exists: its state now."""
     refund = Refund.objects.filter(key=refund_key).only("pk", "order_id").first()
     if refund is None:
@@ -45,9 +46,7 @@ def refund_now(request: HttpRequest, refund_key: uuid.UUID) -> Status[RefundWith
 @router.post("/orders/{number}/refunds", response={201: RefundWithOrderOut})
 @requires(Permission.ORDERS_REFUND)
 @idempotent(answer=refund_now)
-def create_refund(
-    request: HttpRequest, number: str, payload: RefundIn
-) -> Status[RefundWithOrderOut]:
+def create_refund(request: HttpRequest, number: str, payload: RefundIn) -> Status[dict[str, Any]]:
     """Refund an amount, or lines (with restock) and/or the shipping fee, of a captured order.
 
     Send an `Idempotency-Key` header so a retried request refunds once.
@@ -94,7 +93,7 @@ def preview_refund_request(
 @idempotent
 def approve_refund(
     request: HttpRequest, refund_id: int, payload: DecisionIn | None = None
-) -> RefundWithOrderOut:
+) -> dict[str, Any]:
     """Approve a refund awaiting approval (not your own request); it is then sent to Stripe."""
     actor = acting_staff(request)
     refund = services.approve_refund(
@@ -108,7 +107,7 @@ def approve_refund(
 @idempotent
 def reject_refund(
     request: HttpRequest, refund_id: int, payload: DecisionIn | None = None
-) -> RefundWithOrderOut:
+) -> dict[str, Any]:
     """Reject a refund awaiting approval; the amount it held back is released."""
     actor = acting_staff(request)
     refund = services.reject_refund(
@@ -130,13 +129,13 @@ def refunds(
 
 @router.get("/refunds/{refund_id}", response=RefundWithOrderOut)
 @requires(Permission.ORDERS_VIEW)
-def refund(request: HttpRequest, refund_id: int) -> RefundWithOrderOut:
+def refund(request: HttpRequest, refund_id: int) -> dict[str, Any]:
     return refund_with_order(get_refund(refund_id), acting_staff(request))
 
 
-def refund_with_order(refund: Refund, actor: Actor) -> RefundWithOrderOut:
+def refund_with_order(refund: Refund, actor: Actor) -> dict[str, Any]:
     """The refund and its order as they are now: the order's detail holds the refund (one
-    statement for both)."""
+    statement for both), shaped as RefundWithOrderOut."""
     order = order_detail(Order(pk=refund.order_id), actor=actor)
     shown = next(r for r in order["refunds"] if r["id"] == refund.pk)
-    return RefundWithOrderOut.model_validate({"refund": shown, "order": order})
+    return shaped(RefundWithOrderOut, {"refund": shown, "order": order})
