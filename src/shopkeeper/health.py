@@ -5,10 +5,12 @@ Plain Python at the bottom of the layers, so that any package can register from 
 - a **check** says whether this server may take traffic (`/readyz` answers 503 when one fails;
   `shopkeeper status` exits 1): `register_check("worker", worker_heartbeat_is_fresh)`;
 - a **count** is a number worth watching (printed by `shopkeeper status`, exported as the gauge
-  `shopkeeper_<name>` on /metrics): `register_count("jobs_failed", "Jobs ...", count_failed)`.
+  `shopkeeper_<name>` on /metrics): `register_count("jobs_failed", "Jobs ...", count_failed)`;
+- a **line** is news for a person, neither a check nor a number (printed by `shopkeeper status`
+  only): `register_line("webhooks_sync", describe_last_sync)`.
 
 A check returns a `Verdict`; one that raises is a failed check named by its exception's type
-only (its message may hold a connection string). A count that raises is left out.
+only (its message may hold a connection string). A count or a line that raises is left out.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Count:
 
 _checks: dict[str, Callable[[], Verdict]] = {}
 _counts: dict[str, Count] = {}
+_lines: dict[str, Callable[[], str]] = {}
 
 
 def register_check(name: str, check: Callable[[], Verdict]) -> None:
@@ -49,6 +52,11 @@ def register_check(name: str, check: Callable[[], Verdict]) -> None:
 def register_count(name: str, help: str, read: Callable[[], float]) -> None:
     """Add (or replace) a count; `name` in snake_case, e.g. `webhook_events_failed`."""
     _counts[name] = Count(name, help, read)
+
+
+def register_line(name: str, read: Callable[[], str]) -> None:
+    """Add (or replace) a line for `shopkeeper status`, e.g. when a periodic job last ran."""
+    _lines[name] = read
 
 
 def run_checks() -> list[CheckResult]:
@@ -67,6 +75,16 @@ def read_counts() -> dict[str, tuple[Count, float]]:
     for name, count in list(_counts.items()):
         try:
             values[name] = (count, float(count.read()))
+        except Exception:
+            continue
+    return values
+
+
+def read_lines() -> dict[str, str]:
+    values = {}
+    for name, read in list(_lines.items()):
+        try:
+            values[name] = read()
         except Exception:
             continue
     return values

@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from shopkeeper.health import read_counts, run_checks
+from shopkeeper.health import read_counts, read_lines, run_checks
 
 
 class Command(BaseCommand):
@@ -29,6 +29,8 @@ class Command(BaseCommand):
         if database_ok:
             for name, (_, value) in read_counts().items():
                 self.stdout.write(f"{name:<{width}} {value:g}")
+            for name, line in read_lines().items():
+                self.stdout.write(f"{name:<{width}} {line}")
         self.stdout.write(f"{'stripe_rate_limit':<{width}} {_limiter_line()}")
         if not all(result.ok for result in results):
             raise SystemExit(1)
