@@ -287,6 +287,8 @@ LOGGING = {
         # worker's own lines (a job started, ended, retried) stay.
         "procrastinate.jobs": {"level": "WARNING"},
         "procrastinate.blueprints": {"level": "WARNING"},
+        # A line per periodic task registered, in every command (a skipped run is a warning).
+        "procrastinate.periodic": {"level": "WARNING"},
     },
 }
 

@@ -214,6 +214,11 @@ def test_webhooks_sync_prints_the_counts(fake_gateway, placed):
         " the worker processes them\n"
     )
     assert EventSync.objects.get().trigger == "command"
+    listed = StringIO()
+    call_command("webhooks", "list", stdout=listed)
+    assert (
+        listed.getvalue().rstrip().endswith("evt_missed  (missed webhook: found by webhooks sync)")
+    )
 
 
 @pytest.mark.parametrize("hours", ["0", "721", "-3", "1.5", "day"])

@@ -4,8 +4,9 @@
 A stored event is processed by the worker, retried on failure, and left `failed` after its last
 try; `replay` receives stored failed events again from their stored payloads (after a fix):
 each back to `received` with a new processing job, which the worker runs like any other.
-`list` shows each event's status, failed tries and last error. `sync` lists Stripe's Events API
-over the last N hours and stores (and defers) every event we missed (stripe_events/missed.py).
+`list` shows each event's status, failed tries and last error, and which ones no webhook
+brought. `sync` lists Stripe's Events API over the last N hours and stores (and defers) every
+event we missed (stripe_events/missed.py).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class Command(BaseCommand):
         for event in events[:limit]:
             line = f"{event.received_at:%Y-%m-%d %H:%M:%S} {event.status:<9} {event.type:<40} "
             line += event.event_id
+            if event.source == WebhookEvent.Source.EVENTS_API:
+                line += "  (missed webhook: found by webhooks sync)"
             if event.attempts and event.status != WebhookEvent.Status.PROCESSED:
                 line += f"  {event.attempts} failed tr{'y' if event.attempts == 1 else 'ies'}"
             if event.error:
