@@ -236,7 +236,9 @@ def test_webhooks_sync_reports_stripe_failing_as_a_message(fake_gateway):
         call_command("webhooks", "sync")
 
 
-def test_status_and_metrics_report_the_last_sync_and_what_was_missed(fake_gateway, placed):
+def test_status_and_metrics_report_the_last_sync_and_what_was_missed(
+    fake_gateway, placed, client, settings
+):
     assert read_lines()["webhooks_sync"].startswith("never")
     paid_at_stripe(fake_gateway, placed)
     sync()
@@ -253,6 +255,10 @@ def test_status_and_metrics_report_the_last_sync_and_what_was_missed(fake_gatewa
     with pytest.raises(SystemExit):  # no worker runs here: the `worker` check fails
         call_command("status", stdout=out)
     assert "webhooks_sync" in out.getvalue() and "webhooks_missed_total    1" in out.getvalue()
+    settings.SHOPKEEPER_METRICS_TOKEN = "metrics-token"
+    metrics = client.get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-token").content.decode()
+    assert "shopkeeper_webhooks_missed_total 1.0" in metrics
+    assert "shopkeeper_webhooks_sync_last_stored 0.0" in metrics
 
 
 @pytest.mark.django_db(transaction=True)
