@@ -254,7 +254,7 @@ def test_status_and_metrics_report_the_last_sync_and_what_was_missed(
     out = StringIO()
     with pytest.raises(SystemExit):  # no worker runs here: the `worker` check fails
         call_command("status", stdout=out)
-    assert "webhooks_sync" in out.getvalue() and "webhooks_missed_total    1" in out.getvalue()
+    assert "webhooks_sync" in out.getvalue() and "webhooks_missed_total     1" in out.getvalue()
     settings.SHOPKEEPER_METRICS_TOKEN = "metrics-token"
     metrics = client.get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-token").content.decode()
     assert "shopkeeper_webhooks_missed_total 1.0" in metrics
