@@ -8,7 +8,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -51,6 +51,8 @@ class FakeGateway:
     intents: dict[str, IntentSnapshot] = field(default_factory=dict)
     refunds: dict[str, RefundSnapshot] = field(default_factory=dict)
     disputes: dict[str, DisputeSnapshot] = field(default_factory=dict)
+    # Stripe's Events API: what `add_event` put there (webhooks delivered or not).
+    events: list[GatewayEvent] = field(default_factory=list)
     calls: list[tuple[str, str]] = field(default_factory=list)
     fail_next: dict[str, list[Exception]] = field(default_factory=dict)
     lose_next_response: set[str] = field(default_factory=set)
@@ -336,7 +338,20 @@ class FakeGateway:
         self.disputes[dispute.id] = dispute
         return dispute
 
-    # --- Webhooks -------------------------------------------------------------------
+    # --- Webhooks and the Events API -------------------------------------------------
+    def add_event(self, payload: bytes) -> GatewayEvent:
+        """An event Stripe made (its webhook delivered or not): listed by `list_events`."""
+        event = self.event_from_payload(json.loads(payload))
+        with self._lock:
+            self.events.append(event)
+        return event
+
+    def list_events(
+        self, *, created_gte: int, types: Collection[str]
+    ) -> Iterator[list[GatewayEvent]]:
+        wanted = [e for e in reversed(self.events) if e.type in set(types)]
+        return self._pages("list_events", created_gte, wanted)
+
     def parse_webhook(self, payload: bytes, signature: str) -> GatewayEvent:
         from shopkeeper.payments.stripe.client import StripeGateway
 

@@ -428,6 +428,15 @@ def _duration(name: str, default: str) -> timedelta:
         raise ImproperlyConfigured(f"{name}: {error}") from None
 
 
+def _hours(name: str, default: str, *, most: int) -> int:
+    text = os.environ.get(name, "").strip() or default
+    if not text.isdigit() or not 1 <= int(text) <= most:
+        raise ImproperlyConfigured(
+            f"{name} must be a whole number of hours, 1 to {most}, not {text!r}"
+        )
+    return int(text)
+
+
 def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
     value = os.environ.get(name, "").strip().lower() or default
     if value not in choices:
@@ -451,6 +460,11 @@ if SHOPKEEPER_AUTH_WARN_AFTER > SHOPKEEPER_AUTH_EXPIRE_AFTER:
     raise ImproperlyConfigured(
         "SHOPKEEPER_AUTH_WARN_AFTER must not be after SHOPKEEPER_AUTH_EXPIRE_AFTER"
     )
+# Missed webhooks (stripe_events/missed.py): every hour the worker lists Stripe's Events API over
+# the last this many hours (1 to 720, Stripe keeps 30 days), reaching further back by itself to
+# where its last finished listing began (a worker that was down). 3: each event is listed by
+# three runs, a few requests an hour; a longer window only lists the same events again.
+SHOPKEEPER_EVENTS_SYNC_HOURS = _hours("SHOPKEEPER_EVENTS_SYNC_HOURS", "3", most=720)
 
 
 def _time_of_day(name: str, default: str) -> tuple[int, int]:

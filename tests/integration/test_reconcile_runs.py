@@ -155,6 +155,7 @@ def test_given_a_run_left_running_by_a_dead_process_then_the_next_closes_it(fake
     assert ReconcileRun.objects.filter(status=RunStatus.OK).count() == 1
 
 
+@pytest.mark.periodic_ticks
 def test_the_nightly_job_is_scheduled_daily_at_the_setting():
     periodic = app.periodic_registry.periodic_tasks[("reconciliation.nightly_reconcile", "nightly")]
     assert periodic.cron == "0 3 * * *"

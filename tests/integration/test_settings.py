@@ -157,3 +157,14 @@ def test_given_a_rate_limit_setting_that_is_no_number_then_it_refuses(
 
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert f"{name} must be a number of 0 or more, not 'fast'" in result.stderr
+
+
+@pytest.mark.parametrize("hours", ["0", "721"])
+def test_given_an_events_sync_window_outside_stripe_s_30_days_then_it_refuses(
+    tmp_path: Path, hours: str
+) -> None:
+    result = shopkeeper(tmp_path, "check", SHOPKEEPER_EVENTS_SYNC_HOURS=hours)
+
+    assert result.returncode != 0
+    assert "SHOPKEEPER_EVENTS_SYNC_HOURS must be a whole number of hours, 1 to 720" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -326,3 +326,93 @@ def test_a_rejected_request_is_invalid_with_stripe_s_code(recorder, gateway):
         )
 
     assert raised.value.extra["stripe_code"] == "amount_too_large"
+
+
+def event(event_id: str, event_type: str = "payment_intent.succeeded") -> dict:
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": event_type,
+        "created": 1_700_000_300,
+        "data": {"object": canned.intent(status="succeeded", amount_received=2500)},
+    }
+
+
+def test_list_events_asks_for_our_types_since_a_time_a_page_a_request(recorder, gateway):
+    recorder.answer(
+        "GET",
+        "/v1/events",
+        canned.page("/v1/events", event("evt_2"), has_more=True),
+        canned.page("/v1/events", event("evt_1")),
+    )
+    types = ["refund.updated", "payment_intent.succeeded"]
+
+    pages = gateway.list_events(created_gte=1_700_000_000, types=types)
+    first = next(pages)
+    assert len(recorder.requests) == 1
+    rest = list(pages)
+
+    assert [e.id for e in first] == ["evt_2"] and [e.id for e in rest[0]] == ["evt_1"]
+    assert first[0].intent is not None and first[0].intent.status is IntentStatus.SUCCEEDED
+    asked, then = recorder.requests
+    expected = {
+        "limit": "100",
+        "created[gte]": "1700000000",
+        "types[0]": "payment_intent.succeeded",
+        "types[1]": "refund.updated",
+    }
+    assert (asked.method, asked.path, asked.form) == ("GET", "/v1/events", expected)
+    assert then.form == {**expected, "starting_after": "evt_2"}
+    assert {r.stripe_version for r in recorder.requests} == {STRIPE_API_VERSION}
+    assert {r.idempotency_key for r in recorder.requests} == {None}
+
+
+def test_list_events_asks_20_types_a_listing_at_most(recorder, gateway):
+    types = [f"type.{n:02d}" for n in range(25)]
+
+    assert list(gateway.list_events(created_gte=1_700_000_000, types=types)) == [[], []]
+
+    first, second = recorder.requests
+    assert [v for k, v in first.form.items() if k.startswith("types[")] == types[:20]
+    assert [v for k, v in second.form.items() if k.startswith("types[")] == types[20:]
+
+
+def test_a_listed_event_that_is_not_stripe_s_shape_is_left_out(recorder, gateway):
+    broken = {**event("evt_bad"), "data": {"object": canned.intent(amount="lots")}}
+    recorder.answer("GET", "/v1/events", canned.page("/v1/events", broken, event("evt_ok")))
+
+    (page,) = gateway.list_events(created_gte=0, types=["payment_intent.succeeded"])
+
+    assert [e.id for e in page] == ["evt_ok"]
+
+
+class CountingLimiter:
+    def __init__(self) -> None:
+        self.turns: list[tuple[str, str]] = []
+
+    def wait_turn(self, method: str, url: str, *, max_wait: float) -> bool:
+        self.turns.append((method, url.split("?")[0]))
+        return True
+
+    def hold(self, method: str, url: str, seconds: float) -> None:
+        pass
+
+
+def test_every_page_of_events_waits_its_turn_at_the_shared_limiter(recorder):
+    limiter = CountingLimiter()
+    gateway = StripeGateway(
+        secret_key="sk_test_recorder",
+        webhook_secret="whsec_recorder",
+        api_base=recorder.url,
+        limiter=limiter,
+    )
+    recorder.answer(
+        "GET",
+        "/v1/events",
+        canned.page("/v1/events", event("evt_2"), has_more=True),
+        canned.page("/v1/events", event("evt_1")),
+    )
+
+    list(gateway.list_events(created_gte=0, types=["payment_intent.succeeded"]))
+
+    assert limiter.turns == [("get", f"{recorder.url}/v1/events")] * 2

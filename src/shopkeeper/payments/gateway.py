@@ -7,7 +7,7 @@ declined, invalid, or unknown. Unknown (timeout, 5xx, lost connection) never mea
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -169,6 +169,13 @@ class PaymentGateway(Protocol):
     def list_account_disputes(
         self, *, created_gte: int | None = None
     ) -> Iterator[Sequence[DisputeSnapshot]]: ...
+
+    # Stripe's Events API: the events of these `types` created at or after `created_gte` (Unix
+    # time; Stripe keeps 30 days of them), newest first, one request a page as above. An event
+    # that cannot be read (not Stripe's shape) is left out, as a webhook of it would be refused.
+    def list_events(
+        self, *, created_gte: int, types: Collection[str]
+    ) -> Iterator[Sequence[GatewayEvent]]: ...
 
     def parse_webhook(self, payload: bytes, signature: str) -> GatewayEvent: ...
 

@@ -3,7 +3,8 @@ in one transaction (then the webhook answers 200; processing runs in the worker:
 
 A duplicate delivery finds the id stored and changes nothing: one read, no write, no job. An event
 stored as `failed` (every try failed) is received again by a redelivery or a replay: back to
-`received`, its tries counted from zero, a new job.
+`received`, its tries counted from zero, a new job. An event the webhook never brought, found in
+Stripe's Events API (missed), is stored by the same statements, marked `events_api`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ _TABLE = WebhookEvent._meta.db_table
 _STATUS = f"SELECT status FROM {_TABLE} WHERE event_id = %s"
 # A new event: its row, unless a concurrent delivery stored it first (then no row comes back).
 _INSERT = f"""
-INSERT INTO {_TABLE} (event_id, type, status, payload, error, attempts, received_at)
-VALUES (%s, %s, 'received', %s, '', 0, %s)
+INSERT INTO {_TABLE} (event_id, type, status, payload, error, attempts, received_at, source)
+VALUES (%s, %s, 'received', %s, '', 0, %s, %s)
 ON CONFLICT (event_id) DO NOTHING
 RETURNING id
 """
@@ -50,14 +51,27 @@ def receive_event(event: GatewayEvent) -> bool:
     status = row[0] if row else None
     if status is not None and status != WebhookEvent.Status.FAILED:
         return False
+    return _store(event, revive=status is not None, source=WebhookEvent.Source.WEBHOOK)
+
+
+def receive_missed_event(event: GatewayEvent) -> bool:
+    """Store an event that no webhook brought (listed by Stripe's Events API) and defer its
+    processing, as `receive_event` does; False when it is stored already, by a delivery that
+    won the race too. A stored failed event stays failed: replaying it is for a person."""
+    return _store(event, revive=False, source=WebhookEvent.Source.EVENTS_API)
+
+
+def _store(event: GatewayEvent, *, revive: bool, source: WebhookEvent.Source) -> bool:
+    """The event's row (new, or a failed one back to `received`) and its job, in one
+    transaction; False when a concurrent delivery stored (or revived) it first."""
     payload = Jsonb(dict(event.payload))
     with transaction.atomic(), connection.cursor() as cursor:
-        if status is None:
-            cursor.execute(_INSERT, [event.id, event.type, payload, timezone.now()])
-        else:
+        if revive:
             cursor.execute(_REVIVE, [payload, event.id])
+        else:
+            cursor.execute(_INSERT, [event.id, event.type, payload, timezone.now(), source])
         if cursor.fetchone() is None:
-            return False  # a concurrent delivery stored it (or revived it) first
+            return False
         _defer_processing(event.id, event.payload)
     return True
 

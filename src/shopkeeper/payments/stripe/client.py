@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,6 +30,7 @@ from shopkeeper.errors import (
     PaymentDeclined,
     PaymentOutcomeUnknown,
     PaymentRequestInvalid,
+    WebhookEventMalformed,
     WebhookSignatureInvalid,
 )
 from shopkeeper.money import Money
@@ -64,6 +65,8 @@ STRIPE_REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_cust
 # Seconds before each retry of a call other than a refund create (see the module docstring).
 RETRY_DELAYS = (0.5,)
 NEVER_SENT = (ConnectTimeout, ConnectTimeoutError, NewConnectionError)
+# The Events API's `types` filter takes at most this many types a request.
+EVENT_TYPES_PER_REQUEST = 20
 
 
 def _never_sent(error: BaseException) -> bool:
@@ -361,6 +364,32 @@ class StripeGateway:
             "list disputes", self._client.v1.disputes.list, payment_intent=intent_id
         )
         return [dispute_snapshot(dispute) for dispute in listed]
+
+    def list_events(
+        self, *, created_gte: int, types: Collection[str]
+    ) -> Iterator[list[GatewayEvent]]:
+        """Stripe's Events API, `types` 20 a listing (Stripe's most), each page one request."""
+        wanted = sorted(set(types))
+        for start in range(0, len(wanted), EVENT_TYPES_PER_REQUEST):
+            pages = self._pages(
+                "list events",
+                self._client.v1.events.list,
+                types=wanted[start : start + EVENT_TYPES_PER_REQUEST],
+                **self._created(created_gte),
+            )
+            for page in pages:
+                yield self._readable_events(page)
+
+    def _readable_events(self, listed: Iterable[Mapping[str, Any]]) -> list[GatewayEvent]:
+        """The listed events as GatewayEvents; one that cannot be read is logged and left out,
+        as its webhook would be refused (WebhookEventMalformed)."""
+        events = []
+        for payload in listed:
+            try:
+                events.append(self.event_from_payload(payload))
+            except (WebhookSignatureInvalid, WebhookEventMalformed) as error:
+                logger.warning("Stripe event %s left out: %s", payload.get("id"), error.detail)
+        return events
 
     def parse_webhook(self, payload: bytes, signature: str) -> GatewayEvent:
         """What `stripe.Webhook.construct_event` checks (the SDK's own signature check), without

@@ -5,14 +5,15 @@ these paths:
 - it rejects `automatic_payment_methods` and a refund's `reason` (400 "Unexpected ...");
 - confirm with `payment_method` answers 500 "Not implemented": the method is set first;
 - it has no `expand`, refuses a `created` filter (charges take `created[gt]` only), cannot
-  list charges by PaymentIntent (500) and has no disputes (404);
+  list charges by PaymentIntent (500), has no disputes (404) and lists events by one `type`
+  only (no `types`);
 - its answers lack `amount_received`, `amount_capturable` and `amount_captured`, and its
   charge has no `payment_method_details` (the card is read from the payment method).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +21,7 @@ from shopkeeper.errors import DomainError
 from shopkeeper.payments.gateway import (
     ChargeSnapshot,
     DisputeSnapshot,
+    GatewayEvent,
     IntentSnapshot,
     RefundSnapshot,
 )
@@ -145,6 +147,17 @@ class EmulatorGateway(StripeGateway):
     ) -> Iterator[list[DisputeSnapshot]]:
         """localstripe has no disputes (404): none, and no request."""
         yield from ()
+
+    def list_events(
+        self, *, created_gte: int, types: Collection[str]
+    ) -> Iterator[list[GatewayEvent]]:
+        """localstripe takes one `type`, not Stripe's `types`: every event since, filtered here."""
+        wanted = frozenset(types)
+        pages = self._pages(
+            "list events", self._client.v1.events.list, **self._created(created_gte)
+        )
+        for page in pages:
+            yield self._readable_events(event for event in page if event.get("type") in wanted)
 
     def list_charges(self, intent_id: str) -> list[ChargeSnapshot]:
         """localstripe's PaymentIntent carries its charges, as Stripe's older API versions did."""

@@ -23,15 +23,16 @@ class Command(BaseCommand):
         # The database first: every other check and count reads it.
         results = sorted(run_checks(), key=lambda r: r.name != "database")
         database_ok = all(r.ok for r in results if r.name == "database")
-        width = max([len(r.name) for r in results] + [24])
+        counts = read_counts() if database_ok else {}
+        notes = read_notes() if database_ok else {}
+        width = max([len(name) for name in [*(r.name for r in results), *counts, *notes]] + [24])
         for result in results:
             state = "ok" if result.ok else "FAILED"
             self.stdout.write(f"{result.name:<{width}} {state:<6} {result.detail}".rstrip())
-        if database_ok:
-            for name, (_, value) in read_counts().items():
-                self.stdout.write(f"{name:<{width}} {value:g}")
-            for name, line in read_notes().items():
-                self.stdout.write(f"{name:<{width}} {line}")
+        for name, (_, value) in counts.items():
+            self.stdout.write(f"{name:<{width}} {value:g}")
+        for name, line in notes.items():
+            self.stdout.write(f"{name:<{width}} {line}")
         self.stdout.write(f"{'stripe_rate_limit':<{width}} {_limiter_line()}")
         if not all(result.ok for result in results):
             raise SystemExit(1)
