@@ -126,6 +126,7 @@ INSTALLED_APPS = [
     "shopkeeper.stripe_events",
     "shopkeeper.refunds",
     "shopkeeper.disputes",
+    "shopkeeper.fulfilment",
     "shopkeeper.idempotency",
     "shopkeeper.checkout",
     "shopkeeper.backoffice",

@@ -31,6 +31,14 @@ MAX_CARRIER_LENGTH = 100
 MAX_TRACKING_LENGTH = 100
 
 
+CANCEL_BLOCKED_SHIPPED = "it has shipped: its goods come back through a return"
+
+
+class OrderHasShipments(Conflict):
+    code = "order_has_shipments"
+    title = "An order with a shipment cannot be cancelled: its goods come back through a return"
+
+
 class OrderNotPaid(Conflict):
     code = "order_not_paid"
     title = "Only a paid or authorised order can be shipped"
@@ -87,6 +95,19 @@ def ensure_shippable(order_status: OrderStatus | str, payment_status: PaymentSta
             f"The payment is {payment_status}: ship once it is paid or authorised",
             payment_status=str(payment_status),
         )
+
+
+def can_ship(
+    order_status: OrderStatus | str,
+    payment_status: PaymentStatus | str,
+    lines: Sequence[LineFulfilment],
+) -> bool:
+    """Would a shipment of what is left be accepted now."""
+    try:
+        ensure_shippable(order_status, payment_status)
+    except (OrderCancelled, OrderNotPaid):
+        return False
+    return any(line.left_to_ship for line in lines)
 
 
 def plan_shipment(

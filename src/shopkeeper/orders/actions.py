@@ -28,6 +28,7 @@ class OrderAction(StrEnum):
     REFUND = "refund"
     CAPTURE = "capture"
     CANCEL = "cancel"
+    SHIP = "ship"  # offered by orders_view (fulfilment's rules sit above these)
 
 
 CANCEL_BLOCKED_PAID = "a paid order must be refunded in full before it can be cancelled"
