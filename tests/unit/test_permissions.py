@@ -23,11 +23,19 @@ EXPECTED = {
         P.ORDERS_CANCEL,
         P.ORDERS_CAPTURE,
         P.ORDERS_FULFIL,
+        P.ORDERS_NOTE,
         P.RETURNS_MANAGE,
         P.REFUNDS_APPROVE,
         P.CATALOG_MANAGE,
     },
-    "support": {P.ORDERS_VIEW, P.ORDERS_REFUND, P.ORDERS_CANCEL, P.ORDERS_FULFIL, P.RETURNS_MANAGE},
+    "support": {
+        P.ORDERS_VIEW,
+        P.ORDERS_REFUND,
+        P.ORDERS_CANCEL,
+        P.ORDERS_FULFIL,
+        P.ORDERS_NOTE,
+        P.RETURNS_MANAGE,
+    },
     "viewer": {P.ORDERS_VIEW},
 }
 
@@ -49,6 +57,7 @@ def test_the_issue_names_every_permission():
         "orders.cancel",
         "orders.capture",
         "orders.fulfil",
+        "orders.note",
         "returns.manage",
         "refunds.approve",
         "catalog.manage",

@@ -19,6 +19,7 @@ class Permission(StrEnum):
     ORDERS_CANCEL = "orders.cancel"
     ORDERS_CAPTURE = "orders.capture"
     ORDERS_FULFIL = "orders.fulfil"
+    ORDERS_NOTE = "orders.note"
     RETURNS_MANAGE = "returns.manage"
     REFUNDS_APPROVE = "refunds.approve"
     CATALOG_MANAGE = "catalog.manage"
@@ -34,13 +35,21 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             _P.ORDERS_CANCEL,
             _P.ORDERS_CAPTURE,
             _P.ORDERS_FULFIL,
+            _P.ORDERS_NOTE,
             _P.RETURNS_MANAGE,
             _P.REFUNDS_APPROVE,
             _P.CATALOG_MANAGE,
         }
     ),
     Role.SUPPORT: frozenset(
-        {_P.ORDERS_VIEW, _P.ORDERS_REFUND, _P.ORDERS_CANCEL, _P.ORDERS_FULFIL, _P.RETURNS_MANAGE}
+        {
+            _P.ORDERS_VIEW,
+            _P.ORDERS_REFUND,
+            _P.ORDERS_CANCEL,
+            _P.ORDERS_FULFIL,
+            _P.ORDERS_NOTE,
+            _P.RETURNS_MANAGE,
+        }
     ),
     Role.VIEWER: frozenset({_P.ORDERS_VIEW}),
 }

@@ -194,3 +194,14 @@ class CancelIn(Schema):
 class CaptureIn(Schema):
     # A decimal string in the order's currency; omitted: capture everything authorised.
     amount: str | None = None
+
+
+class NoteIn(Schema):
+    text: str
+
+
+class NoteOut(Schema):
+    id: int
+    text: str
+    author: str
+    created_at: datetime
