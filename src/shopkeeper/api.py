@@ -13,6 +13,7 @@ from shopkeeper.fulfilment.api import router as fulfilment_router
 from shopkeeper.orders.api import router as orders_router
 from shopkeeper.problems import problem, problem_for
 from shopkeeper.refunds.api import router as refunds_router
+from shopkeeper.returns.api import router as returns_router
 
 api = NinjaAPI(
     title="Shopkeeper API",
@@ -28,6 +29,8 @@ api.add_router("/admin/orders", orders_router)
 api.add_router("/admin", refunds_router)
 # /admin/orders/{number}/shipments, /admin/orders/{number}/shipments/{id}/deliver
 api.add_router("/admin", fulfilment_router)
+# /admin/orders/{number}/returns, /admin/returns[/{id}[/receive|refund|reject]]
+api.add_router("/admin", returns_router)
 
 
 @api.exception_handler(DomainError)

@@ -127,6 +127,7 @@ INSTALLED_APPS = [
     "shopkeeper.refunds",
     "shopkeeper.disputes",
     "shopkeeper.fulfilment",
+    "shopkeeper.returns",
     "shopkeeper.idempotency",
     "shopkeeper.checkout",
     "shopkeeper.backoffice",

@@ -11,7 +11,7 @@ from shopkeeper.audit.services import record_for_order
 from shopkeeper.disputes.models import Dispute
 from shopkeeper.disputes.rules import DisputeOutcome
 from shopkeeper.fulfilment.rules import is_done
-from shopkeeper.fulfilment.selectors import line_fulfilment
+from shopkeeper.fulfilment.selectors import line_fulfilment, return_facts
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import OrderStatus, move_order
 from shopkeeper.refunds.selectors import has_refund_in_progress
@@ -25,7 +25,7 @@ def close_if_done(order: Order, *, actor: Actor | None, actor_label: str = "") -
         order.payment_status,
         lines,
         open_refunds=has_refund_in_progress(order),
-        open_returns=False,
+        open_returns=return_facts(order).open_returns,
         open_disputes=Dispute.objects.filter(order=order, outcome=DisputeOutcome.OPEN).exists(),
     ):
         return False

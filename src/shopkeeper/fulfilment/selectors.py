@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Sum
@@ -11,6 +12,28 @@ from shopkeeper.fulfilment.models import Shipment, ShipmentLine
 from shopkeeper.fulfilment.rules import LineFulfilment
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.refunds.selectors import refunded_quantities
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnFacts:
+    """What returns (a feature above this one) tell fulfilment about an order."""
+
+    refunded_through_returns: dict[int, int] = field(default_factory=dict)  # by order line id
+    open_returns: bool = False
+
+
+_return_facts: list[Callable[[Order], ReturnFacts]] = []
+
+
+def tell_return_facts(provider: Callable[[Order], ReturnFacts]) -> None:
+    """Returns registers here (its app's ready()): units refunded through returns were shipped,
+    and an open return keeps an order from closing."""
+    if provider not in _return_facts:
+        _return_facts.append(provider)
+
+
+def return_facts(order: Order) -> ReturnFacts:
+    return _return_facts[0](order) if _return_facts else ReturnFacts()
 
 
 def shipped_quantities(order: Order) -> dict[int, int]:
@@ -26,6 +49,7 @@ def shipped_quantities(order: Order) -> dict[int, int]:
 def line_fulfilment(order: Order) -> list[tuple[OrderLine, LineFulfilment]]:
     """Each line with what the fulfilment rules need of it (read under the order's lock)."""
     shipped, refunded = shipped_quantities(order), refunded_quantities(order)
+    through_returns = return_facts(order).refunded_through_returns
     return [
         (
             line,
@@ -34,6 +58,7 @@ def line_fulfilment(order: Order) -> list[tuple[OrderLine, LineFulfilment]]:
                 quantity=line.quantity,
                 shipped=shipped.get(line.pk, 0),
                 refunded=refunded.get(line.pk, 0),
+                returned_refunded=through_returns.get(line.pk, 0),
             ),
         )
         for line in order.lines.order_by("id")

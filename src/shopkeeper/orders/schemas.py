@@ -100,6 +100,24 @@ class ShipmentOut(Schema):
     delivered_at: datetime | None
 
 
+class OrderReturnLineOut(Schema):
+    line_id: int
+    sku: str
+    quantity: int
+    reason: str
+    received_quantity: int
+    restock: bool
+
+
+class OrderReturnOut(Schema):
+    id: int
+    status: str
+    source: str
+    created_at: datetime
+    refund_id: int | None
+    lines: list[OrderReturnLineOut]
+
+
 class AttentionOut(Schema):
     # capture_after_void | void_after_capture | stripe_contradicts | refund_exceeds_captured |
     # payment_mismatch (orders.attention)
@@ -142,6 +160,7 @@ class OrderOut(Schema):
     # unfulfilled | partially_fulfilled | fulfilled, from the lines (fulfilment.rules).
     fulfillment_status: str = "unfulfilled"
     shipments: list[ShipmentOut] = []
+    returns: list[OrderReturnOut] = []
     # What the caller may do next (refund, capture, cancel, ship), from orders.actions and
     # fulfilment.rules.
     available_actions: list[str]

@@ -35,6 +35,8 @@ from shopkeeper.payments.models import LedgerEntry, Payment
 from shopkeeper.refunds.rules import COUNTED_STATUSES, RESERVING_STATUSES
 from shopkeeper.refunds.selectors import has_refund_in_progress, refund_data
 from shopkeeper.refunds.selectors import reserved_minor as reserved_minor_of
+from shopkeeper.returns.models import Return, ReturnLine
+from shopkeeper.returns.states import HOLDING_STATUSES, ReturnStatus
 
 
 def _attention_data(flags: Iterable[Attention]) -> dict[str, Any]:
@@ -50,6 +52,7 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
     currency = order.currency
     reserved = sum(r.amount_minor for r, _ in rows.refunds if r.status in RESERVING_STATUSES)
     shipped = _shipped_by_line(rows.shipments)
+    returned = _returned_by_line(rows.returns)
     detail: dict[str, Any] = {
         "number": order.number,
         "email": order.email,
@@ -59,7 +62,11 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
         "created_at": order.created_at,
         "shipping_address": order.shipping_address,
         "lines": [
-            {**line_data(line, currency), "shipped_quantity": shipped.get(line.pk, 0)}
+            {
+                **line_data(line, currency),
+                "shipped_quantity": shipped.get(line.pk, 0),
+                "returned_quantity": returned.get(line.pk, 0),
+            }
             for line in rows.lines
         ],
         "payment": None if rows.payment is None else payment_data(rows.payment),
@@ -88,6 +95,7 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
             in_progress=in_progress,
             fulfilment=fulfilment,
             has_shipments=bool(rows.shipments),
+            returnable=_returnable_units(rows, shipped),
         )
     )
     detail["fulfillment_status"] = fulfillment_status(fulfilment)
@@ -95,6 +103,27 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
     detail["shipments"] = [
         shipment_data(shipment, [(line, skus[line.order_line_id]) for line in lines])
         for shipment, lines in rows.shipments
+    ]
+    detail["returns"] = [
+        {
+            "id": returned_row.pk,
+            "status": returned_row.status,
+            "source": returned_row.source,
+            "created_at": returned_row.created_at,
+            "refund_id": returned_row.refund_id,
+            "lines": [
+                {
+                    "line_id": line.order_line_id,
+                    "sku": skus[line.order_line_id],
+                    "quantity": line.quantity,
+                    "reason": line.reason,
+                    "received_quantity": line.received_quantity,
+                    "restock": line.restock,
+                }
+                for line in lines
+            ],
+        }
+        for returned_row, lines in rows.returns
     ]
     detail.update(_attention_data(rows.attention))
     detail["refunds"] = [refund_data(refund, lines=lines) for refund, lines in rows.refunds]
@@ -111,18 +140,46 @@ def _shipped_by_line(shipments: Iterable[tuple[Any, list[ShipmentLine]]]) -> dic
     return shipped
 
 
+def _returned_by_line(returns: Iterable[tuple[Return, list[ReturnLine]]]) -> dict[int, int]:
+    """Units received back (returns received or refunded), by order line id."""
+    returned: dict[int, int] = {}
+    for returned_row, lines in returns:
+        if returned_row.status in (ReturnStatus.RECEIVED, ReturnStatus.REFUNDED):
+            for line in lines:
+                returned[line.order_line_id] = (
+                    returned.get(line.order_line_id, 0) + line.received_quantity
+                )
+    return returned
+
+
+def _returnable_units(rows: DetailRows, shipped: dict[int, int]) -> int:
+    held: dict[int, int] = {}
+    for returned_row, lines in rows.returns:
+        if returned_row.status in HOLDING_STATUSES:
+            for line in lines:
+                held[line.order_line_id] = held.get(line.order_line_id, 0) + line.quantity
+    return sum(max(units - held.get(pk, 0), 0) for pk, units in shipped.items())
+
+
 def _line_fulfilment(rows: DetailRows, shipped: dict[int, int]) -> list[LineFulfilment]:
     refunded: dict[int, int] = {}
+    through_returns: dict[int, int] = {}
+    return_refunds = {r.refund_id for r, _ in rows.returns if r.refund_id is not None}
     for refund, lines in rows.refunds:
         if refund.status in COUNTED_STATUSES:
             for line in lines:
                 refunded[line.order_line_id] = refunded.get(line.order_line_id, 0) + line.quantity
+                if refund.pk in return_refunds:
+                    through_returns[line.order_line_id] = (
+                        through_returns.get(line.order_line_id, 0) + line.quantity
+                    )
     return [
         LineFulfilment(
             sku=line.sku,
             quantity=line.quantity,
             shipped=shipped.get(line.pk, 0),
             refunded=refunded.get(line.pk, 0),
+            returned_refunded=through_returns.get(line.pk, 0),
         )
         for line in rows.lines
     ]
@@ -164,6 +221,7 @@ def actions_for(
     in_progress: bool | None = None,
     fulfilment: list[LineFulfilment] | None = None,
     has_shipments: bool = False,
+    returnable: int = 0,
 ) -> dict[str, Any]:
     """`available_actions` for this caller, and why cancelling is refused when it is.
 
@@ -193,6 +251,8 @@ def actions_for(
         order.status, order.payment_status, fulfilment or []
     ):
         actions.append(OrderAction.SHIP)
+    if Permission.RETURNS_MANAGE in permissions and returnable > 0:
+        actions.append(OrderAction.CREATE_RETURN)
     return {
         "available_actions": actions,
         "cancel_blocked_reason": reason if Permission.ORDERS_CANCEL in permissions else None,
