@@ -54,5 +54,8 @@ def placed_order_detail(placed: PlacedOrder) -> dict[str, Any]:
         refunds=[],
         disputed=False,
         disputes=[],
+        fulfillment_status="unfulfilled",
+        shipments=[],
+        returns=[],
     )
     return detail

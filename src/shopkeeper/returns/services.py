@@ -173,8 +173,11 @@ def refund_return(*, return_id: int, include_shipping: bool = False, actor: Acto
     return refund
 
 
+RETURN_REFUND_NOTE = "Refund of return "
+
+
 def _refund_note(return_id: int) -> str:
-    return f"Refund of return {return_id}"
+    return f"{RETURN_REFUND_NOTE}{return_id}"
 
 
 def _refunds_of(order: Order, return_id: int) -> QuerySet[Refund]:
@@ -205,7 +208,10 @@ def _refund_request(return_id: int) -> tuple[str, list[LineRequest]]:
 
 
 def follow_refund(order: Order, refund: Refund) -> None:
-    """A return is refunded once its refund succeeds (its order may then close)."""
+    """A return is refunded once its refund succeeds (its order may then close). Other refunds
+    cost no statement: only a return's refund carries its note."""
+    if not refund.note.startswith(RETURN_REFUND_NOTE):
+        return
     returned = Return.objects.select_for_update().filter(refund=refund).first()
     if returned is None or returned.status != ReturnStatus.RECEIVED:
         return
