@@ -9,10 +9,12 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from shopkeeper.catalog.api import router as catalog_router
 from shopkeeper.checkout.api import router as checkout_router
 from shopkeeper.errors import DomainError
+from shopkeeper.fulfilment.api import router as fulfilment_router
 from shopkeeper.orders.api import router as orders_router
 from shopkeeper.problems import problem, problem_for
 from shopkeeper.reconciliation.api import router as reconcile_router
 from shopkeeper.refunds.api import router as refunds_router
+from shopkeeper.returns.api import router as returns_router
 
 api = NinjaAPI(
     title="Shopkeeper API",
@@ -27,6 +29,10 @@ api.add_router("/admin/orders", orders_router)
 # /admin/orders/{number}/refunds, /admin/refunds/{id}/approve|reject
 api.add_router("/admin", refunds_router)
 api.add_router("/admin/reconcile", reconcile_router)
+# /admin/orders/{number}/shipments, /admin/orders/{number}/shipments/{id}/deliver
+api.add_router("/admin", fulfilment_router)
+# /admin/orders/{number}/returns, /admin/returns[/{id}[/receive|refund|reject]]
+api.add_router("/admin", returns_router)
 
 
 @api.exception_handler(DomainError)

@@ -64,8 +64,13 @@ def problem(
     return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 
+# A problem's own members: an error's extra fields never overwrite them.
+_MEMBERS = frozenset({"type", "title", "status", "code", "detail"})
+
+
 def problem_for(error: DomainError) -> JsonResponse:
-    return problem(status_for(error), error.code, error.title, error.detail, **error.extra)
+    extra = {key: value for key, value in error.extra.items() if key not in _MEMBERS}
+    return problem(status_for(error), error.code, error.title, error.detail, **extra)
 
 
 def wants_problem_json(request: HttpRequest) -> bool:

@@ -126,6 +126,8 @@ INSTALLED_APPS = [
     "shopkeeper.stripe_events",
     "shopkeeper.refunds",
     "shopkeeper.disputes",
+    "shopkeeper.fulfilment",
+    "shopkeeper.returns",
     "shopkeeper.idempotency",
     "shopkeeper.checkout",
     "shopkeeper.backoffice",

@@ -14,6 +14,15 @@ BODIES = {
     "/api/admin/orders/{number}/refunds/preview": {"amount": "1.00"},
     "/api/admin/refunds/{refund_id}/approve": {},
     "/api/admin/refunds/{refund_id}/reject": {},
+    "/api/admin/orders/{number}/shipments": {"carrier": "DHL", "tracking_number": "1"},
+    "/api/admin/orders/{number}/shipments/{shipment_id}/deliver": {},
+    "/api/admin/orders/{number}/notes": {"text": "rbac check"},
+    "/api/admin/orders/{number}/returns": {
+        "lines": [{"sku": "MUG", "quantity": 1, "reason": "other"}]
+    },
+    "/api/admin/returns/{return_id}/receive": {},
+    "/api/admin/returns/{return_id}/refund": {},
+    "/api/admin/returns/{return_id}/reject": {"note": "rbac check"},
 }
 
 
@@ -36,4 +45,6 @@ OPERATIONS = admin_operations()
 
 
 def concrete(path: str, number: str) -> str:
-    return path.replace("{number}", number).replace("{refund_id}", "999999")
+    for name in ("{refund_id}", "{shipment_id}", "{return_id}"):
+        path = path.replace(name, "999999")
+    return path.replace("{number}", number)

@@ -65,7 +65,7 @@ def test_given_authorised_order_when_captured_in_part_then_the_rest_is_released(
     ]
     detail = order_detail(order, actor=manager)
     assert (detail["captured_minor"], detail["refundable_minor"]) == (1000, 1000)
-    assert detail["available_actions"] == ["refund"]
+    assert detail["available_actions"] == ["refund", "ship"]
     assert AuditEntry.objects.get(action="order.captured").details["released_minor"] == 1600
 
 

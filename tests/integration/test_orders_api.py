@@ -126,12 +126,12 @@ def test_given_a_forged_cursor_then_422_invalid_cursor(owner, cursor):
 @pytest.mark.parametrize(
     ("role", "capture", "expected"),
     [
-        ("owner", "manual", ["capture", "cancel"]),
-        ("manager", "manual", ["capture", "cancel"]),
-        ("support", "manual", ["cancel"]),
+        ("owner", "manual", ["capture", "cancel", "ship"]),
+        ("manager", "manual", ["capture", "cancel", "ship"]),
+        ("support", "manual", ["cancel", "ship"]),
         ("viewer", "manual", []),
-        ("owner", "automatic", ["refund"]),
-        ("support", "automatic", ["refund"]),
+        ("owner", "automatic", ["refund", "ship"]),
+        ("support", "automatic", ["refund", "ship"]),
         ("viewer", "automatic", []),
     ],
 )

@@ -22,10 +22,20 @@ EXPECTED = {
         P.ORDERS_REFUND,
         P.ORDERS_CANCEL,
         P.ORDERS_CAPTURE,
+        P.ORDERS_FULFIL,
+        P.ORDERS_NOTE,
+        P.RETURNS_MANAGE,
         P.REFUNDS_APPROVE,
         P.CATALOG_MANAGE,
     },
-    "support": {P.ORDERS_VIEW, P.ORDERS_REFUND, P.ORDERS_CANCEL},
+    "support": {
+        P.ORDERS_VIEW,
+        P.ORDERS_REFUND,
+        P.ORDERS_CANCEL,
+        P.ORDERS_FULFIL,
+        P.ORDERS_NOTE,
+        P.RETURNS_MANAGE,
+    },
     "viewer": {P.ORDERS_VIEW},
 }
 
@@ -46,6 +56,9 @@ def test_the_issue_names_every_permission():
         "orders.refund",
         "orders.cancel",
         "orders.capture",
+        "orders.fulfil",
+        "orders.note",
+        "returns.manage",
         "refunds.approve",
         "catalog.manage",
     }

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shopkeeper.errors import Conflict, IllegalTransition
+from shopkeeper.fulfilment.states import SHIPMENT_TRANSITIONS
 from shopkeeper.orders.rules import (
     OrderNotCancellable,
     OrderPaidRefundFirst,
@@ -26,6 +27,7 @@ from shopkeeper.payments.states import (
     can_move_payment,
     move_payment,
 )
+from shopkeeper.returns.states import RETURN_TRANSITIONS
 
 OS, P = OrderStatus, PaymentStatus
 
@@ -280,4 +282,15 @@ def test_the_documented_diagrams_draw_exactly_the_table_moves() -> None:
     arrows = set(re.findall(r"^\s+([a-z_]+) --> ([a-z_]+)", DOC.read_text(), re.MULTILINE))
     moves = {(str(s), str(t)) for s, ts in ORDER_TRANSITIONS.items() for t in ts}
     moves |= {(str(s), str(t)) for s, ts in PAYMENT_TRANSITIONS.items() for t in ts}
+    moves |= {(str(s), str(t)) for s, ts in SHIPMENT_TRANSITIONS.items() for t in ts}
+    moves |= {(str(s), str(t)) for s, ts in RETURN_TRANSITIONS.items() for t in ts}
     assert arrows == moves
+
+
+def test_the_documented_shipment_and_return_tables_are_the_code() -> None:
+    for heading, table in (
+        ("Shipment status", SHIPMENT_TRANSITIONS),
+        ("Return status", RETURN_TRANSITIONS),
+    ):
+        expected = {str(s): {str(t) for t in targets} for s, targets in table.items()}
+        assert documented_table(heading) == expected

@@ -18,6 +18,9 @@ class Permission(StrEnum):
     ORDERS_REFUND = "orders.refund"
     ORDERS_CANCEL = "orders.cancel"
     ORDERS_CAPTURE = "orders.capture"
+    ORDERS_FULFIL = "orders.fulfil"
+    ORDERS_NOTE = "orders.note"
+    RETURNS_MANAGE = "returns.manage"
     REFUNDS_APPROVE = "refunds.approve"
     CATALOG_MANAGE = "catalog.manage"
 
@@ -31,11 +34,23 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             _P.ORDERS_REFUND,
             _P.ORDERS_CANCEL,
             _P.ORDERS_CAPTURE,
+            _P.ORDERS_FULFIL,
+            _P.ORDERS_NOTE,
+            _P.RETURNS_MANAGE,
             _P.REFUNDS_APPROVE,
             _P.CATALOG_MANAGE,
         }
     ),
-    Role.SUPPORT: frozenset({_P.ORDERS_VIEW, _P.ORDERS_REFUND, _P.ORDERS_CANCEL}),
+    Role.SUPPORT: frozenset(
+        {
+            _P.ORDERS_VIEW,
+            _P.ORDERS_REFUND,
+            _P.ORDERS_CANCEL,
+            _P.ORDERS_FULFIL,
+            _P.ORDERS_NOTE,
+            _P.RETURNS_MANAGE,
+        }
+    ),
     Role.VIEWER: frozenset({_P.ORDERS_VIEW}),
 }
 

@@ -39,9 +39,13 @@ AUDIT_TITLES = {
     "order.dispute.won": "Dispute won, money back with the shop",
     "order.dispute.lost": "Dispute lost, the disputed money is gone",
     "order.dispute.closed": "Dispute closed",
+    "order.shipped": "Shipped",
+    "order.shipment.delivered": "Delivered",
+    "order.closed": "Order closed: everything shipped or refunded, the money settled",
+    "order.note": "Note",
 }
 # Keys of an event's details worth a line under its title, in this order.
-DETAIL_KEYS = ("reason", "note", "error", "failure_message", "attention")
+DETAIL_KEYS = ("reason", "note", "text", "tracking_number", "error", "failure_message", "attention")
 # Refund reasons are codes; everything else in details is already words.
 REASON_LABELS = {
     "requested_by_customer": "Requested by customer",

@@ -56,5 +56,8 @@ def placed_order_detail(placed: PlacedOrder) -> dict[str, Any]:
         disputed=False,
         disputes=[],
         **authorisation_fields(None),  # nothing authorised yet
+        fulfillment_status="unfulfilled",
+        shipments=[],
+        returns=[],
     )
     return detail

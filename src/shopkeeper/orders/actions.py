@@ -28,6 +28,9 @@ class OrderAction(StrEnum):
     REFUND = "refund"
     CAPTURE = "capture"
     CANCEL = "cancel"
+    # Offered by orders_view: fulfilment's and returns' rules sit above these.
+    SHIP = "ship"
+    CREATE_RETURN = "create_return"
 
 
 CANCEL_BLOCKED_PAID = "a paid order must be refunded in full before it can be cancelled"

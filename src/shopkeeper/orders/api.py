@@ -5,15 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query
+from ninja import Query, Status
 
 from shopkeeper.accounts.access import acting_staff, requires
 from shopkeeper.accounts.api_auth import GuardedRouter, api_auth
 from shopkeeper.accounts.permissions import Permission
-from shopkeeper.orders import lookups, services
+from shopkeeper.idempotency.api import idempotent
+from shopkeeper.orders import lookups, notes, services
 from shopkeeper.orders.schemas import (
     CancelIn,
     CaptureIn,
+    NoteIn,
+    NoteOut,
     OrderEventOut,
     OrderOut,
     OrderPageOut,
@@ -72,6 +75,23 @@ def cancel_order(request: HttpRequest, number: str, payload: CancelIn) -> dict[s
     actor = acting_staff(request)
     order = services.cancel_order(order_number=number, reason=payload.reason, actor=actor)
     return selectors.order_detail(order, actor=actor)
+
+
+@router.post("/{number}/notes", response={201: NoteOut})
+@requires(Permission.ORDERS_NOTE)
+@idempotent
+def add_note(request: HttpRequest, number: str, payload: NoteIn) -> Status[dict[str, Any]]:
+    """A note for staff in the order's timeline (audited; never shown to the customer)."""
+    entry = notes.add_note(order_number=number, text=payload.text, actor=acting_staff(request))
+    return Status(
+        201,
+        {
+            "id": entry.seq,
+            "text": entry.details["text"],
+            "author": entry.actor_email,
+            "created_at": entry.created_at,
+        },
+    )
 
 
 @router.post("/{number}/capture", response=OrderOut)

@@ -12,6 +12,9 @@ class OrderLineOut(Schema):
     name: str
     quantity: int
     restocked_quantity: int
+    # Units shipped, and units received back through returns.
+    shipped_quantity: int = 0
+    returned_quantity: int = 0
     unit_price: str
     unit_price_minor: int
     line_total: str
@@ -81,6 +84,40 @@ class DisputeOut(Schema):
     closed_at: datetime | None
 
 
+class ShipmentLineOut(Schema):
+    line_id: int
+    sku: str
+    quantity: int
+
+
+class ShipmentOut(Schema):
+    id: int
+    status: str
+    lines: list[ShipmentLineOut]
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime
+    delivered_at: datetime | None
+
+
+class OrderReturnLineOut(Schema):
+    line_id: int
+    sku: str
+    quantity: int
+    reason: str
+    received_quantity: int
+    restock: bool
+
+
+class OrderReturnOut(Schema):
+    id: int
+    status: str
+    source: str
+    created_at: datetime
+    refund_id: int | None
+    lines: list[OrderReturnLineOut]
+
+
 class AttentionOut(Schema):
     # capture_after_void | void_after_capture | stripe_contradicts | refund_exceeds_captured |
     # payment_mismatch | authorization_expiring (orders.attention)
@@ -120,7 +157,12 @@ class OrderOut(Schema):
     disputed_amount: str
     disputed_amount_minor: int
     disputes: list[DisputeOut] = []
-    # What the caller may do next (refund, capture, cancel), from orders.actions.
+    # unfulfilled | partially_fulfilled | fulfilled, from the lines (fulfilment.rules).
+    fulfillment_status: str = "unfulfilled"
+    shipments: list[ShipmentOut] = []
+    returns: list[OrderReturnOut] = []
+    # What the caller may do next (refund, capture, cancel, ship), from orders.actions and
+    # fulfilment.rules.
     available_actions: list[str]
     # Why cancelling is refused now; only given to callers allowed to cancel.
     cancel_blocked_reason: str | None
@@ -180,3 +222,14 @@ class CancelIn(Schema):
 class CaptureIn(Schema):
     # A decimal string in the order's currency; omitted: capture everything authorised.
     amount: str | None = None
+
+
+class NoteIn(Schema):
+    text: str
+
+
+class NoteOut(Schema):
+    id: int
+    text: str
+    author: str
+    created_at: datetime

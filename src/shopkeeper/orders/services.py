@@ -27,6 +27,8 @@ from shopkeeper.errors import (
     PaymentProviderUnavailable,
     PaymentRequestInvalid,
 )
+from shopkeeper.fulfilment.rules import OrderHasShipments
+from shopkeeper.fulfilment.selectors import has_shipments
 from shopkeeper.orders.attention import VOID_AFTER_CAPTURE, OrderNeedsAttention, flag_order
 
 # Capture lives in its own module; it is offered here too, next to cancel.
@@ -122,6 +124,8 @@ def _ensure_cancellable(order: Order) -> None:
         order.payment_status,
         has_pending_refund=has_refund_in_progress(order),
     )
+    if has_shipments(order):
+        raise OrderHasShipments()
 
 
 def _cancel_at_stripe(order_number: str, intent_id: str, gateway: PaymentGateway) -> IntentSnapshot:

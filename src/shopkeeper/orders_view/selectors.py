@@ -17,16 +17,26 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.disputes.rules import DisputeOutcome
 from shopkeeper.disputes.selectors import dispute_data
 from shopkeeper.errors import InvalidInput
+from shopkeeper.fulfilment.models import ShipmentLine
+from shopkeeper.fulfilment.rules import (
+    CANCEL_BLOCKED_SHIPPED,
+    LineFulfilment,
+    can_ship,
+    fulfillment_status,
+)
+from shopkeeper.fulfilment.selectors import shipment_data
 from shopkeeper.money import amount_fields
-from shopkeeper.orders.actions import available_actions, cancel_blocked_reason
+from shopkeeper.orders.actions import OrderAction, available_actions, cancel_blocked_reason
 from shopkeeper.orders.models import Attention, Order, OrderLine
 from shopkeeper.orders_view import authorisations, queries
-from shopkeeper.orders_view.detail_row import detail_rows
+from shopkeeper.orders_view.detail_row import DetailRows, detail_rows
 from shopkeeper.payments.ledger import Balance
 from shopkeeper.payments.models import LedgerEntry, Payment
-from shopkeeper.refunds.rules import RESERVING_STATUSES
+from shopkeeper.refunds.rules import COUNTED_STATUSES, RESERVING_STATUSES
 from shopkeeper.refunds.selectors import has_refund_in_progress, refund_data
 from shopkeeper.refunds.selectors import reserved_minor as reserved_minor_of
+from shopkeeper.returns.models import Return, ReturnLine
+from shopkeeper.returns.states import HOLDING_STATUSES, ReturnStatus
 
 
 def _attention_data(flags: Iterable[Attention]) -> dict[str, Any]:
@@ -41,6 +51,8 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
     order, balance = rows.order, rows.ledger.balance()
     currency = order.currency
     reserved = sum(r.amount_minor for r, _ in rows.refunds if r.status in RESERVING_STATUSES)
+    shipped = _shipped_by_line(rows.shipments)
+    returned = _returned_by_line(rows.returns)
     detail: dict[str, Any] = {
         "number": order.number,
         "email": order.email,
@@ -49,7 +61,14 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
         "currency": currency,
         "created_at": order.created_at,
         "shipping_address": order.shipping_address,
-        "lines": [line_data(line, currency) for line in rows.lines],
+        "lines": [
+            {
+                **line_data(line, currency),
+                "shipped_quantity": shipped.get(line.pk, 0),
+                "returned_quantity": returned.get(line.pk, 0),
+            }
+            for line in rows.lines
+        ],
         "payment": None if rows.payment is None else payment_data(rows.payment),
     }
     for name, minor in (
@@ -66,11 +85,46 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
     ):
         detail.update(amount_fields(name, minor, currency))
     in_progress = any(r.status in RESERVING_STATUSES for r, _ in rows.refunds)
+    fulfilment = _line_fulfilment(rows, shipped)
     detail.update(
         actions_for(
-            order, actor=actor, balance=balance, reserved_minor=reserved, in_progress=in_progress
+            order,
+            actor=actor,
+            balance=balance,
+            reserved_minor=reserved,
+            in_progress=in_progress,
+            fulfilment=fulfilment,
+            has_shipments=bool(rows.shipments),
+            returnable=_returnable_units(rows, shipped),
         )
     )
+    detail["fulfillment_status"] = fulfillment_status(fulfilment)
+    skus = {line.pk: line.sku for line in rows.lines}
+    detail["shipments"] = [
+        shipment_data(shipment, [(line, skus[line.order_line_id]) for line in lines])
+        for shipment, lines in rows.shipments
+    ]
+    detail["returns"] = [
+        {
+            "id": returned_row.pk,
+            "status": returned_row.status,
+            "source": returned_row.source,
+            "created_at": returned_row.created_at,
+            "refund_id": returned_row.refund_id,
+            "lines": [
+                {
+                    "line_id": line.order_line_id,
+                    "sku": skus[line.order_line_id],
+                    "quantity": line.quantity,
+                    "reason": line.reason,
+                    "received_quantity": line.received_quantity,
+                    "restock": line.restock,
+                }
+                for line in lines
+            ],
+        }
+        for returned_row, lines in rows.returns
+    ]
     detail.update(_attention_data(rows.attention))
     detail.update(
         authorisations.authorisation_fields(authorisations.open_authorised_at(order, rows.payment))
@@ -81,6 +135,59 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
     return detail
 
 
+def _shipped_by_line(shipments: Iterable[tuple[Any, list[ShipmentLine]]]) -> dict[int, int]:
+    shipped: dict[int, int] = {}
+    for _, lines in shipments:
+        for line in lines:
+            shipped[line.order_line_id] = shipped.get(line.order_line_id, 0) + line.quantity
+    return shipped
+
+
+def _returned_by_line(returns: Iterable[tuple[Return, list[ReturnLine]]]) -> dict[int, int]:
+    """Units received back (returns received or refunded), by order line id."""
+    returned: dict[int, int] = {}
+    for returned_row, lines in returns:
+        if returned_row.status in (ReturnStatus.RECEIVED, ReturnStatus.REFUNDED):
+            for line in lines:
+                returned[line.order_line_id] = (
+                    returned.get(line.order_line_id, 0) + line.received_quantity
+                )
+    return returned
+
+
+def _returnable_units(rows: DetailRows, shipped: dict[int, int]) -> int:
+    held: dict[int, int] = {}
+    for returned_row, lines in rows.returns:
+        if returned_row.status in HOLDING_STATUSES:
+            for line in lines:
+                held[line.order_line_id] = held.get(line.order_line_id, 0) + line.quantity
+    return sum(max(units - held.get(pk, 0), 0) for pk, units in shipped.items())
+
+
+def _line_fulfilment(rows: DetailRows, shipped: dict[int, int]) -> list[LineFulfilment]:
+    refunded: dict[int, int] = {}
+    through_returns: dict[int, int] = {}
+    return_refunds = {r.refund_id for r, _ in rows.returns if r.refund_id is not None}
+    for refund, lines in rows.refunds:
+        if refund.status in COUNTED_STATUSES:
+            for line in lines:
+                refunded[line.order_line_id] = refunded.get(line.order_line_id, 0) + line.quantity
+                if refund.pk in return_refunds:
+                    through_returns[line.order_line_id] = (
+                        through_returns.get(line.order_line_id, 0) + line.quantity
+                    )
+    return [
+        LineFulfilment(
+            sku=line.sku,
+            quantity=line.quantity,
+            shipped=shipped.get(line.pk, 0),
+            refunded=refunded.get(line.pk, 0),
+            returned_refunded=through_returns.get(line.pk, 0),
+        )
+        for line in rows.lines
+    ]
+
+
 def line_data(line: OrderLine, currency: str) -> dict[str, Any]:
     return {
         "id": line.pk,
@@ -88,6 +195,8 @@ def line_data(line: OrderLine, currency: str) -> dict[str, Any]:
         "name": line.name,
         "quantity": line.quantity,
         "restocked_quantity": line.restocked_quantity,
+        "shipped_quantity": 0,
+        "returned_quantity": 0,
         **amount_fields("unit_price", line.unit_price_minor, currency),
         **amount_fields("line_total", line.line_total_minor, currency),
     }
@@ -113,11 +222,16 @@ def actions_for(
     balance: Balance,
     reserved_minor: int | None = None,
     in_progress: bool | None = None,
+    fulfilment: list[LineFulfilment] | None = None,
+    has_shipments: bool = False,
+    returnable: int = 0,
 ) -> dict[str, Any]:
     """`available_actions` for this caller, and why cancelling is refused when it is.
 
     The reason is only given to someone allowed to cancel: to others it explains nothing.
-    `reserved_minor` and `in_progress` (open refunds) are read here unless given.
+    `reserved_minor` and `in_progress` (open refunds) are read here unless given. `ship` is
+    offered when something is left to ship (`fulfilment`, the lines' facts) and the rules allow;
+    an order with a shipment is not cancelled (its goods come back through a return).
     """
     permissions = permissions_of(actor)
     reserved = reserved_minor_of(order) if reserved_minor is None else reserved_minor
@@ -126,14 +240,24 @@ def actions_for(
     reason = cancel_blocked_reason(
         order.status, order.payment_status, has_pending_refund=in_progress
     )
+    actions = available_actions(
+        order.status,
+        order.payment_status,
+        permissions,
+        in_progress,
+        refundable_minor=balance.refundable(reserved),
+    )
+    if has_shipments and reason is None:
+        reason = CANCEL_BLOCKED_SHIPPED
+        actions.remove(OrderAction.CANCEL) if OrderAction.CANCEL in actions else None
+    if Permission.ORDERS_FULFIL in permissions and can_ship(
+        order.status, order.payment_status, fulfilment or []
+    ):
+        actions.append(OrderAction.SHIP)
+    if Permission.RETURNS_MANAGE in permissions and returnable > 0:
+        actions.append(OrderAction.CREATE_RETURN)
     return {
-        "available_actions": available_actions(
-            order.status,
-            order.payment_status,
-            permissions,
-            in_progress,
-            refundable_minor=balance.refundable(reserved),
-        ),
+        "available_actions": actions,
         "cancel_blocked_reason": reason if Permission.ORDERS_CANCEL in permissions else None,
         "cancel_reason": order.cancel_reason,
         "cancelled_at": order.cancelled_at,

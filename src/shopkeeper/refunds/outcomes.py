@@ -34,6 +34,7 @@ from shopkeeper.refunds.rules import (
     move_refund,
     refund_status_for_stripe,
 )
+from shopkeeper.refunds.settled import refund_settled
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +139,7 @@ def apply_snapshot(
         source=source,
         failure_reason=snapshot.failure_reason,
     )
+    refund_settled(order, refund)
     return True
 
 
@@ -193,6 +195,7 @@ def fail_refund(
         after={"status": refund.status},
         error=refund.failure_message,
     )
+    refund_settled(order, refund)
 
 
 def sync_payment_status(order: Order, ledger: OrderLedger | None = None) -> None:

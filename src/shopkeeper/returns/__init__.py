@@ -1,0 +1,1 @@
+"""Returns: shipped goods coming back, received (and restocked), then refunded or rejected."""
