@@ -16,7 +16,7 @@ MAX_CURSOR_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 
 class InvalidCursor(InvalidInput):
     code = "invalid_cursor"
-    title = "The cursor is not one this list gave out"
+    title = "The cursor is not one this API returned"
 
 
 def encode_cursor(created_at: datetime, pk: int) -> str:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -25,6 +21,7 @@ from shopkeeper.fulfilment.rules import (
     fulfillment_status,
 )
 from shopkeeper.fulfilment.selectors import shipment_data
+from shopkeeper.keyset import decode_cursor, encode_cursor
 from shopkeeper.money import amount_fields
 from shopkeeper.orders.actions import OrderAction, available_actions, cancel_blocked_reason
 from shopkeeper.orders.models import Attention, Order, OrderLine
@@ -267,34 +264,6 @@ def actions_for(
 # --- the orders list ------------------------------------------------------------------------
 
 
-class InvalidCursor(InvalidInput):
-    code = "invalid_cursor"
-    title = "The cursor is not one this API returned"
-
-
-def encode_cursor(order: Order) -> str:
-    raw = json.dumps([order.created_at.isoformat(), order.pk], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-MIN_CURSOR_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_CURSOR_TIME = datetime(9000, 1, 1, tzinfo=UTC)
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        when = datetime.fromisoformat(created_at)
-        if when.tzinfo is None or not isinstance(pk, int) or isinstance(pk, bool):
-            raise ValueError(cursor)
-        if not 0 < pk < 2**63 or not MIN_CURSOR_TIME < when < MAX_CURSOR_TIME:
-            raise ValueError(cursor)  # a row id or time no row can have (and no column holds)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
-        raise InvalidCursor() from error
-    return when, pk
-
-
 class SearchTooShort(InvalidInput):
     code = "search_too_short"
     title = f"Search for at least {queries.MIN_PART} characters"
@@ -335,7 +304,7 @@ def list_orders(
     page = page[:limit]
     return {
         "items": [order_summary(order) for order in page],
-        "next_cursor": encode_cursor(page[-1]) if more else None,
+        "next_cursor": encode_cursor(page[-1].created_at, page[-1].pk) if more else None,
     }
 
 
