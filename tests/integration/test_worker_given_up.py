@@ -11,6 +11,7 @@ Shopkeeper's job manager registers it again under its own id and fetches again.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 
 import psycopg
@@ -63,7 +64,14 @@ def fetch_after_being_pruned(make_manager: type[manager.JobManager]) -> object:
         finally:
             await connector.close_async()
 
-    return asyncio.run(run())
+    # In a thread of its own: a test before this one in the process (Playwright's sync API)
+    # may have left an event loop running in this thread, where asyncio.run() refuses to run.
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(asyncio.run(run())))
+    thread.start()
+    thread.join(timeout=60)
+    assert outcome, "the fetch did not finish"
+    return outcome[0]
 
 
 def test_given_procrastinates_own_fetch_when_worker_was_pruned_then_it_raises(one_job):
