@@ -13,4 +13,5 @@ urlpatterns = [
     path("checkout/pay/<str:number>", views.pay, name="pay"),
     path("checkout/pay/<str:number>/confirm", views.pay_confirm, name="pay-confirm"),
     path("checkout/complete", views.complete, name="complete"),
+    path("orders/<str:number>", views.order_page, name="order"),
 ]

@@ -31,6 +31,7 @@ from shopkeeper.checkout.forms import (
     RemoveFromCartForm,
     UpdateCartForm,
 )
+from shopkeeper.checkout.order_link import key_opens, order_link
 from shopkeeper.checkout.services import place_order
 from shopkeeper.errors import DomainError, NotFound, PaymentProviderUnavailable
 from shopkeeper.orders.models import Order
@@ -313,5 +314,22 @@ def complete(request: HttpRequest) -> HttpResponse:
         **_order_context(order),
         "can_retry": order.number in request.session.get(PLACED_ORDERS, []),
         "last_error": payment.last_error if payment else "",
+        "order_link": request.build_absolute_uri(order_link(order.number)),
     }
     return _page(request, "complete.html", context)
+
+
+@require_GET
+def order_page(request: HttpRequest, number: str) -> HttpResponse:
+    """The customer's page of an order, opened by its link from any device: status, shipments
+    with their tracking, refunds, and the way to pay while it is unpaid."""
+    order = Order.objects.filter(number=number).first()
+    if order is None or not key_opens(number, request.GET.get("key", "")):
+        raise Http404("No such order")
+    context = _order_context(order)
+    unpaid = order.status == OrderStatus.PENDING and order.payment_status in UNPAID_STATUSES
+    if unpaid:
+        _remember_order(request, number)  # the link's holder may pay it from this browser
+    context["payable"] = unpaid
+    context["order_link"] = request.build_absolute_uri(order_link(number))
+    return _page(request, "order.html", context)
