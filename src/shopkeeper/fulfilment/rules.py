@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from shopkeeper.errors import Conflict, InvalidInput
 from shopkeeper.fulfilment.states import FulfillmentStatus
@@ -59,6 +60,19 @@ class InvalidShipmentLines(InvalidInput):
     title = "The shipment names lines that are not valid for this order"
 
 
+class LineLike(Protocol):
+    """What `line_facts` reads of an order line."""
+
+    @property
+    def pk(self) -> int: ...
+
+    @property
+    def sku(self) -> str: ...
+
+    @property
+    def quantity(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class LineFulfilment:
     """One order line: bought, shipped, refunded (any refund naming it), returned-and-refunded."""
@@ -77,6 +91,24 @@ class LineFulfilment:
     @property
     def left_to_ship(self) -> int:
         return max(self.quantity - self.shipped - self.refunded_unshipped, 0)
+
+
+def line_facts(
+    line: LineLike,
+    *,
+    shipped: Mapping[int, int],
+    refunded: Mapping[int, int],
+    refunded_through_returns: Mapping[int, int],
+) -> LineFulfilment:
+    """One order line's facts from its units per line id: shipped, refunded, and refunded
+    through a return (the readers, order detail and use cases, count them their own way)."""
+    return LineFulfilment(
+        sku=line.sku,
+        quantity=line.quantity,
+        shipped=shipped.get(line.pk, 0),
+        refunded=refunded.get(line.pk, 0),
+        returned_refunded=refunded_through_returns.get(line.pk, 0),
+    )
 
 
 def fulfillment_status(lines: Sequence[LineFulfilment]) -> FulfillmentStatus:

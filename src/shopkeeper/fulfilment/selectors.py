@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Sum
 
 from shopkeeper.fulfilment.models import Shipment, ShipmentLine
-from shopkeeper.fulfilment.rules import LineFulfilment
+from shopkeeper.fulfilment.rules import LineFulfilment, line_facts
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.refunds.selectors import refunded_quantities
 
@@ -48,21 +48,12 @@ def shipped_quantities(order: Order) -> dict[int, int]:
 
 def line_fulfilment(order: Order) -> list[tuple[OrderLine, LineFulfilment]]:
     """Each line with what the fulfilment rules need of it (read under the order's lock)."""
-    shipped, refunded = shipped_quantities(order), refunded_quantities(order)
-    through_returns = return_facts(order).refunded_through_returns
-    return [
-        (
-            line,
-            LineFulfilment(
-                sku=line.sku,
-                quantity=line.quantity,
-                shipped=shipped.get(line.pk, 0),
-                refunded=refunded.get(line.pk, 0),
-                returned_refunded=through_returns.get(line.pk, 0),
-            ),
-        )
-        for line in order.lines.order_by("id")
-    ]
+    counts = {
+        "shipped": shipped_quantities(order),
+        "refunded": refunded_quantities(order),
+        "refunded_through_returns": return_facts(order).refunded_through_returns,
+    }
+    return [(line, line_facts(line, **counts)) for line in order.lines.order_by("id")]
 
 
 def has_shipments(order: Order) -> bool:

@@ -19,6 +19,7 @@ from shopkeeper.fulfilment.rules import (
     LineFulfilment,
     can_ship,
     fulfillment_status,
+    line_facts,
 )
 from shopkeeper.fulfilment.selectors import shipment_data
 from shopkeeper.keyset import decode_cursor, encode_cursor
@@ -33,6 +34,7 @@ from shopkeeper.refunds.rules import COUNTED_STATUSES, RESERVING_STATUSES
 from shopkeeper.refunds.selectors import has_refund_in_progress, refund_data
 from shopkeeper.refunds.selectors import reserved_minor as reserved_minor_of
 from shopkeeper.returns.models import Return, ReturnLine
+from shopkeeper.returns.rules import LineReturnable
 from shopkeeper.returns.states import HOLDING_STATUSES, ReturnStatus
 
 
@@ -153,12 +155,16 @@ def _returned_by_line(returns: Iterable[tuple[Return, list[ReturnLine]]]) -> dic
 
 
 def _returnable_units(rows: DetailRows, shipped: dict[int, int]) -> int:
+    """Shipped units no return holds yet (returns.rules: what may still come back)."""
     held: dict[int, int] = {}
     for returned_row, lines in rows.returns:
         if returned_row.status in HOLDING_STATUSES:
             for line in lines:
                 held[line.order_line_id] = held.get(line.order_line_id, 0) + line.quantity
-    return sum(max(units - held.get(pk, 0), 0) for pk, units in shipped.items())
+    return sum(
+        LineReturnable(line.sku, shipped.get(line.pk, 0), held.get(line.pk, 0)).returnable
+        for line in rows.lines
+    )
 
 
 def _line_fulfilment(rows: DetailRows, shipped: dict[int, int]) -> list[LineFulfilment]:
@@ -174,12 +180,8 @@ def _line_fulfilment(rows: DetailRows, shipped: dict[int, int]) -> list[LineFulf
                         through_returns.get(line.order_line_id, 0) + line.quantity
                     )
     return [
-        LineFulfilment(
-            sku=line.sku,
-            quantity=line.quantity,
-            shipped=shipped.get(line.pk, 0),
-            refunded=refunded.get(line.pk, 0),
-            returned_refunded=through_returns.get(line.pk, 0),
+        line_facts(
+            line, shipped=shipped, refunded=refunded, refunded_through_returns=through_returns
         )
         for line in rows.lines
     ]
