@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
 from refund_latency import bench_database, start_localstripe  # noqa: E402
+from webhook_throughput import event_body  # noqa: E402
 
 PATHS = ("refund", "checkout", "webhook_new", "webhook_dup")
 PER_ORDER = 25  # 1.00 refunds of a 55.00 order
@@ -182,30 +183,6 @@ def checkout_requests(count: int) -> Iterator[Environ]:
     ).encode()
     for _ in range(count):
         yield environ("POST", "/api/checkout", body, {})
-
-
-def event_body(event_id: str) -> bytes:
-    return json.dumps(
-        {
-            "id": event_id,
-            "object": "event",
-            "api_version": "2024-06-20",
-            "type": "payment_intent.succeeded",
-            "created": int(time.time()),
-            "livemode": False,
-            "data": {
-                "object": {
-                    "id": f"pi_{event_id}",
-                    "object": "payment_intent",
-                    "status": "succeeded",
-                    "amount": 2600,
-                    "currency": "usd",
-                    "capture_method": "automatic",
-                    "metadata": {"order_number": "SK-BENCH"},
-                }
-            },
-        }
-    ).encode()
 
 
 def webhook_requests(count: int, duplicate: bool) -> Iterator[Environ]:
