@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from shopkeeper.checkout.order_link import key_opens, order_key, order_link
 from shopkeeper.fulfilment.services import ship_order
+from shopkeeper.orders.links import key_opens, order_key, order_link
 from tests.factories import new_order, paid_order, staff
 
 pytestmark = pytest.mark.django_db

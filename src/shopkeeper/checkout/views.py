@@ -31,9 +31,9 @@ from shopkeeper.checkout.forms import (
     RemoveFromCartForm,
     UpdateCartForm,
 )
-from shopkeeper.checkout.order_link import key_opens, order_link
 from shopkeeper.checkout.services import place_order
 from shopkeeper.errors import DomainError, NotFound, PaymentProviderUnavailable
+from shopkeeper.orders.links import key_opens, order_link
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import OrderStatus
 from shopkeeper.orders_view.selectors import order_detail
