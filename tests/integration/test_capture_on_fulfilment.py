@@ -14,9 +14,10 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.errors import PaymentOutcomeUnknown
 from shopkeeper.fulfilment.jobs import CAPTURE_RETRY_DELAYS
 from shopkeeper.fulfilment.models import Shipment
+from shopkeeper.orders.capture import capture_order
 from shopkeeper.orders.models import Attention, Order
 from shopkeeper.payments.models import LedgerEntry, Payment
-from tests.factories import new_order
+from tests.factories import new_order, staff
 from tests.integration.orders_admin_fixtures import api_as
 from tests.jobs import run_jobs
 
@@ -118,6 +119,25 @@ def test_given_stripe_unavailable_then_the_job_retries_later_with_the_same_key(f
     assert order.payment_status == "paid" and not order.needs_attention
 
 
+def test_given_stripe_captured_but_its_answer_was_lost_then_the_retry_records_it_once(
+    fake_gateway, owner
+):
+    order = on_fulfilment_order(fake_gateway)
+    fake_gateway.lose_next_response.add("capture_payment_intent")
+    ship(owner, order.number)
+
+    assert capture_runs() == ["succeeded"]  # Stripe took the money; we do not know yet
+    order.refresh_from_db()
+    assert order.payment_status == "authorized"
+    assert capture_runs(seconds_later=CAPTURE_RETRY_DELAYS[0]) == ["succeeded"]
+
+    intent = fake_gateway.intents[Payment.objects.get(order=order).intent_id]
+    assert intent.amount_received == 3500
+    assert movements(order) == [("authorization", 3500), ("capture", 3500)]
+    order.refresh_from_db()
+    assert (order.status, order.payment_status) == ("closed", "paid")
+
+
 def test_given_stripe_unavailable_at_every_try_then_the_order_is_flagged_for_a_person(
     fake_gateway, owner
 ):
@@ -137,6 +157,22 @@ def test_given_stripe_unavailable_at_every_try_then_the_order_is_flagged_for_a_p
     assert order.payment_status == "authorized" and order.needs_attention
     flag = Attention.objects.get(order=order)
     assert flag.code == "capture_on_fulfillment_failed" and "timed out" in flag.detail
+
+
+def test_given_staff_captured_before_the_job_ran_then_the_job_only_closes_the_order(
+    fake_gateway, owner
+):
+    order = on_fulfilment_order(fake_gateway)
+    ship(owner, order.number)
+    capture_order(order_number=order.number, amount="20.00", actor=staff("manager"))
+
+    assert capture_runs() == ["succeeded"]
+
+    assert len(captures(fake_gateway)) == 1
+    assert movements(order) == [("authorization", 3500), ("capture", 2000), ("release", 1500)]
+    assert not Attention.objects.filter(order=order).exists()
+    order.refresh_from_db()
+    assert (order.status, order.payment_status) == ("closed", "paid")
 
 
 def test_given_stripe_refuses_the_capture_then_the_order_is_flagged_at_once(fake_gateway, owner):

@@ -10,7 +10,8 @@ Stripe unavailable (the outcome unknown) or another capture or cancel under way:
 scheduled after CAPTURE_RETRY_DELAYS[step] seconds, one job per step (1, 5, 30 minutes, 2, 6
 hours). After the last, or at once when Stripe or the order refuses (an authorisation Stripe
 let lapse), the order is flagged `capture_on_fulfillment_failed` for a person. Captured or
-voided meanwhile by someone else: nothing more is done (a void is flagged too: goods left).
+voided meanwhile by someone else: nothing more is captured (the order closes if it is done; a
+void is flagged: goods left, no money).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def capture_fulfilled_order(order_number: str, intent_id: str, amount_minor: int
     payment = Payment.objects.get(intent_id=intent_id)
     balance = payment_balance(payment)
     if balance.captured:
+        _close_if_done(order_number)  # captured by staff after the last shipment
         return "captured already"
     if not balance.capturable:
         _give_up(order_number, intent_id, "its authorisation was voided before the capture")
@@ -67,12 +69,17 @@ def capture_fulfilled_order(order_number: str, intent_id: str, amount_minor: int
         return "flagged"  # the capture use case flagged it itself
     except DomainError as refusal:
         if payment_balance(payment).captured:
-            return "captured already"  # by staff, while this job ran
+            _close_if_done(order_number)  # captured by staff, while this job ran
+            return "captured already"
         _give_up(order_number, intent_id, f"the capture was refused: {refusal.detail}")
         return "flagged"
+    _close_if_done(order_number)
+    return "captured"
+
+
+def _close_if_done(order_number: str) -> None:
     with transaction.atomic():
         close_if_done(lock_order(number=order_number), actor=None, actor_label=SYSTEM)
-    return "captured"
 
 
 def defer_capture(*, order_number: str, intent_id: str, amount_minor: int, step: int = 0) -> None:
