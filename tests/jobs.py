@@ -36,12 +36,17 @@ class JobRun:
 
 
 def run_jobs(
-    *, retries_wait: bool = False, seconds_later: float = 0, limit: int = 200
+    *,
+    retries_wait: bool = False,
+    seconds_later: float = 0,
+    limit: int = 200,
+    queues: list[str] | None = None,
 ) -> list[JobRun]:
     """Run every due job (retries included) until none is left; what each run did.
 
     `seconds_later`: first make due the jobs scheduled up to that many seconds from now, as if
-    that much time had passed (once, before running any).
+    that much time had passed (once, before running any). `queues`: only the jobs of these
+    queues (a worker started with `--queue`), None: all.
     """
     connector = DjangoConnector()
     if seconds_later:
@@ -57,7 +62,7 @@ def run_jobs(
     while len(runs) < limit:
         try:
             row = connector.execute_query_one(
-                query=sql.queries["fetch_job"], queues=None, worker_id=None
+                query=sql.queries["fetch_job"], queues=queues, worker_id=None
             )
         except exceptions.UniqueViolation as error:
             # Another thread took the lock of the job we picked (as between two workers):

@@ -1,6 +1,7 @@
 """The whole money domain as a Hypothesis state machine, against the FakeGateway.
 
-Random interleavings of checkout, card payments (paid or declined), manual capture (in full, in
+Random interleavings of checkout (charged, authorised, or captured on fulfilment by the worker's
+job after the last shipment), card payments (paid or declined), manual capture (in full, in
 part, or with a bad amount), refunds (partial, full, invalid amounts, Stripe's answer pending or
 lost), refunds made in the Stripe Dashboard, refunds Stripe settles or fails later, disputes
 opened and closed, cancellations, the customer's return page, reconciliation, shipments (all
@@ -56,6 +57,8 @@ from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.errors import DomainError, PaymentDeclined, PaymentRequestInvalid
 from shopkeeper.fulfilment.models import Shipment
+from shopkeeper.fulfilment.rules import fulfillment_status
+from shopkeeper.fulfilment.selectors import line_fulfilment
 from shopkeeper.fulfilment.services import deliver_shipment, ship_order
 from shopkeeper.fulfilment.states import SHIPMENT_TRANSITIONS
 from shopkeeper.orders.models import Order
@@ -92,6 +95,7 @@ from tests.integration.money_model_checks import (
     reachable,
     refunds_at_stripe,
 )
+from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -166,16 +170,23 @@ class MoneyDomain(RuleBasedStateMachine):
     # --- the customer -----------------------------------------------------------------
     @initialize(target=orders)
     def a_paid_order(self) -> Any:
-        return self.checkout(quantity=2, manual=False, then="pay_and_return")
+        return self.checkout(quantity=2, capture="automatic", then="pay_and_return")
 
     @initialize(target=orders)
     def an_authorised_order(self) -> Any:
-        return self.checkout(quantity=1, manual=True, then="pay_and_return")
+        return self.checkout(quantity=1, capture="manual", then="pay_and_return")
+
+    @initialize(target=orders)
+    def an_order_captured_when_shipped(self) -> Any:
+        """Authorised, shipped in full: its capture job waits for the worker."""
+        number = self.checkout(quantity=2, capture="on_fulfillment", then="pay_and_return")
+        self.ship(number, quantity=None)
+        return number
 
     @initialize(target=orders)
     def a_shipped_order_with_a_return_back(self) -> Any:
         """Shipped in full; two of three units came back (restocked), one return asked."""
-        number = self.checkout(quantity=3, manual=False, then="pay_and_return")
+        number = self.checkout(quantity=3, capture="automatic", then="pay_and_return")
         self.ship(number, quantity=None)
         received = request_return(
             order_number=number,
@@ -191,12 +202,12 @@ class MoneyDomain(RuleBasedStateMachine):
     @rule(
         target=orders,
         quantity=st.integers(1, 3),
-        manual=st.booleans(),
+        capture=st.sampled_from(["automatic", "manual", "on_fulfillment"]),
         then=st.sampled_from(["leave", "pay", "pay_and_return", "decline"]),
     )
-    def checkout(self, quantity: int, manual: bool, then: str) -> Any:
+    def checkout(self, quantity: int, capture: str, then: str) -> Any:
         """Place an order; the customer may pay (and come back to the shop) at once."""
-        with override_settings(SHOPKEEPER_CAPTURE="manual" if manual else "automatic"):
+        with override_settings(SHOPKEEPER_CAPTURE=capture):
             try:
                 placed = place_order(
                     email="ada@example.com",
@@ -308,6 +319,22 @@ class MoneyDomain(RuleBasedStateMachine):
             RUNS[f"ship refused: {error.code}"] += 1
             return
         RUNS["shipments"] += 1
+
+    @rule()
+    def the_worker_captures_shipped_orders(self) -> None:
+        """The capture jobs of last shipments run (their retries too); Stripe tells of each
+        capture. After it, no fully shipped order captured on fulfilment is left authorised
+        unless it is flagged for a person."""
+        for run in run_jobs(queues=["orders"], seconds_later=10**7):
+            RUNS[f"capture on fulfilment: {run.outcome}"] += 1
+            intent = self.gateway.intents[str(run.task_kwargs["intent_id"])]
+            if intent.status == "succeeded":
+                self.send(intent, "payment_intent.succeeded")
+        for payment in Payment.objects.filter(
+            capture_on_fulfillment=True, order__payment_status="authorized"
+        ).select_related("order"):
+            lines = [facts for _, facts in line_fulfilment(payment.order)]
+            assert fulfillment_status(lines) != "fulfilled" or payment.order.needs_attention
 
     @precondition(lambda self: Shipment.objects.filter(status="shipped").exists())
     @rule(data=st.data())
