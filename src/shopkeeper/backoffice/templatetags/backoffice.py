@@ -38,6 +38,12 @@ TONES: dict[str, dict[str, str]] = {
         "rejected": "ended",
         "canceled": "ended",
     },
+    "return": {
+        "requested": "attention",
+        "received": "waiting",
+        "refunded": "returned",
+        "rejected": "ended",
+    },
     "reconcile": {
         "running": "waiting",
         "ok": "good",
