@@ -75,7 +75,10 @@ class ReturnRequestForm(forms.Form):
     offers what is returnable: what may come back is for returns.rules to say, as for staff."""
 
     note = forms.CharField(
-        label="Anything to add", required=False, max_length=MAX_NOTE_LENGTH, widget=forms.Textarea
+        label="Anything to add",
+        required=False,
+        max_length=MAX_NOTE_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
 
     def __init__(self, data: Any = None, *, lines: Iterable[Mapping[str, Any]]) -> None:
