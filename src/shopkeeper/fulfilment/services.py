@@ -52,6 +52,9 @@ def ship_order(
     shipment = Shipment.objects.create(
         order=order, carrier=carrier, tracking_number=tracking_number, shipped_by=actor
     )
+    if order.shipped_at is None:
+        order.shipped_at = shipment.shipped_at
+        order.save(update_fields=["shipped_at"])
     by_sku = {facts.sku: line for line, facts in lines_now}
     ShipmentLine.objects.bulk_create(
         ShipmentLine(shipment=shipment, order_line=by_sku[sku], quantity=quantity)

@@ -27,6 +27,7 @@ from shopkeeper.orders.attention import (
 )
 from shopkeeper.orders.locks import lock_order, lock_rows
 from shopkeeper.orders.models import Order
+from shopkeeper.orders.settling import money_moved
 from shopkeeper.orders.states import OrderStatus, can_move_order
 from shopkeeper.payments.gateway import GatewayEvent, IntentSnapshot, PaymentGateway
 from shopkeeper.payments.ledger import EntryKind, contradiction, ensure_possible, payment_status_for
@@ -281,6 +282,7 @@ def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
             _note_second_payment(order, payment, source)
         current = not Payment.objects.filter(order=order, id__gt=payment.pk).exists()
         _advance_order(order, intent, source, current=current)
+        money_moved(order)
     return order
 
 
