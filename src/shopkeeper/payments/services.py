@@ -56,7 +56,9 @@ class PaymentNotFound(NotFound):
     title = "No payment matches this PaymentIntent"
 
 
-def record_payment_intent(*, order: Order, intent: IntentSnapshot) -> Payment:
+def record_payment_intent(
+    *, order: Order, intent: IntentSnapshot, capture_on_fulfillment: bool = False
+) -> Payment:
     with transaction.atomic():
         payment, created = Payment.objects.get_or_create(
             intent_id=intent.id,
@@ -64,6 +66,7 @@ def record_payment_intent(*, order: Order, intent: IntentSnapshot) -> Payment:
                 "order": order,
                 "client_secret": intent.client_secret,
                 "capture_method": intent.capture_method,
+                "capture_on_fulfillment": capture_on_fulfillment,
                 "amount_minor": intent.amount,
                 "currency": intent.currency,
                 "intent_status": intent.status,
