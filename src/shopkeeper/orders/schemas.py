@@ -219,6 +219,8 @@ class OrderEventOut(Schema):
 
 class CancelIn(Schema):
     reason: str
+    # Mail the customer that the order is cancelled (docs/emails.md).
+    notify_customer: bool = True
 
 
 class CaptureIn(Schema):

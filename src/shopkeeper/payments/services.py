@@ -18,6 +18,8 @@ from django.utils.crypto import constant_time_compare
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.errors import NotFound
 from shopkeeper.inserts import insert_unless_conflict
+from shopkeeper.notifications.kinds import Kind
+from shopkeeper.notifications.services import money_details, notify
 from shopkeeper.orders.attention import (
     CAPTURE_AFTER_VOID,
     PAID_AFTER_CANCEL,
@@ -378,6 +380,22 @@ def _advance_order(order: Order, intent: IntentSnapshot, source: str, *, current
         after={"status": order.status, "payment_status": order.payment_status},
         details=details,
     )
+    if (
+        money_held
+        and order.status != OrderStatus.CANCELLED
+        and before["payment_status"]
+        not in (
+            PaymentStatus.AUTHORIZED,
+            PaymentStatus.PAID,
+        )
+    ):
+        notify(
+            order,
+            Kind.PAYMENT_RECEIVED,
+            event_key=intent.id,
+            authorized_only=target == PaymentStatus.AUTHORIZED,
+            **money_details(order.grand_total),
+        )
 
 
 def sync_from_stripe(
