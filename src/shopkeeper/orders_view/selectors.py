@@ -110,7 +110,11 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
             "id": returned_row.pk,
             "status": returned_row.status,
             "source": returned_row.source,
+            "note": returned_row.note,
+            "reject_note": returned_row.reject_note,
             "created_at": returned_row.created_at,
+            "received_at": returned_row.received_at,
+            "finished_at": returned_row.finished_at,
             "refund_id": returned_row.refund_id,
             "lines": [
                 {
@@ -126,6 +130,8 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
         }
         for returned_row, lines in rows.returns
     ]
+    for line, facts in zip(detail["lines"], fulfilment, strict=True):
+        line["left_to_ship"] = facts.left_to_ship
     detail.update(_attention_data(rows.attention))
     detail.update(
         authorisations.authorisation_fields(authorisations.open_authorised_at(order, rows.payment))
@@ -200,6 +206,7 @@ def line_data(line: OrderLine, currency: str) -> dict[str, Any]:
         "shipped_quantity": 0,
         "returned_quantity": 0,
         "returnable_quantity": 0,
+        "left_to_ship": line.quantity,
         **amount_fields("unit_price", line.unit_price_minor, currency),
         **amount_fields("line_total", line.line_total_minor, currency),
     }

@@ -38,6 +38,12 @@ TONES: dict[str, dict[str, str]] = {
         "rejected": "ended",
         "canceled": "ended",
     },
+    "fulfillment": {
+        "unfulfilled": "waiting",
+        "partially_fulfilled": "info",
+        "fulfilled": "good",
+    },
+    "shipment": {"shipped": "info", "delivered": "good"},
     "return": {
         "requested": "attention",
         "received": "waiting",

@@ -167,6 +167,8 @@
     }
     setDialogError(dialog, "");
     showStep(dialog, "form");
+    const flow = flowOf(dialog);
+    if (flow.open) flow.open(dialog);
     if (dialog.id === "refund-dialog") {
       syncRefundAmount(dialog);
       setApprovalNotes(dialog, null);
@@ -447,6 +449,16 @@
     },
   };
 
+  // A dialog's flow: by its id, or by `data-flow` for one of many alike (one per return).
+  function flowOf(dialog) {
+    return flows[dialog.dataset.flow || dialog.id] || {};
+  }
+
+  // For the other dialogs' script (fulfilment.js), which adds its flows here.
+  window.shopkeeperOrder = {
+    flows, callApi, submitDialog, setDialogError, showStep, setBusy, problemText, refundOutcome,
+  };
+
   document.addEventListener("click", (event) => {
     const opener = event.target.closest("[data-open-dialog]");
     if (opener) {
@@ -457,7 +469,7 @@
     const control = event.target.closest("dialog [data-action]");
     if (!control) return;
     const dialog = control.closest("dialog");
-    const flow = flows[dialog.id] || {};
+    const flow = flowOf(dialog);
     const action = control.dataset.action;
     event.preventDefault();
     if (action === "close") closeDialog(dialog);
