@@ -26,6 +26,8 @@ from procrastinate.contrib.django.django_connector import DjangoConnector
 
 from shopkeeper.jobs.fetching import FETCH_TRIES, lost_lock_race
 
+EMAIL = "email"  # the customer e-mails' queue (shopkeeper.notifications.jobs)
+
 
 @dataclass(frozen=True)
 class JobRun:
@@ -40,14 +42,19 @@ def run_jobs(
     retries_wait: bool = False,
     seconds_later: float = 0,
     limit: int = 200,
+    emails: bool = False,
     queues: list[str] | None = None,
 ) -> list[JobRun]:
     """Run every due job (retries included) until none is left; what each run did.
 
     `seconds_later`: first make due the jobs scheduled up to that many seconds from now, as if
-    that much time had passed (once, before running any). `queues`: only the jobs of these
-    queues (a worker started with `--queue`), None: all.
+    that much time had passed (once, before running any). Customer e-mails (queue `email`,
+    owed by most state changes) are left waiting unless `emails`: then they run too, so a
+    test of other jobs sees only those. `queues`: only the jobs of these queues (a worker
+    started with `--queue`), whatever `emails` says.
     """
+    if queues is None:
+        queues = None if emails else sorted({t.queue for t in app.tasks.values()} - {EMAIL})
     connector = DjangoConnector()
     if seconds_later:
         connector.execute_query(

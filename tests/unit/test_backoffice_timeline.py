@@ -70,3 +70,58 @@ def test_given_dispute_news_then_staff_read_whether_the_money_is_gone():
 
     assert (lost["title"], lost["tone"]) == ("Dispute lost, the disputed money is gone", "bad")
     assert (won["title"], won["tone"]) == ("Dispute won, money back with the shop", "good")
+
+
+def test_given_a_shipment_then_carrier_and_tracking_number_are_its_notes():
+    event = {
+        "at": AT,
+        "type": "order.shipped",
+        "actor": "support@shop.example",
+        "after": {"shipment": 1, "lines": {"MUG": 2}},
+        "details": {"carrier": "DHL", "tracking_number": "TRK-9"},
+    }
+    described = describe(event)
+    assert (described["title"], described["notes"]) == ("Shipped", ["DHL", "TRK-9"])
+
+
+def test_given_a_customer_return_then_who_asked_and_the_lines_with_reasons_in_words():
+    event = {
+        "at": AT,
+        "type": "order.return.requested",
+        "after": {"return": 3, "source": "customer"},
+        "details": {"lines": [["MUG", 1, "damaged"], ["CAP", 2, "no_longer_needed"]], "note": ""},
+    }
+    described = describe(event)
+    assert described["title"] == "Return requested"
+    assert described["notes"] == [
+        "Asked by the customer",
+        "1 \u00d7 MUG (damaged), 2 \u00d7 CAP (no longer needed)",
+    ]
+
+
+def test_given_a_received_return_then_what_came_back_and_what_was_restocked():
+    event = {
+        "at": AT,
+        "type": "order.return.received",
+        "after": {"return": 3, "status": "received"},
+        "details": {"lines": [["MUG", 1], ["CAP", 0]], "restocked": {"MUG": 1}},
+    }
+    described = describe(event)
+    assert described["title"] == "Return received"
+    assert described["notes"] == ["1 \u00d7 MUG, 0 \u00d7 CAP", "Restocked 1 \u00d7 MUG"]
+
+
+def test_given_refunded_and_rejected_returns_and_a_note_then_titled_in_words():
+    refunded = describe(
+        {"at": AT, "type": "order.return.refunded", "details": {"amount": "10.00 USD"}}
+    )
+    rejected = describe({"at": AT, "type": "order.return.rejected", "details": {"note": "worn"}})
+    note = describe({"at": AT, "type": "order.note", "details": {"text": "called"}})
+    assert (refunded["title"], refunded["amount"]) == ("Return refunded", "10.00 USD")
+    assert (rejected["title"], rejected["notes"]) == ("Return rejected", ["worn"])
+    assert (note["title"], note["notes"]) == ("Note", ["called"])
+
+
+def test_given_lines_of_an_unknown_shape_then_skipped_rather_than_failing():
+    described = describe({"at": AT, "type": "order.placed", "details": {"lines": ["MUG"]}})
+    assert described["notes"] == []

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from shopkeeper.accounts.permissions import Permission, can
+from shopkeeper.backoffice.fulfilment_panel import fulfilment_context
 from shopkeeper.backoffice.templatetags.backoffice import badge
 from shopkeeper.backoffice.timeline import REASON_LABELS, timeline
 from shopkeeper.money import Money, exponent
@@ -155,6 +156,7 @@ def order_panel_context(*, number: str, user: Any) -> dict[str, Any]:
         "show_cancel_blocked": bool(detail["cancel_blocked_reason"])
         and order.status not in (OrderStatus.CANCELLED, OrderStatus.CLOSED),
         "refund_reasons": REFUND_REASONS,
+        **fulfilment_context(detail, user),
         # Said in the refund dialog before any amount is chosen; the dialog then asks the API's
         # preview whether the chosen refund would wait for approval.
         "refund_outlook": approval_outlook(order=order, actor=user)

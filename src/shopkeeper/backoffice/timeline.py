@@ -43,15 +43,37 @@ AUDIT_TITLES = {
     "order.shipment.delivered": "Delivered",
     "order.closed": "Order closed: everything shipped or refunded, the money settled",
     "order.note": "Note",
+    "order.return.requested": "Return requested",
+    "order.return.received": "Return received",
+    "order.return.refunded": "Return refunded",
+    "order.return.rejected": "Return rejected",
 }
 # Keys of an event's details worth a line under its title, in this order.
-DETAIL_KEYS = ("reason", "note", "text", "tracking_number", "error", "failure_message", "attention")
+DETAIL_KEYS = (
+    "reason",
+    "note",
+    "text",
+    "carrier",
+    "tracking_number",
+    "error",
+    "failure_message",
+    "attention",
+)
 # Refund reasons are codes; everything else in details is already words.
 REASON_LABELS = {
     "requested_by_customer": "Requested by customer",
     "duplicate": "Duplicate charge",
     "fraudulent": "Fraudulent",
     "other": "Other",
+}
+TIMES = "\u00d7"  # the multiplication sign, as in "2 (times) MUG-1"
+# A return line's reason, in a timeline note (returns.rules.REASONS).
+RETURN_REASON_LABELS = {
+    "damaged": "damaged",
+    "wrong_item": "wrong item",
+    "not_as_described": "not as described",
+    "no_longer_needed": "no longer needed",
+    "other": "other reason",
 }
 TONES = {
     "ledger.capture": "good",
@@ -76,7 +98,8 @@ def describe(event: dict[str, Any]) -> dict[str, Any]:
         amount = f"{event['amount']} {event.get('currency', '')}".strip()
     elif details.get("amount"):
         amount = str(details["amount"])
-    notes = [
+    notes = _line_notes(details, event.get("after") or {})
+    notes += [
         REASON_LABELS.get(str(details[key]), str(details[key]))
         for key in DETAIL_KEYS
         if details.get(key)
@@ -90,6 +113,28 @@ def describe(event: dict[str, Any]) -> dict[str, Any]:
         "tone": TONES.get(kind, "refund" if kind.startswith("order.refund.") else ""),
         "type": kind,
     }
+
+
+def _line_notes(details: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """A return's lines ([sku, quantity] or [sku, quantity, reason]), what was restocked
+    ({sku: quantity}), and who asked: in words."""
+    notes = []
+    if after.get("source") == "customer":
+        notes.append("Asked by the customer")
+    lines = details.get("lines")
+    if isinstance(lines, list) and lines:
+        shown = []
+        for line in lines:
+            if not isinstance(line, list | tuple) or len(line) < 2:
+                continue
+            sku, quantity, *reason = line
+            why = f" ({RETURN_REASON_LABELS.get(reason[0], reason[0])})" if reason else ""
+            shown.append(f"{quantity} {TIMES} {sku}{why}")
+        notes += [", ".join(shown)] if shown else []
+    restocked = details.get("restocked")
+    if isinstance(restocked, dict) and restocked:
+        notes.append("Restocked " + ", ".join(f"{n} {TIMES} {sku}" for sku, n in restocked.items()))
+    return notes
 
 
 def title_of(kind: str) -> str:

@@ -24,6 +24,8 @@ from shopkeeper.catalog.services import (
 )
 from shopkeeper.errors import DomainError, InvalidInput
 from shopkeeper.money import Money
+from shopkeeper.notifications.kinds import Kind
+from shopkeeper.notifications.services import notify
 from shopkeeper.orders.locks import lock_order
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.orders.states import OrderStatus, move_order
@@ -250,7 +252,8 @@ def _record_new_payment(*, order: Order, intent: IntentSnapshot, on_fulfillment:
 
     A plain INSERT: the PaymentIntent was created just now for an order nobody else has seen,
     so nothing can have recorded it yet (`payments.services.record_payment_intent`, which
-    looks it up first, is for later attempts). Same row, same `payment.started` entry.
+    looks it up first, is for later attempts). Same row, same `payment.started` entry, and
+    the customer's "order placed" mail with the order's link (it can be paid from there).
     """
     with transaction.atomic():
         payment = Payment.objects.create(
@@ -273,6 +276,7 @@ def _record_new_payment(*, order: Order, intent: IntentSnapshot, on_fulfillment:
                 "capture_on_fulfillment": on_fulfillment,
             },
         )
+        notify(order, Kind.ORDER_PLACED, event_key="placed")
     return payment
 
 

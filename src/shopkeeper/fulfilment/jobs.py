@@ -4,14 +4,15 @@
 shipment that leaves nothing to ship, with the PaymentIntent's job lock (`stripe:<pi>`, as its
 webhooks and the lapse job). The job captures through the staff's own use case
 (`orders.capture.capture_order`, audited under SYSTEM) the amount fixed at shipping, so every try
-sends Stripe the same request with the same idempotency key; then closes the order if it is done.
+sends Stripe the same request with the same idempotency key; the capture closes the order if it
+is done (orders.settling).
 
 Stripe unavailable (the outcome unknown) or another capture or cancel under way: the next step is
 scheduled after CAPTURE_RETRY_DELAYS[step] seconds, one job per step (1, 5, 30 minutes, 2, 6
 hours). After the last, or at once when Stripe or the order refuses (an authorisation Stripe
 let lapse), the order is flagged `capture_on_fulfillment_failed` for a person. Captured or
-voided meanwhile by someone else: nothing more is captured (the order closes if it is done; a
-void is flagged: goods left, no money).
+voided meanwhile by someone else: nothing more is captured (a void is flagged: goods left, no
+money).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from procrastinate.contrib.django import app
 
 from shopkeeper.accounts.actors import SYSTEM
 from shopkeeper.errors import DomainError, PaymentProviderUnavailable
-from shopkeeper.fulfilment.closing import close_if_done
 from shopkeeper.jobs.defer import defer_in_transaction
 from shopkeeper.money import Money
 from shopkeeper.orders.attention import (
@@ -50,8 +50,7 @@ def capture_fulfilled_order(order_number: str, intent_id: str, amount_minor: int
     payment = Payment.objects.get(intent_id=intent_id)
     balance = payment_balance(payment)
     if balance.captured:
-        _close_if_done(order_number)  # captured by staff after the last shipment
-        return "captured already"
+        return "captured already"  # by staff, after the last shipment
     if not balance.capturable:
         _give_up(order_number, intent_id, "its authorisation was voided before the capture")
         return "flagged"
@@ -69,17 +68,10 @@ def capture_fulfilled_order(order_number: str, intent_id: str, amount_minor: int
         return "flagged"  # the capture use case flagged it itself
     except DomainError as refusal:
         if payment_balance(payment).captured:
-            _close_if_done(order_number)  # captured by staff, while this job ran
-            return "captured already"
+            return "captured already"  # by staff, while this job ran
         _give_up(order_number, intent_id, f"the capture was refused: {refusal.detail}")
         return "flagged"
-    _close_if_done(order_number)
-    return "captured"
-
-
-def _close_if_done(order_number: str) -> None:
-    with transaction.atomic():
-        close_if_done(lock_order(number=order_number), actor=None, actor_label=SYSTEM)
+    return "captured"  # and the order closed if it is done (orders.settling)
 
 
 def defer_capture(*, order_number: str, intent_id: str, amount_minor: int, step: int = 0) -> None:

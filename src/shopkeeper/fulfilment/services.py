@@ -26,6 +26,8 @@ from shopkeeper.fulfilment.models import Shipment, ShipmentLine
 from shopkeeper.fulfilment.rules import ensure_shippable, ensure_tracking, plan_shipment
 from shopkeeper.fulfilment.selectors import line_fulfilment
 from shopkeeper.fulfilment.states import ShipmentStatus, move_shipment
+from shopkeeper.notifications.kinds import Kind
+from shopkeeper.notifications.services import notify
 from shopkeeper.orders.claims import ensure_no_claim
 from shopkeeper.orders.locks import lock_order
 
@@ -63,6 +65,9 @@ def ship_order(
     shipment = Shipment.objects.create(
         order=order, carrier=carrier, tracking_number=tracking_number, shipped_by=actor
     )
+    if order.shipped_at is None:
+        order.shipped_at = shipment.shipped_at
+        order.save(update_fields=["shipped_at"])
     by_sku = {facts.sku: line for line, facts in lines_now}
     ShipmentLine.objects.bulk_create(
         ShipmentLine(shipment=shipment, order_line=by_sku[sku], quantity=quantity)
@@ -75,6 +80,14 @@ def ship_order(
         actor_label=actor_label,
         after={"shipment": shipment.pk, "lines": planned},
         details={"carrier": carrier, "tracking_number": tracking_number},
+    )
+    notify(
+        order,
+        Kind.SHIPPED,
+        event_key=f"shipment:{shipment.pk}",
+        carrier=carrier,
+        tracking_number=tracking_number,
+        lines=[[by_sku[sku].name, quantity] for sku, quantity in planned.items()],
     )
     if on_fulfilment is not None:
         capture_when_fulfilled(order, on_fulfilment, line_fulfilment(order))

@@ -52,6 +52,7 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
     reserved = sum(r.amount_minor for r, _ in rows.refunds if r.status in RESERVING_STATUSES)
     shipped = _shipped_by_line(rows.shipments)
     returned = _returned_by_line(rows.returns)
+    returnable = _returnable_by_line(rows, shipped)
     detail: dict[str, Any] = {
         "number": order.number,
         "email": order.email,
@@ -65,6 +66,7 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
                 **line_data(line, currency),
                 "shipped_quantity": shipped.get(line.pk, 0),
                 "returned_quantity": returned.get(line.pk, 0),
+                "returnable_quantity": returnable[line.pk],
             }
             for line in rows.lines
         ],
@@ -94,7 +96,7 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
             in_progress=in_progress,
             fulfilment=fulfilment,
             has_shipments=bool(rows.shipments),
-            returnable=_returnable_units(rows, shipped),
+            returnable=sum(returnable.values()),
         )
     )
     detail["fulfillment_status"] = fulfillment_status(fulfilment)
@@ -108,7 +110,11 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
             "id": returned_row.pk,
             "status": returned_row.status,
             "source": returned_row.source,
+            "note": returned_row.note,
+            "reject_note": returned_row.reject_note,
             "created_at": returned_row.created_at,
+            "received_at": returned_row.received_at,
+            "finished_at": returned_row.finished_at,
             "refund_id": returned_row.refund_id,
             "lines": [
                 {
@@ -124,6 +130,8 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
         }
         for returned_row, lines in rows.returns
     ]
+    for line, facts in zip(detail["lines"], fulfilment, strict=True):
+        line["left_to_ship"] = facts.left_to_ship
     detail.update(_attention_data(rows.attention))
     detail.update(
         authorisations.authorisation_fields(authorisations.open_authorised_at(order, rows.payment))
@@ -154,17 +162,18 @@ def _returned_by_line(returns: Iterable[tuple[Return, list[ReturnLine]]]) -> dic
     return returned
 
 
-def _returnable_units(rows: DetailRows, shipped: dict[int, int]) -> int:
-    """Shipped units no return holds yet (returns.rules: what may still come back)."""
+def _returnable_by_line(rows: DetailRows, shipped: dict[int, int]) -> dict[int, int]:
+    """Shipped units no return holds yet, by order line id (returns.rules: what may still come
+    back)."""
     held: dict[int, int] = {}
     for returned_row, lines in rows.returns:
         if returned_row.status in HOLDING_STATUSES:
             for line in lines:
                 held[line.order_line_id] = held.get(line.order_line_id, 0) + line.quantity
-    return sum(
-        LineReturnable(line.sku, shipped.get(line.pk, 0), held.get(line.pk, 0)).returnable
+    return {
+        line.pk: LineReturnable(line.sku, shipped.get(line.pk, 0), held.get(line.pk, 0)).returnable
         for line in rows.lines
-    )
+    }
 
 
 def _line_fulfilment(rows: DetailRows, shipped: dict[int, int]) -> list[LineFulfilment]:
@@ -196,6 +205,8 @@ def line_data(line: OrderLine, currency: str) -> dict[str, Any]:
         "restocked_quantity": line.restocked_quantity,
         "shipped_quantity": 0,
         "returned_quantity": 0,
+        "returnable_quantity": 0,
+        "left_to_ship": line.quantity,
         **amount_fields("unit_price", line.unit_price_minor, currency),
         **amount_fields("line_total", line.line_total_minor, currency),
     }

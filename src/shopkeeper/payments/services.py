@@ -18,6 +18,8 @@ from django.utils.crypto import constant_time_compare
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.errors import NotFound
 from shopkeeper.inserts import insert_unless_conflict
+from shopkeeper.notifications.kinds import Kind
+from shopkeeper.notifications.services import money_details, notify
 from shopkeeper.orders.attention import (
     CAPTURE_AFTER_VOID,
     PAID_AFTER_CANCEL,
@@ -27,6 +29,7 @@ from shopkeeper.orders.attention import (
 )
 from shopkeeper.orders.locks import lock_order, lock_rows
 from shopkeeper.orders.models import Order
+from shopkeeper.orders.settling import money_moved
 from shopkeeper.orders.states import OrderStatus, can_move_order
 from shopkeeper.payments.gateway import GatewayEvent, IntentSnapshot, PaymentGateway
 from shopkeeper.payments.ledger import EntryKind, contradiction, ensure_possible, payment_status_for
@@ -284,6 +287,7 @@ def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
             _note_second_payment(order, payment, source)
         current = not Payment.objects.filter(order=order, id__gt=payment.pk).exists()
         _advance_order(order, intent, source, current=current)
+        money_moved(order)
     return order
 
 
@@ -376,6 +380,26 @@ def _advance_order(order: Order, intent: IntentSnapshot, source: str, *, current
         after={"status": order.status, "payment_status": order.payment_status},
         details=details,
     )
+    if (
+        money_held
+        and order.status != OrderStatus.CANCELLED
+        and before["payment_status"]
+        not in (
+            PaymentStatus.AUTHORIZED,
+            PaymentStatus.PAID,
+        )
+    ):
+        authorized_only = target == PaymentStatus.AUTHORIZED
+        notify(
+            order,
+            Kind.PAYMENT_RECEIVED,
+            event_key=intent.id,
+            authorized_only=authorized_only,
+            # When it is charged: once the order ships (on_fulfillment), or when staff capture.
+            on_fulfillment=authorized_only
+            and Payment.objects.filter(intent_id=intent.id, capture_on_fulfillment=True).exists(),
+            **money_details(order.grand_total),
+        )
 
 
 def sync_from_stripe(

@@ -38,6 +38,18 @@ TONES: dict[str, dict[str, str]] = {
         "rejected": "ended",
         "canceled": "ended",
     },
+    "fulfillment": {
+        "unfulfilled": "waiting",
+        "partially_fulfilled": "info",
+        "fulfilled": "good",
+    },
+    "shipment": {"shipped": "info", "delivered": "good"},
+    "return": {
+        "requested": "attention",
+        "received": "waiting",
+        "refunded": "returned",
+        "rejected": "ended",
+    },
     "reconcile": {
         "running": "waiting",
         "ok": "good",

@@ -167,6 +167,8 @@
     }
     setDialogError(dialog, "");
     showStep(dialog, "form");
+    const flow = flowOf(dialog);
+    if (flow.open) flow.open(dialog);
     if (dialog.id === "refund-dialog") {
       syncRefundAmount(dialog);
       setApprovalNotes(dialog, null);
@@ -293,7 +295,11 @@
       };
     }
     if (!form.reason.value) return { error: "Choose a reason." };
-    const body = { reason: form.reason.value, note: form.note.value.trim() };
+    const body = {
+      reason: form.reason.value,
+      note: form.note.value.trim(),
+      notify_customer: form.notify_customer.checked,
+    };
     const lines = chosenLines(dialog);
     const includeShipping = form.include_shipping ? form.include_shipping.checked : false;
     if (lines.length || includeShipping) {
@@ -326,7 +332,7 @@
       setApprovalNotes(dialog, null);
       return null;
     }
-    const { reason, note, ...body } = request.body;
+    const { reason, note, notify_customer, ...body } = request.body;
     const result = await callApi(dialog.dataset.previewUrl, body, null);
     if (seq !== previewSeq) return undefined; // a newer preview was asked for meanwhile
     const answer = result.ok ? result.data : null;
@@ -398,12 +404,14 @@
     },
     "cancel-dialog": {
       confirm(dialog, button) {
-        const reason = dialog.querySelector("form").reason.value.trim();
+        const form = dialog.querySelector("form");
+        const reason = form.reason.value.trim();
         if (!reason) {
           setDialogError(dialog, "A reason is required to cancel an order.");
           return;
         }
-        submitDialog(dialog, button, dialog.dataset.url, { reason }, () => ({ text: "Order cancelled." }));
+        const body = { reason, notify_customer: form.notify_customer.checked };
+        submitDialog(dialog, button, dialog.dataset.url, body, () => ({ text: "Order cancelled." }));
       },
     },
     "capture-dialog": {
@@ -441,6 +449,16 @@
     },
   };
 
+  // A dialog's flow: by its id, or by `data-flow` for one of many alike (one per return).
+  function flowOf(dialog) {
+    return flows[dialog.dataset.flow || dialog.id] || {};
+  }
+
+  // For the other dialogs' script (fulfilment.js), which adds its flows here.
+  window.shopkeeperOrder = {
+    flows, callApi, submitDialog, setDialogError, showStep, setBusy, problemText, refundOutcome,
+  };
+
   document.addEventListener("click", (event) => {
     const opener = event.target.closest("[data-open-dialog]");
     if (opener) {
@@ -451,7 +469,7 @@
     const control = event.target.closest("dialog [data-action]");
     if (!control) return;
     const dialog = control.closest("dialog");
-    const flow = flows[dialog.id] || {};
+    const flow = flowOf(dialog);
     const action = control.dataset.action;
     event.preventDefault();
     if (action === "close") closeDialog(dialog);
