@@ -7,7 +7,7 @@ from django.test import Client
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.backoffice.panel import order_panel_context
-from tests.factories import PASSWORD, authorised_order, paid_order, staff
+from tests.factories import PASSWORD, authorised_order, new_order, paid_order, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -102,6 +102,19 @@ def test_given_authorised_order_when_manager_opens_it_then_capture_and_cancel_of
     assert 'data-open-dialog="capture-dialog"' in html
     assert 'data-open-dialog="cancel-dialog"' in html
     assert 'data-open-dialog="refund-dialog"' not in html
+
+
+def test_given_an_order_captured_on_fulfilment_then_its_page_says_when_it_is_captured(
+    fake_gateway,
+):
+    order = new_order(fake_gateway, capture="on_fulfillment", pay=True)
+    manual = authorised_order(fake_gateway)
+    client, _ = signed_in("viewer")
+
+    html = client.get(f"/admin/orders/{order.number}").content.decode()
+    assert "On fulfilment: when the last shipment leaves" in html
+    other = client.get(f"/admin/orders/{manual.number}").content.decode()
+    assert "<dd>Manual</dd>" in other and "On fulfilment" not in other
 
 
 def test_given_unchanged_order_when_the_panel_is_polled_with_its_etag_then_304(fake_gateway):
