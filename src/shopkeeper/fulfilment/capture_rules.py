@@ -53,12 +53,12 @@ def ensure_authorisation_open(
     7 days after the card was authorised, and would refuse the capture)."""
     if stripe_voided:
         raise AuthorizationLapsed(
-            "Stripe has voided this order's card authorisation: take a new payment before shipping",
+            "Stripe has voided this order's card authorisation: its goods would leave unpaid",
         )
     if authorised_at is not None and now >= authorised_at + expire_after:
         raise AuthorizationLapsed(
             "This order's card authorisation is past its deadline "
-            f"({authorised_at + expire_after:%Y-%m-%d %H:%M} UTC): capture it or cancel the "
-            "order before shipping",
+            f"({authorised_at + expire_after:%Y-%m-%d %H:%M} UTC): capture it by hand while "
+            "Stripe still holds it, then ship",
             expired_at=(authorised_at + expire_after).isoformat(),
         )
