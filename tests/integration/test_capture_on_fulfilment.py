@@ -200,7 +200,9 @@ def test_given_a_lapsed_authorisation_then_the_shipment_is_refused_and_nothing_c
     fake_gateway, owner, lapse
 ):
     order = on_fulfilment_order(fake_gateway)
+    assert "ship" in owner.get(f"/orders/{order.number}").json()["available_actions"]
     Payment.objects.filter(order=order).update(**lapse)
+    assert "ship" not in owner.get(f"/orders/{order.number}").json()["available_actions"]
 
     response = ship(owner, order.number)
 

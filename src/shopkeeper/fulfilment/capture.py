@@ -14,6 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from shopkeeper.fulfilment.capture_rules import (
+    AuthorizationLapsed,
     ShippedLine,
     amount_to_capture,
     ensure_authorisation_open,
@@ -47,6 +48,18 @@ def ensure_still_authorised(payment: Payment) -> None:
         now=timezone.now(),
         expire_after=settings.SHOPKEEPER_AUTH_EXPIRE_AFTER,
     )
+
+
+def lapsed_for_shipping(order: Order, payment: Payment) -> bool:
+    """Would a shipment be refused because `payment` (the order's, captured on fulfilment)
+    can no longer be captured: what the order detail reads to withhold `ship`."""
+    if not payment.capture_on_fulfillment or order.payment_status != PaymentStatus.AUTHORIZED:
+        return False
+    try:
+        ensure_still_authorised(payment)
+    except AuthorizationLapsed:
+        return True
+    return False
 
 
 def capture_when_fulfilled(

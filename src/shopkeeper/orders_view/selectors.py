@@ -13,6 +13,7 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.disputes.rules import DisputeOutcome
 from shopkeeper.disputes.selectors import dispute_data
 from shopkeeper.errors import InvalidInput
+from shopkeeper.fulfilment.capture import lapsed_for_shipping
 from shopkeeper.fulfilment.models import ShipmentLine
 from shopkeeper.fulfilment.rules import (
     CANCEL_BLOCKED_SHIPPED,
@@ -99,6 +100,12 @@ def order_detail(order: Order, *, actor: Actor | None = None) -> dict[str, Any]:
             returnable=sum(returnable.values()),
         )
     )
+    if (
+        OrderAction.SHIP in detail["available_actions"]
+        and rows.payment is not None
+        and lapsed_for_shipping(order, rows.payment)
+    ):
+        detail["available_actions"].remove(OrderAction.SHIP)  # 409 authorization_lapsed
     detail["fulfillment_status"] = fulfillment_status(fulfilment)
     skus = {line.pk: line.sku for line in rows.lines}
     detail["shipments"] = [
