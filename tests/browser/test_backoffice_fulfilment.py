@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from shopkeeper.catalog.models import Product
 from shopkeeper.fulfilment.services import ship_order
 from shopkeeper.returns.rules import ReturnLineRequest
-from shopkeeper.returns.services import request_return
+from shopkeeper.returns.services import receive_return, request_return
 from shopkeeper.returns.states import ReturnStatus
 from tests.browser.staff_pages import open_order, shot
 from tests.factories import paid_order, staff
@@ -102,6 +102,76 @@ def test_given_a_paid_order_when_staff_ship_return_receive_and_refund_then_all_w
         expect(timeline.locator(f'[data-event="{kind}"]')).to_have_count(1)
     expect(timeline.locator('[data-event="order.return.refunded"]')).to_have_count(1)
     shot(page, "order-returned")
+    assert still_same_page(page)
+
+
+def test_given_a_return_refund_above_the_limit_then_its_dialog_and_row_show_the_approval_wait(
+    sign_in, fake_gateway
+):
+    # 10 mugs at 10.50: refunding them all is above support's limit
+    order = paid_order(fake_gateway, items={"MUG": 10}, price="10.50")
+    owner = staff("owner", "owner-returns@shop.example")
+    ship_order(order_number=order.number, actor=owner, lines=None)
+    returned = request_return(
+        order_number=order.number,
+        lines=[ReturnLineRequest("MUG", 10, "damaged")],
+        note="",
+        actor=owner,
+    )
+    receive_return(return_id=returned.pk, lines=None, actor=owner)
+    page = sign_in("support")
+    open_order(page, order)
+    mark_page(page)
+    returns = page.get_by_test_id("returns")
+    dialog = open_dialog(page, returns, "Refund…")
+    expect(dialog.get_by_test_id("return-refund-amount")).to_have_text("105.00 USD")
+    expect(dialog.locator("[data-approval-note]").first).to_contain_text("approval")
+    dialog.get_by_role("button", name="Review refund").click()
+    dialog.get_by_role("button", name="Request approval for 105.00 USD").click()
+    expect(page.locator("#messages")).to_contain_text("awaits approval")
+    expect(returns.get_by_test_id("return-awaiting-approval")).to_contain_text(
+        "Refund of 105.00 USD awaits a manager's approval"
+    )
+    expect(returns.get_by_role("button", name="Refund…")).to_have_count(0)
+    assert still_same_page(page)
+
+
+def test_given_shipped_and_returned_when_delivering_rejecting_and_noting_then_all_in_place(
+    sign_in, fake_gateway
+):
+    order = paid_order(fake_gateway, items={"MUG": 1}, price="10.00")
+    owner = staff("owner", "owner-delivers@shop.example")
+    ship_order(order_number=order.number, actor=owner, lines=None, carrier="UPS")
+    request_return(
+        order_number=order.number,
+        lines=[ReturnLineRequest("MUG", 1, "no_longer_needed")],
+        note="",
+        actor=owner,
+    )
+    page = sign_in("support")
+    open_order(page, order)
+    mark_page(page)
+    shipments = page.get_by_test_id("shipments")
+    dialog = open_dialog(page, shipments, "Delivered…")
+    dialog.get_by_role("button", name="Mark delivered").click()
+    expect(shipments.locator("[data-shipment-status]")).to_have_text("Delivered")
+    returns = page.get_by_test_id("returns")
+    dialog = open_dialog(page, returns, "Reject…")
+    dialog.get_by_label("Why?").fill("Outside the return window")
+    dialog.get_by_role("button", name="Reject return").click()
+    expect(returns.locator("[data-return-status]")).to_have_text("Rejected")
+    expect(returns).to_contain_text("Outside the return window")
+    dialog = open_dialog(page, page.get_by_test_id("timeline"), "Add note…")
+    dialog.get_by_role("button", name="Add note").click()
+    expect(dialog.get_by_role("alert").first).to_have_text("Write the note first.")
+    dialog.get_by_label("Note").fill("Customer called about the parcel")
+    dialog.get_by_role("button", name="Add note").click()
+    timeline = page.get_by_test_id("timeline")
+    expect(timeline.locator('[data-event="order.note"]')).to_contain_text(
+        "Customer called about the parcel"
+    )
+    for kind in ("order.shipment.delivered", "order.return.rejected"):
+        expect(timeline.locator(f'[data-event="{kind}"]')).to_have_count(1)
     assert still_same_page(page)
 
 
