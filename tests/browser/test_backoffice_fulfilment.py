@@ -209,13 +209,19 @@ def test_given_a_phone_width_then_no_horizontal_scroll_and_dialog_buttons_in_vie
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     shot(page, "order-360")
     returns = page.get_by_test_id("returns")
+    for control in returns.get_by_role("button").all():
+        box = control.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 360
     for scope, button in (
         (page.get_by_test_id("order-actions"), "Create return…"),
         (returns, "Receive…"),
         (page.get_by_test_id("timeline"), "Add note…"),
     ):
         dialog = open_dialog(page, scope, button)
-        for control in dialog.locator(".dialog-foot:not([hidden]) button").all():
+        shot(page, f"dialog-360-{button.rstrip('…').replace(' ', '-').lower()}")
+        for control in dialog.locator(
+            ".dialog-foot:not([hidden]) button, .dialog-body:not([hidden]) :is(input, select)"
+        ).all():
             box = control.bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, button
             assert box["y"] + box["height"] <= 740, button
