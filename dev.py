@@ -236,6 +236,11 @@ def command_run(args: argparse.Namespace) -> int:
     env = venv_env(
         STRIPE_API_BASE=f"http://{args.host}:{args.stripe_port}", SHOPKEEPER_DATA_DIR=str(data_dir)
     )
+    env.setdefault("SHOPKEEPER_SITE_URL", f"http://{args.host}:{args.port}")
+    if not env.get("SHOPKEEPER_EMAIL_URL"):
+        # Customer e-mails are caught locally: one file per mail the worker sends.
+        (data_dir / "mail").mkdir(exist_ok=True)
+        env["SHOPKEEPER_EMAIL_URL"] = (data_dir / "mail").resolve().as_uri()
     processes: list[subprocess.Popen[bytes]] = []
     database: subprocess.Popen[str] | None = None
     signal.signal(signal.SIGTERM, _raise_stop)
@@ -306,7 +311,7 @@ def serve_demo(
         env=env,
     )
     processes.append(server)
-    say("== Starting the worker (webhook processing, refund settlement)")
+    say("== Starting the worker (webhook processing, refund settlement, customer e-mails)")
     worker = subprocess.Popen(shopkeeper("worker", "--concurrency", "2"), cwd=ROOT, env=env)
     processes.append(worker)
     wait_for_port(args.host, args.port, server, timeout=60)
@@ -315,7 +320,8 @@ def serve_demo(
         f"  {login}\n  API docs:    {site}/api/docs\n"
         f"  Stripe:      offline (localstripe at {stripe_base}); test card 4242 4242 4242 4242\n"
         f"  Database:    {database}\n"
-        f"  Worker:      shopkeeper worker (pid {worker.pid})"
+        f"  Worker:      shopkeeper worker (pid {worker.pid})\n"
+        f"  Mail:        {mail_shown(env['SHOPKEEPER_EMAIL_URL'])}"
         "\n\n  Press Ctrl-C to stop.\n"
     )
     while all(process.poll() is None for process in processes):
@@ -418,6 +424,14 @@ def postgres_reachable(url: str, env: dict[str, str]) -> str:
         [str(BIN / "python"), "-c", probe, url], env=env, capture_output=True, text=True
     )
     return "" if result.returncode == 0 else (result.stdout.strip() or result.stderr.strip())
+
+
+def mail_shown(url: str) -> str:
+    """Where the demo's customer e-mails go, for the banner."""
+    if url.startswith("file:"):
+        folder = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+        return f"customer e-mails are files in {folder}/ (e.g. `ls -t {folder} | head`)"
+    return f"customer e-mails go to SHOPKEEPER_EMAIL_URL={without_password(url)}"
 
 
 def without_password(url: str) -> str:

@@ -18,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from shopkeeper.durations import BadDuration, parse_duration
 from shopkeeper.failpoints import parse as parse_failpoints
+from shopkeeper.notifications.email_url import BadEmailUrl, parse_email_url
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("SHOPKEEPER_DATA_DIR", Path.cwd() / "var"))
@@ -81,9 +82,13 @@ STRIPE_MAX_REQUESTS_PER_SECOND_PER_ENDPOINT = int(
 # it the request is not sent and its outcome is unknown (certainly not done).
 STRIPE_RATE_LIMIT_MAX_WAIT = _non_negative("STRIPE_RATE_LIMIT_MAX_WAIT", "10")
 
+# automatic: charged at checkout; manual: authorised, staff capture; on_fulfillment: authorised,
+# captured by the worker when the order is fully shipped (docs/fulfilment.md). Kept per payment.
 SHOPKEEPER_CAPTURE = os.environ.get("SHOPKEEPER_CAPTURE", "automatic")
-if SHOPKEEPER_CAPTURE not in ("automatic", "manual"):
-    raise ImproperlyConfigured("SHOPKEEPER_CAPTURE must be 'automatic' or 'manual'")
+if SHOPKEEPER_CAPTURE not in ("automatic", "manual", "on_fulfillment"):
+    raise ImproperlyConfigured(
+        "SHOPKEEPER_CAPTURE must be 'automatic', 'manual' or 'on_fulfillment'"
+    )
 # Flat shipping fee per order, as a decimal string in the order's currency.
 SHOPKEEPER_SHIPPING_FEE = os.environ.get("SHOPKEEPER_SHIPPING_FEE", "5.00").strip()
 
@@ -128,6 +133,7 @@ INSTALLED_APPS = [
     "shopkeeper.disputes",
     "shopkeeper.fulfilment",
     "shopkeeper.returns",
+    "shopkeeper.notifications",
     "shopkeeper.idempotency",
     "shopkeeper.checkout",
     "shopkeeper.backoffice",
@@ -420,6 +426,32 @@ SHOPKEEPER_PROXY_COUNT = int(os.environ.get("SHOPKEEPER_PROXY_COUNT", "0"))
 # /metrics (Prometheus) answers only a request with `Authorization: Bearer <this token>`; unset,
 # it answers nobody in production and anyone in development (docs/operations.md).
 SHOPKEEPER_METRICS_TOKEN = os.environ.get("SHOPKEEPER_METRICS_TOKEN", "").strip()
+
+# Customer e-mails (notifications/, docs/emails.md): where they go (smtp://, smtps://, console:,
+# file:///dir), who they are from, and the address links in them start with.
+try:
+    SHOPKEEPER_EMAIL = parse_email_url(os.environ.get("SHOPKEEPER_EMAIL_URL", "") or "console:")
+except BadEmailUrl as error:
+    raise ImproperlyConfigured(str(error)) from None
+EMAIL_BACKEND = SHOPKEEPER_EMAIL.backend
+EMAIL_HOST = SHOPKEEPER_EMAIL.host
+EMAIL_PORT = SHOPKEEPER_EMAIL.port
+EMAIL_HOST_USER = SHOPKEEPER_EMAIL.username
+EMAIL_HOST_PASSWORD = SHOPKEEPER_EMAIL.password
+EMAIL_USE_TLS = SHOPKEEPER_EMAIL.use_tls
+EMAIL_USE_SSL = SHOPKEEPER_EMAIL.use_ssl
+EMAIL_TIMEOUT = SHOPKEEPER_EMAIL.timeout
+EMAIL_FILE_PATH = SHOPKEEPER_EMAIL.file_path
+DEFAULT_FROM_EMAIL = (
+    os.environ.get("SHOPKEEPER_EMAIL_FROM", "").strip() or "Shopkeeper <shop@localhost>"
+)
+SHOPKEEPER_SITE_URL = (
+    os.environ.get("SHOPKEEPER_SITE_URL", "").strip() or "http://127.0.0.1:8000"
+).rstrip("/")
+if not SHOPKEEPER_SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"SHOPKEEPER_SITE_URL must start with http:// or https://, not {SHOPKEEPER_SITE_URL!r}"
+    )
 
 
 def _duration(name: str, default: str) -> timedelta:

@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 from shopkeeper.catalog.models import Product
 from shopkeeper.errors import PaymentRequestInvalid
+from shopkeeper.notifications.models import Notification
 from shopkeeper.orders.models import Order
 from tests.browser.staff_pages import open_order, shot
 from tests.factories import (
@@ -275,12 +276,17 @@ def test_given_paid_order_when_refunded_in_full_then_it_can_be_cancelled(sign_in
     dialog.get_by_role("button", name="Cancel order").click()
     expect(dialog.get_by_role("alert")).to_have_text("A reason is required to cancel an order.")
     dialog.get_by_label("Reason").fill("Customer changed their mind")
+    expect(dialog.get_by_label("Notify the customer")).to_be_checked()
+    dialog.get_by_label("Notify the customer").uncheck()
     shot(page, "cancel-dialog")
     dialog.get_by_role("button", name="Cancel order").click()
     expect(page.locator("#messages")).to_contain_text("Order cancelled")
     expect(page.locator("#order-panel [data-order-status]")).to_have_text("Cancelled")
     expect(action_buttons(page)).to_have_count(0)
     assert order_state(order.number) == {"status": "cancelled", "payment_status": "refunded"}
+    # The refund dialog's "Notify the customer" was left ticked, the cancel dialog's unticked.
+    mails = Notification.objects.filter(order=order).values_list("kind", flat=True)
+    assert set(mails) == {"order_placed", "payment_received", "refund_made"}
     shot(page, "order-cancelled")
 
 

@@ -10,6 +10,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from shopkeeper.fulfilment.services import ship_order
+from shopkeeper.returns.rules import ReturnLineRequest
+from shopkeeper.returns.services import receive_return, refund_return, request_return
 from tests.factories import paid_order, requested_refund, staff
 
 pytestmark = pytest.mark.django_db
@@ -18,6 +21,7 @@ pytestmark = pytest.mark.django_db
 LIST_STATEMENTS = 4  # + the orders, the approval queue
 SEARCH_STATEMENTS = 7  # + exact look-up, the window (or then ids, then their page)
 ORDER_PAGE_STATEMENTS = 8  # + the order, its detail, audit entries, ledger, refund limits (2)
+RETURNS_LIST_STATEMENTS = 4  # + the returns (with order and refund), their lines
 
 
 @pytest.fixture
@@ -68,3 +72,27 @@ def test_the_order_page_and_its_panel_are_eight_statements(approver, refunded):
     for url in (f"/admin/orders/{refunded.number}", f"/admin/orders/{refunded.number}/panel"):
         run = statements(approver, url)
         assert len(run) <= ORDER_PAGE_STATEMENTS, "\n".join(run)
+
+
+def test_the_returns_list_is_four_statements_however_many_returns_and_lines(approver, fake_gateway):
+    manager = staff("manager")
+    for _ in range(3):
+        order = paid_order(fake_gateway, price="10.00", items={"MUG": 4, "CAP": 2})
+        ship_order(order_number=order.number, actor=manager)
+        for lines in ({"MUG": 1, "CAP": 1}, {"MUG": 2}):
+            request_return(
+                order_number=order.number,
+                lines=[ReturnLineRequest(sku, q, "damaged") for sku, q in lines.items()],
+                actor=manager,
+            )
+        refunded = request_return(
+            order_number=order.number, lines=[ReturnLineRequest("CAP", 1, "other")], actor=manager
+        )
+        receive_return(return_id=refunded.pk, actor=manager)
+        refund_return(return_id=refunded.pk, actor=manager)
+    html = approver.get("/admin/returns/").content.decode()
+    assert len(re.findall(r"<tr data-return=", html)) == 6
+
+    for url in ("/admin/returns/", "/admin/returns/?status=refunded"):
+        run = statements(approver, url)
+        assert len(run) <= RETURNS_LIST_STATEMENTS, "\n".join(run)

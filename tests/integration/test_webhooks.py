@@ -490,7 +490,7 @@ def test_given_events_of_one_payment_when_one_is_being_processed_then_the_next_w
 
     def take() -> dict:
         return connector.execute_query_one(
-            query=sql.queries["fetch_job"], queues=None, worker_id=None
+            query=sql.queries["fetch_job"], queues=["webhooks"], worker_id=None
         )
 
     first, second, third = take(), take(), take()

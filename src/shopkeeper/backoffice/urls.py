@@ -10,4 +10,5 @@ urlpatterns = [
     path("orders", views.order_list, name="orders"),
     path("orders/<str:number>", views.order_page, name="order"),
     path("orders/<str:number>/panel", views.order_panel, name="order-panel"),
+    path("returns/", views.return_list, name="returns"),
 ]

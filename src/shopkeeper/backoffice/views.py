@@ -1,4 +1,5 @@
-"""Back-office pages: sign-in, the orders list and the order page with its live panel.
+"""Back-office pages: sign-in, the orders list, the order page with its live panel, and the
+returns list.
 
 Views only read; every change goes through the JSON API (called by the page's script), so the
 rules, the audit and the idempotency live in one place.
@@ -17,6 +18,7 @@ from shopkeeper.accounts.forms import ThrottledAuthenticationForm
 from shopkeeper.accounts.permissions import Permission
 from shopkeeper.backoffice import panel
 from shopkeeper.backoffice.access import staff_view
+from shopkeeper.backoffice.returns_list import returns_list_context
 
 
 class StaffLoginView(LoginView):
@@ -41,6 +43,12 @@ def home(request: HttpRequest) -> HttpResponseBase:
 @staff_view(Permission.ORDERS_VIEW)
 def order_list(request: HttpRequest) -> HttpResponse:
     return render(request, "backoffice/order_list.html", panel.order_list_context(request))
+
+
+@staff_view(Permission.ORDERS_VIEW)
+def return_list(request: HttpRequest) -> HttpResponse:
+    """Returns by status, the requested ones (the queue) first."""
+    return render(request, "backoffice/return_list.html", returns_list_context(request))
 
 
 @staff_view(Permission.ORDERS_VIEW)

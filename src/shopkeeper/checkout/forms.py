@@ -6,9 +6,13 @@ which say why they refuse; a form only turns text into typed values with field-l
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from django import forms
 
 from shopkeeper.checkout.services import MAX_QUANTITY
+from shopkeeper.returns.rules import MAX_NOTE_LENGTH, REASONS, ReturnLineRequest
 
 
 class AddToCartForm(forms.Form):
@@ -54,3 +58,60 @@ class CardConfirmationForm(forms.Form):
         max_length=255,
         error_messages={"invalid": "The card could not be read; enter it again."},
     )
+
+
+REASON_LABELS = {
+    "damaged": "It arrived damaged",
+    "wrong_item": "I received the wrong item",
+    "not_as_described": "It is not as described",
+    "no_longer_needed": "I no longer need it",
+    "other": "Another reason",
+}
+
+
+class ReturnRequestForm(forms.Form):
+    """A customer's request to send shipped units back: per order line a quantity (0 or none:
+    keep it) and a reason, and a note. Every line of the order may be named, and the page only
+    offers what is returnable: what may come back is for returns.rules to say, as for staff."""
+
+    note = forms.CharField(
+        label="Anything to add",
+        required=False,
+        max_length=MAX_NOTE_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, data: Any = None, *, lines: Iterable[Mapping[str, Any]]) -> None:
+        super().__init__(data)
+        self.lines = list(lines)
+        for line in self.lines:
+            quantity = forms.IntegerField(
+                label=f"Quantity of {line['sku']}",
+                min_value=0,
+                max_value=MAX_QUANTITY,
+                required=False,
+            )
+            if "returnable_quantity" in line:  # the browser's hint; the rule is the server's
+                quantity.widget.attrs["max"] = line["returnable_quantity"]
+            self.fields[f"quantity_{line['id']}"] = quantity
+            self.fields[f"reason_{line['id']}"] = forms.ChoiceField(
+                label=f"Reason for {line['sku']}",
+                choices=[("", "Choose a reason"), *((r, REASON_LABELS[r]) for r in REASONS)],
+                required=False,
+            )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for line in self.lines:
+            if data.get(f"quantity_{line['id']}") and not data.get(f"reason_{line['id']}"):
+                self.add_error(f"reason_{line['id']}", "Choose why you send it back.")
+        return data
+
+    def requested(self) -> list[ReturnLineRequest]:
+        """The lines asked for (a quantity above 0), for returns.services.request_return."""
+        data = self.cleaned_data
+        return [
+            ReturnLineRequest(line["sku"], quantity, data[f"reason_{line['id']}"])
+            for line in self.lines
+            if (quantity := data.get(f"quantity_{line['id']}") or 0) > 0
+        ]

@@ -14,4 +14,5 @@ urlpatterns = [
     path("checkout/pay/<str:number>/confirm", views.pay_confirm, name="pay-confirm"),
     path("checkout/complete", views.complete, name="complete"),
     path("orders/<str:number>", views.order_page, name="order"),
+    path("orders/<str:number>/returns", views.order_return, name="order-return"),
 ]

@@ -1,4 +1,5 @@
-"""The storefront: products, cart, checkout, the payment page and the confirmation page.
+"""The storefront: products, cart, checkout, the payment page, the confirmation page and the
+customer's order page (its link), where shipped goods may be asked back.
 
 Views stay thin. The cart is `cart.SessionCart`, orders are placed by `services.place_order`,
 offline card payments go through `card_payment.pay_with_card`, and the confirmation page learns
@@ -25,23 +26,28 @@ from shopkeeper.catalog.models import Product
 from shopkeeper.checkout.card_payment import pay_with_card
 from shopkeeper.checkout.cart import SessionCart
 from shopkeeper.checkout.forms import (
+    REASON_LABELS,
     AddToCartForm,
     CardConfirmationForm,
     CheckoutForm,
     RemoveFromCartForm,
+    ReturnRequestForm,
     UpdateCartForm,
 )
 from shopkeeper.checkout.services import place_order
 from shopkeeper.errors import DomainError, NotFound, PaymentProviderUnavailable
-from shopkeeper.orders.links import key_opens, order_link
+from shopkeeper.orders.links import key_opens, order_key, order_link
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import OrderStatus
 from shopkeeper.orders_view.selectors import order_detail
+from shopkeeper.payments.capture_modes import CaptureMode, mode_of
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import current_payment
 from shopkeeper.payments.services import sync_from_stripe
 from shopkeeper.payments.states import UNPAID_STATUSES
 from shopkeeper.problems import problem, problem_for, status_for
+from shopkeeper.returns.services import request_return
+from shopkeeper.returns.states import ReturnSource
 from shopkeeper.shipping import shipping_fee
 
 PLACED_ORDERS = "placed_orders"
@@ -56,11 +62,7 @@ PAID_STATUSES = frozenset({"authorized", "paid", "partially_refunded", "refunded
 # What the customer reads about their order: (headline, explanation, tone).
 PAYMENT_STATUS_TEXT: dict[str, tuple[str, str, str]] = {
     "pending": ("Awaiting payment", "We have not received your payment yet.", "wait"),
-    "authorized": (
-        "Payment authorised",
-        "Thank you! Your card has been authorised and will be charged when your order ships.",
-        "ok",
-    ),
+    "authorized": ("Payment authorised", "", "ok"),  # the words: CHARGE_TEXT, by capture mode
     "paid": ("Payment received", "Thank you! Your order is paid and is being prepared.", "ok"),
     "failed": (
         "Payment failed",
@@ -73,15 +75,48 @@ PAYMENT_STATUS_TEXT: dict[str, tuple[str, str, str]] = {
 }
 
 
+# When the card is charged, as the order's capture mode has it (payments.capture_modes): what
+# the pay page says before paying, and what an authorised order's pages say after.
+CHARGE_TEXT: dict[CaptureMode, tuple[str, str]] = {
+    CaptureMode.AUTOMATIC: (
+        "Your card is charged when you pay.",
+        "Thank you! Your card has been authorised.",
+    ),
+    CaptureMode.MANUAL: (
+        "Your card is only authorised when you pay; it is charged once we confirm your order.",
+        "Thank you! Your card has been authorised and will be charged once we confirm your order.",
+    ),
+    CaptureMode.ON_FULFILLMENT: (
+        "Your card is only authorised when you pay; it is charged when your order ships, for "
+        "what we send.",
+        "Thank you! Your card has been authorised and will be charged when your order ships, "
+        "for what we send.",
+    ),
+}
+
+
+def _capture_mode(detail: dict[str, Any]) -> CaptureMode:
+    payment = detail["payment"]
+    if payment is None:
+        return CaptureMode(settings.SHOPKEEPER_CAPTURE)
+    return mode_of(payment["capture_method"], on_fulfillment=payment["capture_on_fulfillment"])
+
+
 def _order_context(order: Order) -> dict[str, Any]:
     detail = order_detail(order)
+    before_paying, authorised = CHARGE_TEXT[_capture_mode(detail)]
     headline, text, tone = PAYMENT_STATUS_TEXT[order.payment_status]
+    text = text or authorised
     if order.status == OrderStatus.CANCELLED:
         headline, text, tone = "Order cancelled", "This order was cancelled.", "bad"
     elif detail["payment"] and detail["payment"]["flagged"]:
         headline = "We are checking your payment"
         text, tone = "Your payment needs a manual check; we will contact you by e-mail.", "wait"
-    return {"order": detail, "status": {"headline": headline, "text": text, "tone": tone}}
+    return {
+        "order": detail,
+        "status": {"headline": headline, "text": text, "tone": tone},
+        "charge_note": before_paying,
+    }
 
 
 def _stripe_js_url() -> str:
@@ -319,17 +354,93 @@ def complete(request: HttpRequest) -> HttpResponse:
     return _page(request, "complete.html", context)
 
 
+def _customer_order(number: str, key: str) -> Order:
+    """The order its link opens; a 404 for a wrong or missing key, as for no such order."""
+    order = Order.objects.filter(number=number).first()
+    if order is None or not key_opens(number, key):
+        raise Http404("No such order")
+    return order
+
+
 @require_GET
 def order_page(request: HttpRequest, number: str) -> HttpResponse:
     """The customer's page of an order, opened by its link from any device: status, shipments
-    with their tracking, refunds, and the way to pay while it is unpaid."""
-    order = Order.objects.filter(number=number).first()
-    if order is None or not key_opens(number, request.GET.get("key", "")):
-        raise Http404("No such order")
+    with their tracking, refunds, returns (and the form to ask for one), and the way to pay
+    while it is unpaid."""
+    order = _customer_order(number, request.GET.get("key", ""))
+    return _customer_page(request, order, _order_context(order))
+
+
+@require_POST
+def order_return(request: HttpRequest, number: str) -> HttpResponse:
+    """The customer asks to send shipped units back, from the order's page: a return with
+    source "customer", requested, through the use case staff use (same rules, same refusals).
+    The key (a hidden field) is the authority; a refusal shows on the page, nothing changes."""
+    order = _customer_order(number, request.POST.get("key", ""))
     context = _order_context(order)
+    form = ReturnRequestForm(request.POST, lines=context["order"]["lines"])
+    if not form.is_valid():
+        return _customer_page(request, order, context, form, _first_error(form), 422)
+    try:
+        request_return(
+            order_number=number,
+            lines=form.requested(),
+            note=form.cleaned_data["note"],
+            actor=None,
+            actor_label="Customer",
+            source=ReturnSource.CUSTOMER,
+        )
+    except DomainError as error:
+        return _customer_page(request, order, context, form, error.detail, status_for(error))
+    messages.success(request, RETURN_REQUESTED)
+    return redirect(order_link(number))
+
+
+RETURN_REQUESTED = "Your return request is sent. We will tell you by e-mail where to send it."
+# What the customer reads of a return's status.
+RETURN_STATUS_TEXT = {
+    "requested": "Requested: we will tell you where to send it",
+    "received": "Received: your refund is being prepared",
+    "refunded": "Refunded",
+    "rejected": "Declined",
+}
+
+
+def _customer_page(
+    request: HttpRequest,
+    order: Order,
+    context: dict[str, Any],
+    return_form: ReturnRequestForm | None = None,
+    return_error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    number = order.number
     unpaid = order.status == OrderStatus.PENDING and order.payment_status in UNPAID_STATUSES
     if unpaid:
         _remember_order(request, number)  # the link's holder may pay it from this browser
-    context["payable"] = unpaid
-    context["order_link"] = request.build_absolute_uri(order_link(number))
-    return _page(request, "order.html", context)
+    lines = context["order"]["lines"]
+    form = return_form or ReturnRequestForm(lines=lines)
+    context.update(
+        payable=unpaid,
+        order_link=request.build_absolute_uri(order_link(number)),
+        order_key=order_key(number),
+        return_form=form,
+        return_error=return_error,
+        returnable_lines=[
+            (line, form[f"quantity_{line['id']}"], form[f"reason_{line['id']}"])
+            for line in lines
+            if line["returnable_quantity"] > 0
+        ],
+        returns=[
+            {
+                **returned,
+                "status_text": RETURN_STATUS_TEXT[returned["status"]],
+                "lines": [
+                    {**line, "reason_text": REASON_LABELS.get(line["reason"], line["reason"])}
+                    for line in returned["lines"]
+                ],
+            }
+            for returned in context["order"]["returns"]
+        ],
+    )
+    return _page(request, "order.html", context, status=status)

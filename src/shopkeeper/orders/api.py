@@ -73,7 +73,12 @@ def order_events(request: HttpRequest, number: str) -> list[dict[str, Any]]:
 @requires(Permission.ORDERS_CANCEL)
 def cancel_order(request: HttpRequest, number: str, payload: CancelIn) -> dict[str, Any]:
     actor = acting_staff(request)
-    order = services.cancel_order(order_number=number, reason=payload.reason, actor=actor)
+    order = services.cancel_order(
+        order_number=number,
+        reason=payload.reason,
+        actor=actor,
+        notify_customer=payload.notify_customer,
+    )
     return selectors.order_detail(order, actor=actor)
 
 

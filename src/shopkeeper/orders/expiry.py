@@ -26,6 +26,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -225,7 +226,10 @@ def _record_expiry(
             action="order.expired",
             actor_label=SYSTEM,
             ttl=format_duration(ttl),
-            **({"unknown_at_stripe": unknown_at_stripe} if unknown_at_stripe else {}),
+            **cast(
+                dict[str, Any],
+                {"unknown_at_stripe": unknown_at_stripe} if unknown_at_stripe else {},
+            ),
         )
     logger.info("Order %s expired: unpaid after %s", order_number, format_duration(ttl))
     return Expiry.EXPIRED

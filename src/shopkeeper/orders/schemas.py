@@ -12,9 +12,11 @@ class OrderLineOut(Schema):
     name: str
     quantity: int
     restocked_quantity: int
-    # Units shipped, and units received back through returns.
+    # Units shipped, units received back through returns, and shipped units no return holds
+    # yet (what a new return may still ask for).
     shipped_quantity: int = 0
     returned_quantity: int = 0
+    returnable_quantity: int = 0
     unit_price: str
     unit_price_minor: int
     line_total: str
@@ -24,6 +26,8 @@ class OrderLineOut(Schema):
 class PaymentOut(Schema):
     payment_intent_id: str
     capture_method: str
+    # Captured by the worker once the order is fully shipped (SHOPKEEPER_CAPTURE=on_fulfillment).
+    capture_on_fulfillment: bool
     intent_status: str
     card_brand: str
     card_last4: str
@@ -217,6 +221,8 @@ class OrderEventOut(Schema):
 
 class CancelIn(Schema):
     reason: str
+    # Mail the customer that the order is cancelled (docs/emails.md).
+    notify_customer: bool = True
 
 
 class CaptureIn(Schema):

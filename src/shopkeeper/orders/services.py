@@ -29,6 +29,8 @@ from shopkeeper.errors import (
 )
 from shopkeeper.fulfilment.rules import OrderHasShipments
 from shopkeeper.fulfilment.selectors import has_shipments
+from shopkeeper.notifications.kinds import Kind
+from shopkeeper.notifications.services import notify
 from shopkeeper.orders.attention import VOID_AFTER_CAPTURE, OrderNeedsAttention, flag_order
 
 # Capture lives in its own module; it is offered here too, next to cancel.
@@ -68,7 +70,12 @@ class CancelReasonRequired(InvalidInput):
 
 
 def cancel_order(
-    *, order_number: str, reason: str, actor: Actor | None, actor_label: str = ""
+    *,
+    order_number: str,
+    reason: str,
+    actor: Actor | None,
+    actor_label: str = "",
+    notify_customer: bool = True,
 ) -> Order:
     """Cancel an order that holds no captured money, voiding its open PaymentIntents first.
 
@@ -77,7 +84,8 @@ def cancel_order(
     refund pending is cancelled; a paid order must be refunded first. Reserved stock not yet
     returned goes back to the catalog. While a capture or a refund of the order is under way at
     Stripe, the answer is 409 `operation_in_progress`. Shopkeeper itself cancels with `actor`
-    None and `actor_label` SYSTEM (a lapsing authorisation voided).
+    None and `actor_label` SYSTEM (a lapsing authorisation voided). `notify_customer`: mail
+    the customer that the order is cancelled.
     """
     reason = _required_reason(reason)
     gateway = get_gateway()
@@ -92,7 +100,9 @@ def cancel_order(
     except BaseException:
         release(order_number, key)
         raise
-    return _record_cancellation(order_number, reason, actor, actor_label, cancelled, key)
+    return _record_cancellation(
+        order_number, reason, actor, actor_label, cancelled, key, notify_customer=notify_customer
+    )
 
 
 def _reserve_cancel(order_number: str, key: str) -> list[str]:
@@ -152,6 +162,8 @@ def _record_cancellation(
     actor_label: str,
     cancelled: list[IntentSnapshot],
     key: str,
+    *,
+    notify_customer: bool,
 ) -> Order:
     """Record the cancellation Stripe confirmed; the claim is released whatever happens.
 
@@ -169,7 +181,15 @@ def _record_cancellation(
             except DomainError as error:
                 refusal = error
         if refusal is None:
-            cancel_locked(order, payments, reason, actor, cancelled, actor_label=actor_label)
+            cancel_locked(
+                order,
+                payments,
+                reason,
+                actor,
+                cancelled,
+                actor_label=actor_label,
+                notify_customer=notify_customer,
+            )
     if refusal is not None:
         raise refusal
     return order
@@ -209,10 +229,12 @@ def cancel_locked(
     *,
     action: str = "order.cancelled",
     actor_label: str = "",
+    notify_customer: bool = True,
     **details: object,
 ) -> None:
     """Cancel the locked `order` (the cancellable rule checked): record the PaymentIntents
-    Stripe cancelled, void what is still authorised, return the stock, audit it as `action`."""
+    Stripe cancelled, void what is still authorised, return the stock, audit it as `action`,
+    and (unless not `notify_customer`) owe the customer the mail that says so."""
     before = statuses(order)
     cancelled_by_id = {intent.id: intent for intent in cancelled}
     voided = 0
@@ -240,9 +262,17 @@ def cancel_locked(
             "voided_minor": voided,
             "payment_intents_cancelled": sorted(cancelled_by_id),
             "restocked": restocked,
+            "notify_customer": notify_customer,
             **details,
         },
     )
+    if notify_customer:
+        notify(
+            order,
+            Kind.ORDER_CANCELLED,
+            event_key="cancelled",
+            refunded=order.payment_status == PaymentStatus.REFUNDED,
+        )
 
 
 def _void_authorisation(payment: Payment) -> int:

@@ -18,6 +18,8 @@ from django.utils.crypto import constant_time_compare
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.errors import NotFound
 from shopkeeper.inserts import insert_unless_conflict
+from shopkeeper.notifications.kinds import Kind
+from shopkeeper.notifications.services import money_details, notify
 from shopkeeper.orders.attention import (
     CAPTURE_AFTER_VOID,
     PAID_AFTER_CANCEL,
@@ -27,6 +29,7 @@ from shopkeeper.orders.attention import (
 )
 from shopkeeper.orders.locks import lock_order, lock_rows
 from shopkeeper.orders.models import Order
+from shopkeeper.orders.settling import money_moved
 from shopkeeper.orders.states import OrderStatus, can_move_order
 from shopkeeper.payments.gateway import GatewayEvent, IntentSnapshot, PaymentGateway
 from shopkeeper.payments.ledger import EntryKind, contradiction, ensure_possible, payment_status_for
@@ -55,7 +58,9 @@ class PaymentNotFound(NotFound):
     title = "No payment matches this PaymentIntent"
 
 
-def record_payment_intent(*, order: Order, intent: IntentSnapshot) -> Payment:
+def record_payment_intent(
+    *, order: Order, intent: IntentSnapshot, capture_on_fulfillment: bool = False
+) -> Payment:
     with transaction.atomic():
         payment, created = Payment.objects.get_or_create(
             intent_id=intent.id,
@@ -63,6 +68,7 @@ def record_payment_intent(*, order: Order, intent: IntentSnapshot) -> Payment:
                 "order": order,
                 "client_secret": intent.client_secret,
                 "capture_method": intent.capture_method,
+                "capture_on_fulfillment": capture_on_fulfillment,
                 "amount_minor": intent.amount,
                 "currency": intent.currency,
                 "intent_status": intent.status,
@@ -281,6 +287,7 @@ def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
             _note_second_payment(order, payment, source)
         current = not Payment.objects.filter(order=order, id__gt=payment.pk).exists()
         _advance_order(order, intent, source, current=current)
+        money_moved(order)
     return order
 
 
@@ -373,6 +380,22 @@ def _advance_order(order: Order, intent: IntentSnapshot, source: str, *, current
         after={"status": order.status, "payment_status": order.payment_status},
         details=details,
     )
+    if (
+        money_held
+        and order.status != OrderStatus.CANCELLED
+        and before["payment_status"]
+        not in (
+            PaymentStatus.AUTHORIZED,
+            PaymentStatus.PAID,
+        )
+    ):
+        notify(
+            order,
+            Kind.PAYMENT_RECEIVED,
+            event_key=intent.id,
+            authorized_only=target == PaymentStatus.AUTHORIZED,
+            **money_details(order.grand_total),
+        )
 
 
 def sync_from_stripe(

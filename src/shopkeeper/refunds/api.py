@@ -63,6 +63,7 @@ def create_refund(request: HttpRequest, number: str, payload: RefundIn) -> Statu
         ],
         include_shipping=payload.include_shipping,
         note=payload.note,
+        notify_customer=payload.notify_customer,
     )
     return Status(201, refund_with_order(refund, actor))
 

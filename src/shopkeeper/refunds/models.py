@@ -34,6 +34,9 @@ class Refund(models.Model):
     reason = models.CharField(max_length=30)
     note = models.TextField(blank=True)
     include_shipping = models.BooleanField(default=False)
+    # Whether its success mails the customer (notifications): the dialog's "Notify the customer".
+    # A database default too, for rows written by COPY (demo.bulk).
+    notify_customer = models.BooleanField(default=True, db_default=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.SHOPKEEPER)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

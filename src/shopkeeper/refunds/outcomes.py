@@ -17,6 +17,8 @@ from django.utils import timezone
 from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.money import Money
+from shopkeeper.notifications.kinds import Kind
+from shopkeeper.notifications.services import money_details, notify
 from shopkeeper.orders.attention import REFUND_EXCEEDS_CAPTURED, flag_order
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.stock import restock_line
@@ -139,8 +141,16 @@ def apply_snapshot(
         source=source,
         failure_reason=snapshot.failure_reason,
     )
+    if target == RefundStatus.SUCCEEDED and refund.notify_customer:
+        notify(order, Kind.REFUND_MADE, event_key=f"refund:{refund.pk}", **refund_details(refund))
     refund_settled(order, refund)
     return True
+
+
+def refund_details(refund: Refund) -> dict[str, str]:
+    """What a customer's mail says of a refund: the amount, and the card it goes back to."""
+    payment = refund.payment
+    return money_details(refund.money, card_brand=payment.card_brand, card_last4=payment.card_last4)
 
 
 def refund_exceeds_captured(

@@ -21,6 +21,8 @@ class RefundIn(Schema):
     # requested_by_customer | duplicate | fraudulent | other
     reason: str
     note: str = ""
+    # Mail the customer when the refund succeeds (docs/emails.md).
+    notify_customer: bool = True
 
 
 class RefundPreviewIn(Schema):

@@ -93,6 +93,7 @@ def request_refund(
     lines: Sequence[LineRequest] = (),
     include_shipping: bool = False,
     note: str = "",
+    notify_customer: bool = True,
     gateway: PaymentGateway | None = None,
 ) -> Refund:
     """Reserve a refund and, unless it needs approval, send it to Stripe.
@@ -112,6 +113,7 @@ def request_refund(
         lines=tuple(lines),
         include_shipping=include_shipping,
         note=note,
+        notify_customer=notify_customer,
     )
     if refund.status == RefundStatus.PENDING:  # claimed for sending by its reservation
         return _send_and_record(refund, actor=actor, gateway=gateway or get_gateway())
@@ -127,6 +129,7 @@ def _reserve_refund(
     lines: tuple[LineRequest, ...],
     include_shipping: bool,
     note: str,
+    notify_customer: bool,
 ) -> Refund:
     """Lock the order, read what the rules need in one statement, and reserve the refund: a
     pending one is also claimed for sending now (`last_sent_at`), so no other process sends it
@@ -164,6 +167,7 @@ def _reserve_refund(
             reason=reason,
             note=note,
             include_shipping=plan.include_shipping,
+            notify_customer=notify_customer,
             requested_by=actor,
             last_sent_at=None if approval.needed else now,
             created_at=now,
@@ -191,6 +195,7 @@ def _reserve_refund(
             reason=reason,
             note=note,
             include_shipping=plan.include_shipping,
+            notify_customer=notify_customer,
             approval_because=[str(reason) for reason in approval.reasons],
             lines=[
                 {"line_id": line.line_id, "quantity": line.quantity, "restock": line.restock}

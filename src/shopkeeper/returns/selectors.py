@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, Sum
+from django.db.models import Prefetch, Q, QuerySet, Sum
 
 from shopkeeper.fulfilment.selectors import ReturnFacts
 from shopkeeper.keyset import decode_cursor, encode_cursor
@@ -44,8 +44,15 @@ def returned_quantities(order: Order) -> dict[int, int]:
     return {line: int(quantity) for line, quantity in rows}
 
 
+def _with_lines(returns: QuerySet[Return]) -> QuerySet[Return]:
+    """Returns with their order, refund and lines: a page of them in three statements."""
+    lines = ReturnLine.objects.select_related("order_line").order_by("id")
+    return returns.select_related("order", "refund").prefetch_related(Prefetch("lines", lines))
+
+
 def return_data(returned: Return) -> dict[str, Any]:
-    lines = returned.lines.select_related("order_line").order_by("id")
+    """A return read through `_with_lines` (its lines prefetched)."""
+    lines = returned.lines.all()
     return {
         "id": returned.pk,
         "order_number": returned.order.number,
@@ -75,7 +82,7 @@ def return_data(returned: Return) -> dict[str, Any]:
 def get_return(return_id: int) -> Return:
     from shopkeeper.returns.services import ReturnNotFound
 
-    found = Return.objects.select_related("order", "refund").filter(pk=return_id).first()
+    found = _with_lines(Return.objects.filter(pk=return_id)).first()
     if found is None:
         raise ReturnNotFound(return_id=return_id)
     return found
@@ -85,7 +92,7 @@ def list_returns(
     *, status: str | None = None, cursor: str | None = None, limit: int = 25
 ) -> dict[str, Any]:
     """Newest first, by keyset over (created_at, id), as the orders list."""
-    returns = Return.objects.select_related("order", "refund").order_by("-created_at", "-id")
+    returns = _with_lines(Return.objects.order_by("-created_at", "-id"))
     if status:
         returns = returns.filter(status=status)
     if cursor:

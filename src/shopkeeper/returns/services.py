@@ -19,10 +19,13 @@ from shopkeeper.audit.services import record_for_order
 from shopkeeper.errors import Conflict, NotFound
 from shopkeeper.fulfilment.closing import close_if_done
 from shopkeeper.fulfilment.selectors import shipped_quantities
+from shopkeeper.notifications.kinds import Kind
+from shopkeeper.notifications.services import notify
 from shopkeeper.orders.locks import lock_order
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.orders.stock import restock_line
 from shopkeeper.refunds.models import Refund
+from shopkeeper.refunds.outcomes import refund_details
 from shopkeeper.refunds.rules import COUNTED_STATUSES, LineRequest, RefundStatus
 from shopkeeper.refunds.services import request_refund
 from shopkeeper.returns.models import Return, ReturnLine
@@ -150,11 +153,23 @@ def receive_return(
             "restocked": restocked,
         },
     )
+    notify(
+        order,
+        Kind.RETURN_RECEIVED,
+        event_key=f"return:{returned.pk}",
+        lines=[
+            [return_lines[line.sku].order_line.name, line.quantity]
+            for line in received
+            if line.quantity
+        ],
+    )
     return returned
 
 
 def refund_return(*, return_id: int, include_shipping: bool = False, actor: Actor) -> Refund:
-    """Refund the received units through the refund engine; the return follows the refund."""
+    """Refund the received units through the refund engine; the return follows the refund.
+
+    The customer hears "return refunded" (`follow_refund`), not also "refund made"."""
     order_number, requests = _refund_request(return_id)
     refund = request_refund(
         order_number=order_number,
@@ -163,6 +178,7 @@ def refund_return(*, return_id: int, include_shipping: bool = False, actor: Acto
         lines=requests,
         include_shipping=include_shipping,
         note=_refund_note(return_id),
+        notify_customer=False,
     )
     with transaction.atomic():
         order, returned = _locked(return_id)
@@ -227,6 +243,7 @@ def follow_refund(order: Order, refund: Refund) -> None:
         after={"return": returned.pk, "status": returned.status, "refund": refund.pk},
         details={"amount": str(refund.money)},
     )
+    notify(order, Kind.RETURN_REFUNDED, event_key=f"return:{returned.pk}", **refund_details(refund))
     close_if_done(order, actor=None, actor_label="Stripe")
 
 

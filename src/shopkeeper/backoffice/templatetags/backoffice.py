@@ -45,8 +45,8 @@ TONES: dict[str, dict[str, str]] = {
     },
     "shipment": {"shipped": "info", "delivered": "good"},
     "return": {
-        "requested": "waiting",
-        "received": "attention",
+        "requested": "attention",
+        "received": "waiting",
         "refunded": "returned",
         "rejected": "ended",
     },

@@ -295,7 +295,11 @@
       };
     }
     if (!form.reason.value) return { error: "Choose a reason." };
-    const body = { reason: form.reason.value, note: form.note.value.trim() };
+    const body = {
+      reason: form.reason.value,
+      note: form.note.value.trim(),
+      notify_customer: form.notify_customer.checked,
+    };
     const lines = chosenLines(dialog);
     const includeShipping = form.include_shipping ? form.include_shipping.checked : false;
     if (lines.length || includeShipping) {
@@ -328,7 +332,7 @@
       setApprovalNotes(dialog, null);
       return null;
     }
-    const { reason, note, ...body } = request.body;
+    const { reason, note, notify_customer, ...body } = request.body;
     const result = await callApi(dialog.dataset.previewUrl, body, null);
     if (seq !== previewSeq) return undefined; // a newer preview was asked for meanwhile
     const answer = result.ok ? result.data : null;
@@ -400,12 +404,14 @@
     },
     "cancel-dialog": {
       confirm(dialog, button) {
-        const reason = dialog.querySelector("form").reason.value.trim();
+        const form = dialog.querySelector("form");
+        const reason = form.reason.value.trim();
         if (!reason) {
           setDialogError(dialog, "A reason is required to cancel an order.");
           return;
         }
-        submitDialog(dialog, button, dialog.dataset.url, { reason }, () => ({ text: "Order cancelled." }));
+        const body = { reason, notify_customer: form.notify_customer.checked };
+        submitDialog(dialog, button, dialog.dataset.url, body, () => ({ text: "Order cancelled." }));
       },
     },
     "capture-dialog": {

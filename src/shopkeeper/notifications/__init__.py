@@ -1,0 +1,1 @@
+"""Customer e-mails (docs/emails.md): an outbox row per event, sent by the worker."""
