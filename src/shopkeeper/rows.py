@@ -89,3 +89,33 @@ def instance_from_json(model: type[M], row: dict[str, Any]) -> M:
         for column, read in _json_readers(model)
     ]
     return model.from_db(connection.alias, _attnames(model), values)
+
+
+def _update_sql(row: Model, fields: Sequence[str]) -> tuple[str, list[Any]]:
+    meta = row._meta
+    chosen = [meta.get_field(name) for name in fields]
+    sets = ", ".join(f'"{field.column}" = %s' for field in chosen)  # type: ignore[union-attr]
+    values = [
+        field.get_db_prep_save(getattr(row, field.attname), connection)  # type: ignore[union-attr]
+        for field in chosen
+    ]
+    return f'UPDATE {meta.db_table} SET {sets} WHERE "{meta.pk.column}" = %s', [*values, row.pk]
+
+
+def update_together(
+    first: tuple[Model, Sequence[str]], second: tuple[Model, Sequence[str]]
+) -> None:
+    """Two rows' UPDATEs of the named fields in one statement (a data-modifying WITH): what two
+    `save(update_fields=...)` would write, for rows the caller has locked already."""
+    first_sql, first_values = _update_sql(*first)
+    second_sql, second_values = _update_sql(*second)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH first AS ({first_sql} RETURNING 1) {second_sql}",
+            [*first_values, *second_values],
+        )
+
+
+def saved_fields(model: type[Model]) -> list[str]:
+    """Every field `save()` writes (all concrete fields but the primary key)."""
+    return [f.name for f in model._meta.concrete_fields if not f.primary_key]

@@ -8,8 +8,9 @@ setup and assertions need them, so the check is switched off for this tier.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,3 +34,39 @@ def chromium(chromium_path: Path) -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def sign_in(chromium: Any, live_server: Any) -> Iterator[Callable[[str], Any]]:
+    """`sign_in("support")`: a new browser context signed in through the login form; at the
+    end, no page may have logged a Content-Security-Policy violation."""
+    from playwright.sync_api import expect
+
+    from tests.browser.csp_watch import watch_csp_violations
+    from tests.browser.staff_pages import shot
+    from tests.factories import PASSWORD, staff
+
+    contexts, violations = [], []
+
+    def open_as(role: str) -> Any:
+        user = staff(role, password=PASSWORD)
+        context = chromium.new_context(
+            base_url=live_server.url, viewport={"width": 1280, "height": 900}
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        violations.append(watch_csp_violations(page))
+        page.goto("/admin/")
+        shot(page, "login")
+        page.get_by_label("E-mail").fill(user.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_test_id("whoami")).to_contain_text(user.email)
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+    blocked = [message for page_violations in violations for message in page_violations]
+    assert blocked == [], f"Content-Security-Policy violations: {blocked}"

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from procrastinate.contrib.django import app
 from procrastinate.contrib.django.models import ProcrastinateJob
 
-from shopkeeper.jobs.defer import NotInTransaction, defer_in_transaction
+from shopkeeper.jobs.defer import NotInTransaction, defer_in_transaction, insert_and_defer
 from tests.jobs import run_jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -115,3 +115,49 @@ def test_given_committed_job_when_the_real_worker_runs_then_done_once():
     # The worker's periodic deferrer adds its own jobs (jobs.retry_stalled_jobs); ours ran once.
     assert ProcrastinateJob.objects.get(task_name="tests.name_group").status == "succeeded"
     assert [run for run in run_jobs() if run.task_name == "tests.name_group"] == []
+
+
+MARKED: list[int] = []
+
+
+@app.task(name="tests.mark_group", queue="tests", lock="marks", priority=3)
+def mark_group(group_id: int) -> None:
+    MARKED.append(group_id)
+
+
+def test_given_a_row_inserted_and_deferred_in_one_statement_then_both_commit_and_the_job_runs():
+    with transaction.atomic():
+        group = Group(name="outbox")
+        assert insert_and_defer(group, ("name",), mark_group, id_argument="group_id")
+        assert jobs_seen_by_another_connection() == []
+
+    assert Group.objects.get(pk=group.pk).name == "outbox"
+    assert jobs_seen_by_another_connection() == [("tests.mark_group", {"group_id": group.pk})]
+    job = ProcrastinateJob.objects.get()
+    assert (job.queue_name, job.lock, job.priority, job.status) == ("tests", "marks", 3, "todo")
+    MARKED.clear()
+    run_jobs()
+    assert [group.pk] == MARKED
+
+
+def test_given_its_twin_exists_then_nothing_inserted_and_nothing_deferred():
+    Group.objects.create(name="outbox")
+    with transaction.atomic():
+        assert not insert_and_defer(Group(name="outbox"), ("name",), mark_group, "group_id")
+
+    assert Group.objects.count() == 1
+    assert not ProcrastinateJob.objects.exists()
+
+
+def test_given_the_insert_and_defer_rolled_back_then_neither_stays():
+    with pytest.raises(Boom), transaction.atomic():
+        insert_and_defer(Group(name="outbox"), ("name",), mark_group, "group_id")
+        raise Boom
+
+    assert not Group.objects.exists() and not ProcrastinateJob.objects.exists()
+
+
+def test_given_no_transaction_when_inserting_and_deferring_then_refused():
+    with pytest.raises(NotInTransaction):
+        insert_and_defer(Group(name="outbox"), ("name",), mark_group, "group_id")
+    assert not Group.objects.exists()

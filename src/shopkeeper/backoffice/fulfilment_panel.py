@@ -10,20 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from shopkeeper.accounts.permissions import Permission, can, permissions_of
+from shopkeeper.backoffice.timeline import RETURN_REASON_LABELS
 from shopkeeper.fulfilment.states import SHIPMENT_TRANSITIONS, ShipmentStatus
 from shopkeeper.refunds.rules import RefundStatus
 from shopkeeper.returns.actions import return_actions
 from shopkeeper.returns.rules import REASONS
 from shopkeeper.returns.states import ReturnStatus
 
-REASON_LABELS = {
-    "damaged": "Damaged",
-    "wrong_item": "Wrong item",
-    "not_as_described": "Not as described",
-    "no_longer_needed": "No longer needed",
-    "other": "Other",
-}
-RETURN_REASONS = tuple((code, REASON_LABELS[code]) for code in REASONS)
+RETURN_REASONS = tuple((code, RETURN_REASON_LABELS[code]) for code in REASONS)
 
 
 def fulfilment_context(detail: dict[str, Any], user: Any) -> dict[str, Any]:
@@ -62,7 +56,7 @@ def _return(
     refund = refunds.get(returned["refund_id"]) if returned["refund_id"] else None
     refund_status = refund["status"] if refund else None
     lines = [
-        {**line, "reason_label": REASON_LABELS.get(line["reason"], line["reason"])}
+        {**line, "reason_label": RETURN_REASON_LABELS.get(line["reason"], line["reason"])}
         for line in _named(returned["lines"], names)
     ]
     return {

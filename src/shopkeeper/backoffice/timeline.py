@@ -67,13 +67,13 @@ REASON_LABELS = {
     "other": "Other",
 }
 TIMES = "\u00d7"  # the multiplication sign, as in "2 (times) MUG-1"
-# A return line's reason, in a timeline note (returns.rules.REASONS).
+# Why a return line comes back (returns.rules.REASONS), as the order page shows it.
 RETURN_REASON_LABELS = {
-    "damaged": "damaged",
-    "wrong_item": "wrong item",
-    "not_as_described": "not as described",
-    "no_longer_needed": "no longer needed",
-    "other": "other reason",
+    "damaged": "Damaged",
+    "wrong_item": "Wrong item",
+    "not_as_described": "Not as described",
+    "no_longer_needed": "No longer needed",
+    "other": "Other",
 }
 TONES = {
     "ledger.capture": "good",
@@ -128,7 +128,10 @@ def _line_notes(details: dict[str, Any], after: dict[str, Any]) -> list[str]:
             if not isinstance(line, list | tuple) or len(line) < 2:
                 continue
             sku, quantity, *reason = line
-            why = f" ({RETURN_REASON_LABELS.get(reason[0], reason[0])})" if reason else ""
+            why = ""
+            if reason:
+                label = RETURN_REASON_LABELS.get(str(reason[0]), str(reason[0]))
+                why = f" ({label.lower()})"
             shown.append(f"{quantity} {TIMES} {sku}{why}")
         notes += [", ".join(shown)] if shown else []
     restocked = details.get("restocked")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
+from django.db import connection, models
 from procrastinate import manager, tasks
 from procrastinate.contrib.django.django_connector import DjangoConnector
 from procrastinate.types import TimeDeltaParams
+
+from shopkeeper.inserts import insert_statement, insert_values, run_insert
 
 # One job manager on Django's connection (per thread: Django's connections are thread-local).
 _ON_DJANGO_CONNECTION = manager.JobManager(DjangoConnector())
@@ -51,3 +53,27 @@ def defer_in_transaction(
         priority=task.priority,
     )
     return deferrer.defer(**task_kwargs)
+
+
+# procrastinate's own deferral (its queries.sql `defer_jobs`: the versioned SQL function and row
+# type its Python deferrer calls), fed the id of the row inserted by the same statement.
+_DEFER_FOR_INSERTED = (
+    "WITH inserted AS ({insert}) SELECT id, unnest(procrastinate_defer_jobs_v1(ARRAY[ROW("
+    "%s, %s, %s, %s, %s, jsonb_build_object(%s, id), NULL)::procrastinate_job_to_defer_v1]))"
+    " FROM inserted"
+)
+
+
+def insert_and_defer(
+    row: models.Model, conflict: tuple[str, ...], task: tasks.Task[Any, Any, Any], id_argument: str
+) -> bool:
+    """Insert `row` unless a row with the same `conflict` columns exists and, in the same
+    statement, defer `task` with the new row's id as `id_argument`: one statement instead of
+    two, in the open transaction. False (nothing written, nothing deferred) for a twin."""
+    if not connection.in_atomic_block:
+        raise NotInTransaction(f"{task.name} must be deferred inside transaction.atomic()")
+    insert, fields = insert_statement(type(row), conflict)
+    job = [task.queue, task.name, task.priority, task.lock, task.queueing_lock, id_argument]
+    return run_insert(
+        row, _DEFER_FOR_INSERTED.format(insert=insert), [*insert_values(row, fields), *job]
+    )

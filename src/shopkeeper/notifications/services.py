@@ -1,16 +1,15 @@
 """Owing a customer an e-mail: `notify`, called by the use cases in their own transaction.
 
-It writes the outbox row and defers its job in that transaction (shopkeeper.jobs.defer), so a
-committed event always has its mail on the way and a rolled-back one never sends any. Two
-statements; none when the event owes its mail already.
+It writes the outbox row and defers its job in that transaction, in one statement
+(shopkeeper.jobs.defer.insert_and_defer), so a committed event always has its mail on the way
+and a rolled-back one never sends any; an event that owes its mail already writes nothing.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shopkeeper.inserts import insert_unless_conflict
-from shopkeeper.jobs.defer import defer_in_transaction
+from shopkeeper.jobs.defer import insert_and_defer
 from shopkeeper.money import Money
 from shopkeeper.notifications.jobs import send_email
 from shopkeeper.notifications.kinds import Kind
@@ -24,10 +23,9 @@ def notify(order: Order, kind: Kind, *, event_key: str, **details: Any) -> bool:
     row = Notification(
         order=order, kind=kind, event_key=event_key, to_email=order.email, details=details
     )
-    if not insert_unless_conflict(row, "order_id", "kind", "event_key"):
-        return False
-    defer_in_transaction(send_email, notification_id=row.pk)
-    return True
+    return insert_and_defer(
+        row, ("order_id", "kind", "event_key"), send_email, id_argument="notification_id"
+    )
 
 
 def money_details(amount: Money, *, card_brand: str = "", card_last4: str = "") -> dict[str, str]:

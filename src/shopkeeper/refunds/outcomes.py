@@ -37,6 +37,7 @@ from shopkeeper.refunds.rules import (
     refund_status_for_stripe,
 )
 from shopkeeper.refunds.settled import refund_settled
+from shopkeeper.rows import saved_fields, update_together
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +129,11 @@ def apply_snapshot(
     if target in (RefundStatus.FAILED, RefundStatus.CANCELED):
         refund.failure_message = failure_message(snapshot.failure_reason, snapshot.status)
     before = {"status": current, "payment_status": order.payment_status}
-    _settle(refund, target)
-    sync_payment_status(order, ledger)
+    _settle(refund, target, save=False)
+    if payment_status_moves(order, ledger):  # the refund and the order in one statement
+        update_together((refund, saved_fields(Refund)), (order, ["payment_status", "updated_at"]))
+    else:
+        refund.save()
     audit_refund(
         order,
         refund,
@@ -208,22 +212,25 @@ def fail_refund(
     refund_settled(order, refund)
 
 
-def sync_payment_status(order: Order, ledger: OrderLedger | None = None) -> None:
-    """The payment status the ledger proves (refunded in full, in part, or paid again)."""
+def payment_status_moves(order: Order, ledger: OrderLedger | None = None) -> bool:
+    """Move `order.payment_status` (unsaved) to what the ledger proves (refunded in full, in
+    part, or paid again); whether it moved."""
     balance = (ledger or order_ledger(order.pk)).balance()
     target = payment_status_for(balance, order.payment_status)
-    if target != order.payment_status:
-        order.payment_status = move_payment(order.payment_status, target)
-        order.updated_at = timezone.now()
-        order.save(update_fields=["payment_status", "updated_at"])
+    if target == order.payment_status:
+        return False
+    order.payment_status = move_payment(order.payment_status, target)
+    order.updated_at = timezone.now()
+    return True
 
 
-def _settle(refund: Refund, target: RefundStatus) -> None:
+def _settle(refund: Refund, target: RefundStatus, *, save: bool = True) -> None:
     refund.status = move_refund(refund.status, target)
     refund.updated_at = timezone.now()
     if target != RefundStatus.PENDING:
         refund.settled_at = refund.updated_at
-    refund.save()
+    if save:
+        refund.save()
 
 
 def _record_success(
