@@ -82,9 +82,13 @@ STRIPE_MAX_REQUESTS_PER_SECOND_PER_ENDPOINT = int(
 # it the request is not sent and its outcome is unknown (certainly not done).
 STRIPE_RATE_LIMIT_MAX_WAIT = _non_negative("STRIPE_RATE_LIMIT_MAX_WAIT", "10")
 
+# automatic: charged at checkout; manual: authorised, staff capture; on_fulfillment: authorised,
+# captured by the worker when the order is fully shipped (docs/fulfilment.md). Kept per payment.
 SHOPKEEPER_CAPTURE = os.environ.get("SHOPKEEPER_CAPTURE", "automatic")
-if SHOPKEEPER_CAPTURE not in ("automatic", "manual"):
-    raise ImproperlyConfigured("SHOPKEEPER_CAPTURE must be 'automatic' or 'manual'")
+if SHOPKEEPER_CAPTURE not in ("automatic", "manual", "on_fulfillment"):
+    raise ImproperlyConfigured(
+        "SHOPKEEPER_CAPTURE must be 'automatic', 'manual' or 'on_fulfillment'"
+    )
 # Flat shipping fee per order, as a decimal string in the order's currency.
 SHOPKEEPER_SHIPPING_FEE = os.environ.get("SHOPKEEPER_SHIPPING_FEE", "5.00").strip()
 

@@ -1,5 +1,6 @@
 """Pieces of the money-domain state machine (test_money_model.py): amounts staff type, a Stripe
-whose answers get lost, and the checks of recorded moves against the state tables."""
+whose answers get lost, the checks of recorded moves against the state tables, and what
+shipments and returns must add up to."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from hypothesis import strategies as st
 
 from shopkeeper.audit.models import AuditEntry
 from shopkeeper.errors import PaymentOutcomeUnknown
+from shopkeeper.fulfilment.selectors import line_fulfilment, shipped_quantities
 from shopkeeper.orders.models import Order
-from shopkeeper.orders.states import can_move_order
+from shopkeeper.orders.states import OrderStatus, can_move_order
 from shopkeeper.payments.gateway import RefundSnapshot
 from shopkeeper.payments.states import can_move_payment
 from shopkeeper.refunds.rules import can_move_refund
+from shopkeeper.returns.states import HOLDING_STATUSES
 from tests.fakes import FakeGateway, GatewayInBetween
 
 
@@ -92,3 +95,40 @@ def held_by_disputes(gateway: FakeGateway, order: Order) -> int:
         for d in gateway.list_disputes(intent.id)
         if d.status != "won"
     )
+
+
+def assert_fulfilment_adds_up(order: Order) -> None:
+    """Per line: received back <= asked back (returns not rejected) <= shipped <= ordered; a
+    return's refund is within its received units' worth (and the shipping, if it gave that
+    back); a closed order has nothing left to ship."""
+    shipped = shipped_quantities(order)
+    returns = list(order.returns.prefetch_related("lines").select_related("refund"))
+    for line in order.lines.all():
+        holding = [
+            row
+            for returned in returns
+            if returned.status in HOLDING_STATUSES
+            for row in returned.lines.all()
+            if row.order_line_id == line.pk
+        ]
+        received = sum(row.received_quantity for row in holding)
+        asked = sum(row.quantity for row in holding)
+        assert received <= asked <= shipped.get(line.pk, 0) <= line.quantity, (
+            order.number,
+            line.sku,
+            received,
+            asked,
+            shipped,
+        )
+    prices = {line.pk: line.unit_price_minor for line in order.lines.all()}
+    for returned in returns:
+        if returned.refund is None:
+            continue
+        worth = sum(
+            prices[row.order_line_id] * row.received_quantity for row in returned.lines.all()
+        )
+        if returned.refund.include_shipping:
+            worth += order.shipping_minor
+        assert returned.refund.amount_minor <= worth, (order.number, returned.pk)
+    if order.status == OrderStatus.CLOSED:
+        assert all(facts.left_to_ship == 0 for _, facts in line_fulfilment(order)), order.number

@@ -3,7 +3,9 @@
 Random interleavings of checkout, card payments (paid or declined), manual capture (in full, in
 part, or with a bad amount), refunds (partial, full, invalid amounts, Stripe's answer pending or
 lost), refunds made in the Stripe Dashboard, refunds Stripe settles or fails later, disputes
-opened and closed, cancellations, the customer's return page, reconciliation, and webhooks:
+opened and closed, cancellations, the customer's return page, reconciliation, shipments (all
+or part, delivered), returns (asked, received with or without restock, refunded through the
+refund engine with or without shipping, rejected), and webhooks:
 every event Stripe sends is queued; events are delivered in order, or any of them again at any
 time, so they arrive late, twice and out of order.
 
@@ -13,7 +15,10 @@ After every step, for every order:
 - the succeeded refunds add up to what the ledger says is refunded;
 - every recorded move (audit before/after) is in the state tables, and every observed change of
   status is reachable through them;
-- stock is never negative, and stock plus what orders still hold is what the shop started with.
+- stock is never negative, and stock plus what orders still hold is what the shop started with;
+- per line, returned (received back) <= asked back <= shipped <= ordered; a return's refund never
+  exceeds what its received units are worth (plus the shipping, when it gives that back);
+  shipments and returns only move along their tables; a closed order has nothing left to ship.
 Whenever all of Stripe's news has arrived and `reconcile --fix` has run, reconciliation finds
 nothing left and the ledger equals Stripe: captured, refunded and held by disputes, and what is
 refunded and held by disputes together is within what was captured.
@@ -50,6 +55,9 @@ from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
 from shopkeeper.errors import DomainError, PaymentDeclined, PaymentRequestInvalid
+from shopkeeper.fulfilment.models import Shipment
+from shopkeeper.fulfilment.services import deliver_shipment, ship_order
+from shopkeeper.fulfilment.states import SHIPMENT_TRANSITIONS
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.services import cancel_order, capture_order
 from shopkeeper.orders.states import ORDER_TRANSITIONS
@@ -62,6 +70,10 @@ from shopkeeper.payments.states import PAYMENT_TRANSITIONS
 from shopkeeper.reconciliation.services import reconcile
 from shopkeeper.refunds.models import Refund
 from shopkeeper.refunds.services import request_refund
+from shopkeeper.returns.models import Return
+from shopkeeper.returns.rules import REASONS, ReceivedLine, ReturnLineRequest
+from shopkeeper.returns.services import receive_return, refund_return, reject_return, request_return
+from shopkeeper.returns.states import RETURN_TRANSITIONS, ReturnStatus
 from tests.factories import ADDRESS, staff
 from tests.fakes import (
     FakeGateway,
@@ -74,6 +86,7 @@ from tests.integration.money_model_checks import (
     AMOUNTS,
     LostAnswers,
     assert_audited_move_allowed,
+    assert_fulfilment_adds_up,
     held_by_disputes,
     intents_of,
     reachable,
@@ -110,6 +123,8 @@ class MoneyDomain(RuleBasedStateMachine):
         self.event_ids = itertools.count(1)
         self.keys = itertools.count(1)
         self.observed: dict[str, tuple[str, str]] = {}
+        self.shipments_seen: dict[int, str] = {}
+        self.returns_seen: dict[int, str] = {}
         self.audit_seen = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first()
 
     def teardown(self) -> None:
@@ -156,6 +171,22 @@ class MoneyDomain(RuleBasedStateMachine):
     @initialize(target=orders)
     def an_authorised_order(self) -> Any:
         return self.checkout(quantity=1, manual=True, then="pay_and_return")
+
+    @initialize(target=orders)
+    def a_shipped_order_with_a_return_back(self) -> Any:
+        """Shipped in full; two of three units came back (restocked), one return asked."""
+        number = self.checkout(quantity=3, manual=False, then="pay_and_return")
+        self.ship(number, quantity=None)
+        received = request_return(
+            order_number=number,
+            lines=[ReturnLineRequest("MUG", 2, "damaged")],
+            actor=self.staff,
+        )
+        receive_return(
+            return_id=received.pk, lines=[ReceivedLine("MUG", 2, True)], actor=self.staff
+        )
+        self.ask_for_a_return(number, quantity=1, reason="wrong_item")
+        return number
 
     @rule(
         target=orders,
@@ -260,6 +291,105 @@ class MoneyDomain(RuleBasedStateMachine):
         for payment in Payment.objects.filter(order__number=number):
             if self.gateway.intents[payment.intent_id].status == "canceled":
                 self.send(self.gateway.intents[payment.intent_id], "payment_intent.canceled")
+
+    # --- fulfilment and returns ---------------------------------------------------------
+    @rule(number=orders, quantity=st.one_of(st.none(), st.integers(1, 3)))
+    def ship(self, number: str, quantity: int | None) -> None:
+        """Ship some units of the mug line, or (None) everything left to ship."""
+        try:
+            ship_order(
+                order_number=number,
+                actor=self.staff,
+                lines=None if quantity is None else {"MUG": quantity},
+                carrier="DHL",
+                tracking_number=f"TRK{next(self.keys)}",
+            )
+        except DomainError as error:
+            RUNS[f"ship refused: {error.code}"] += 1
+            return
+        RUNS["shipments"] += 1
+
+    @precondition(lambda self: Shipment.objects.filter(status="shipped").exists())
+    @rule(data=st.data())
+    def confirm_a_delivery(self, data: st.DataObject) -> None:
+        shipment = data.draw(
+            st.sampled_from(list(Shipment.objects.select_related("order").order_by("id")))
+        )
+        deliver_shipment(
+            order_number=shipment.order.number, shipment_id=shipment.pk, actor=self.staff
+        )
+        RUNS["deliveries confirmed"] += 1
+
+    @precondition(lambda self: Shipment.objects.exists())
+    @rule(number=orders, quantity=st.integers(1, 3), reason=st.sampled_from(REASONS))
+    def ask_for_a_return(self, number: str, quantity: int, reason: str) -> None:
+        try:
+            request_return(
+                order_number=number,
+                lines=[ReturnLineRequest("MUG", quantity, reason)],
+                actor=self.staff,
+            )
+        except DomainError as error:
+            RUNS[f"return refused: {error.code}"] += 1
+            return
+        RUNS["returns asked"] += 1
+
+    def _a_return(self, data: st.DataObject, status: ReturnStatus) -> Return | None:
+        candidates = list(Return.objects.filter(status=status).order_by("id"))
+        return data.draw(st.sampled_from(candidates)) if candidates else None
+
+    @precondition(lambda self: Return.objects.filter(status="requested").exists())
+    @rule(data=st.data(), fewer=st.sampled_from([0, 0, 0, 1, 2]), restock=st.booleans())
+    def receive_a_return(self, data: st.DataObject, fewer: int, restock: bool) -> None:
+        """The parcel arrives, sometimes with fewer units than were asked back."""
+        returned = self._a_return(data, ReturnStatus.REQUESTED)
+        if returned is None:
+            return
+        asked = returned.lines.get().quantity
+        receive_return(
+            return_id=returned.pk,
+            lines=[ReceivedLine("MUG", max(asked - fewer, 0), restock)],
+            actor=self.staff,
+        )
+        RUNS["returns received"] += 1
+
+    @precondition(lambda self: Return.objects.filter(status="received").exists())
+    @rule(
+        data=st.data(),
+        include_shipping=st.booleans(),
+        stripe=st.sampled_from(["succeeded", "pending"]),
+    )
+    def refund_a_return(self, data: st.DataObject, include_shipping: bool, stripe: str) -> None:
+        returned = self._a_return(data, ReturnStatus.RECEIVED)
+        if returned is None:
+            return
+        self.gateway.refund_status = stripe
+        try:
+            refund = refund_return(
+                return_id=returned.pk, include_shipping=include_shipping, actor=self.staff
+            )
+        except DomainError as error:
+            RUNS[f"return refund refused: {error.code}"] += 1
+            return
+        RUNS[f"return refund {refund.status}"] += 1
+        for snapshot in list(self.gateway.refunds.values()):
+            if snapshot.metadata.get("refund_key") == str(refund.key):
+                self.send(snapshot, "refund.created")
+
+    @precondition(lambda self: Return.objects.filter(status__in=("requested", "received")).exists())
+    @rule(data=st.data(), received=st.booleans())
+    def reject_a_return(self, data: st.DataObject, received: bool) -> None:
+        returned = self._a_return(
+            data, ReturnStatus.RECEIVED if received else ReturnStatus.REQUESTED
+        )
+        if returned is None:
+            return
+        try:
+            reject_return(return_id=returned.pk, note="not as described", actor=self.staff)
+        except DomainError as error:
+            RUNS[f"return rejection refused: {error.code}"] += 1
+            return
+        RUNS["returns rejected"] += 1
 
     @rule()
     def reconcile_fix(self) -> None:
@@ -410,6 +540,19 @@ class MoneyDomain(RuleBasedStateMachine):
         )
         assert stock >= 0
         assert stock + held == STOCK
+
+    @invariant()
+    def fulfilment_and_returns_add_up(self) -> None:
+        for order in Order.objects.all():
+            assert_fulfilment_adds_up(order)
+        for shipment_id, status in Shipment.objects.values_list("id", "status"):
+            before = self.shipments_seen.get(shipment_id)
+            assert before is None or reachable(SHIPMENT_TRANSITIONS, before, status)
+            self.shipments_seen[shipment_id] = status
+        for return_id, status in Return.objects.values_list("id", "status"):
+            before = self.returns_seen.get(return_id)
+            assert before is None or reachable(RETURN_TRANSITIONS, before, status)
+            self.returns_seen[return_id] = status
 
 
 def test_the_money_domain_keeps_its_invariants_under_random_interleavings(capsys):

@@ -124,7 +124,7 @@ def test_given_an_unknown_capture_mode_then_it_refuses(tmp_path: Path) -> None:
     result = shopkeeper(tmp_path, "check", SHOPKEEPER_CAPTURE="later")
 
     assert result.returncode != 0
-    assert "SHOPKEEPER_CAPTURE must be 'automatic' or 'manual'" in result.stderr
+    assert "SHOPKEEPER_CAPTURE must be 'automatic', 'manual' or 'on_fulfillment'" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -492,6 +492,33 @@ def test_given_manual_capture_when_returning_then_authorised_and_the_cart_emptie
     assert shopper.session["cart"] == {}
 
 
+@pytest.mark.parametrize(
+    ("mode", "before", "after"),
+    [
+        ("automatic", "charged when you pay", None),
+        ("manual", "charged once we confirm your order", "charged once we confirm your order"),
+        ("on_fulfillment", "charged when your order ships", "charged when your order ships"),
+    ],
+)
+def test_given_a_capture_mode_then_the_pages_say_when_the_card_is_charged(
+    shopper, mug, fake_gateway, settings, mode, before, after
+):
+    settings.SHOPKEEPER_CAPTURE = mode
+    order = place(shopper)
+    payment = Payment.objects.get(order=order)
+
+    assert before in shopper.get(f"/checkout/pay/{order.number}").content.decode()
+    fake_gateway.pay(payment.intent_id)
+    settings.SHOPKEEPER_CAPTURE = "automatic"  # a later change: the order keeps its own mode
+    html = shopper.get(complete_url(payment)).content.decode()
+
+    if after is None:
+        assert "Payment received" in html
+    else:
+        assert "Payment authorised" in html and after in html
+    assert "ships" not in html or mode == "on_fulfillment"
+
+
 def test_given_a_declined_intent_when_returning_then_failed_with_a_retry_link_and_cart_kept(
     shopper, mug, fake_gateway
 ):

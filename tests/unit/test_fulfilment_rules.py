@@ -142,6 +142,18 @@ def test_given_a_dispute_open_then_not_done():
     )
 
 
+def test_given_everything_refunded_before_anything_shipped_then_not_done_but_cancellable():
+    lines = [LineFulfilment("A", 2, refunded=2), LineFulfilment("B", 1, refunded=1)]
+    assert not is_done("processing", "refunded", lines, open_refunds=False, open_returns=False)
+
+
+def test_given_one_line_shipped_and_the_other_refunded_then_done():
+    lines = [LineFulfilment("A", 2, shipped=2), LineFulfilment("B", 1, refunded=1)]
+    assert is_done(
+        "processing", "partially_refunded", lines, open_refunds=False, open_returns=False
+    )
+
+
 @st.composite
 def line_histories(draw):
     quantity = draw(st.integers(1, 6))

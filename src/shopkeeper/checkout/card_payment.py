@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
-
 from shopkeeper.errors import Conflict, PaymentDeclined, PaymentProviderUnavailable
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import OrderStatus
+from shopkeeper.payments.capture_modes import CaptureMode, stripe_capture_method
 from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.provider import get_gateway
-from shopkeeper.payments.selectors import current_payment
+from shopkeeper.payments.selectors import current_payment, order_capture_mode
 from shopkeeper.payments.services import apply_intent, record_payment_intent
 from shopkeeper.payments.states import UNPAID_STATUSES, PaymentStatus
 from shopkeeper.payments.stripe_statuses import IntentStatus
@@ -87,13 +86,16 @@ def _payment_to_confirm(order: Order, gateway: PaymentGateway) -> Payment:
             raise OrderNotPayable(f"This order's payment is already {intent.status}")
         _retire(payment, gateway)
     attempt = Payment.objects.filter(order=order).count() + 1
+    mode = order_capture_mode(order)
     intent = gateway.create_payment_intent(
         amount=order.grand_total,
         order_number=order.number,
-        capture_method=settings.SHOPKEEPER_CAPTURE,
+        capture_method=stripe_capture_method(mode),
         idempotency_key=f"order-{order.number}-payment-intent-{attempt}",
     )
-    return record_payment_intent(order=order, intent=intent)
+    return record_payment_intent(
+        order=order, intent=intent, capture_on_fulfillment=mode == CaptureMode.ON_FULFILLMENT
+    )
 
 
 def _retire(payment: Payment, gateway: PaymentGateway) -> None:

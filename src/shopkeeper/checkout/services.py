@@ -30,6 +30,7 @@ from shopkeeper.orders.locks import lock_order
 from shopkeeper.orders.models import Order, OrderLine
 from shopkeeper.orders.states import OrderStatus, move_order
 from shopkeeper.orders.stock import restock_order
+from shopkeeper.payments.capture_modes import CaptureMode, stripe_capture_method
 from shopkeeper.payments.gateway import IntentSnapshot, PaymentGateway
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.provider import get_gateway
@@ -228,11 +229,12 @@ def _start_payment(*, order: Order, gateway: PaymentGateway) -> Payment:
     If Stripe cannot be reached the order is cancelled and its stock returned, so a failed
     checkout holds nothing; the customer can simply check out again.
     """
+    mode = CaptureMode(settings.SHOPKEEPER_CAPTURE)
     try:
         intent = gateway.create_payment_intent(
             amount=order.grand_total,
             order_number=order.number,
-            capture_method=settings.SHOPKEEPER_CAPTURE,
+            capture_method=stripe_capture_method(mode),
             idempotency_key=f"order-{order.number}-payment-intent",
         )
     except Exception as error:
@@ -240,10 +242,12 @@ def _start_payment(*, order: Order, gateway: PaymentGateway) -> Payment:
         detail = error.detail if isinstance(error, DomainError) else type(error).__name__
         _abandon_order(order, reason=f"payment could not be started: {detail}")
         raise
-    return _record_new_payment(order=order, intent=intent)
+    return _record_new_payment(
+        order=order, intent=intent, on_fulfillment=mode == CaptureMode.ON_FULFILLMENT
+    )
 
 
-def _record_new_payment(*, order: Order, intent: IntentSnapshot) -> Payment:
+def _record_new_payment(*, order: Order, intent: IntentSnapshot, on_fulfillment: bool) -> Payment:
     """The new order's first PaymentIntent and its audit entry, in one transaction.
 
     A plain INSERT: the PaymentIntent was created just now for an order nobody else has seen,
@@ -257,6 +261,7 @@ def _record_new_payment(*, order: Order, intent: IntentSnapshot) -> Payment:
             intent_id=intent.id,
             client_secret=intent.client_secret,
             capture_method=intent.capture_method,
+            capture_on_fulfillment=on_fulfillment,
             amount_minor=intent.amount,
             currency=intent.currency,
             intent_status=intent.status,
@@ -265,7 +270,11 @@ def _record_new_payment(*, order: Order, intent: IntentSnapshot) -> Payment:
             order,
             action="payment.started",
             actor_label="Shopkeeper",
-            details={"payment_intent": intent.id, "capture_method": intent.capture_method},
+            details={
+                "payment_intent": intent.id,
+                "capture_method": intent.capture_method,
+                "capture_on_fulfillment": on_fulfillment,
+            },
         )
         notify(order, Kind.ORDER_PLACED, event_key="placed")
     return payment

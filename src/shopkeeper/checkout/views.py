@@ -37,6 +37,7 @@ from shopkeeper.orders.links import key_opens, order_link
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.states import OrderStatus
 from shopkeeper.orders_view.selectors import order_detail
+from shopkeeper.payments.capture_modes import CaptureMode, mode_of
 from shopkeeper.payments.models import Payment
 from shopkeeper.payments.selectors import current_payment
 from shopkeeper.payments.services import sync_from_stripe
@@ -56,11 +57,7 @@ PAID_STATUSES = frozenset({"authorized", "paid", "partially_refunded", "refunded
 # What the customer reads about their order: (headline, explanation, tone).
 PAYMENT_STATUS_TEXT: dict[str, tuple[str, str, str]] = {
     "pending": ("Awaiting payment", "We have not received your payment yet.", "wait"),
-    "authorized": (
-        "Payment authorised",
-        "Thank you! Your card has been authorised and will be charged when your order ships.",
-        "ok",
-    ),
+    "authorized": ("Payment authorised", "", "ok"),  # the words: CHARGE_TEXT, by capture mode
     "paid": ("Payment received", "Thank you! Your order is paid and is being prepared.", "ok"),
     "failed": (
         "Payment failed",
@@ -73,15 +70,48 @@ PAYMENT_STATUS_TEXT: dict[str, tuple[str, str, str]] = {
 }
 
 
+# When the card is charged, as the order's capture mode has it (payments.capture_modes): what
+# the pay page says before paying, and what an authorised order's pages say after.
+CHARGE_TEXT: dict[CaptureMode, tuple[str, str]] = {
+    CaptureMode.AUTOMATIC: (
+        "Your card is charged when you pay.",
+        "Thank you! Your card has been authorised.",
+    ),
+    CaptureMode.MANUAL: (
+        "Your card is only authorised when you pay; it is charged once we confirm your order.",
+        "Thank you! Your card has been authorised and will be charged once we confirm your order.",
+    ),
+    CaptureMode.ON_FULFILLMENT: (
+        "Your card is only authorised when you pay; it is charged when your order ships, for "
+        "what we send.",
+        "Thank you! Your card has been authorised and will be charged when your order ships, "
+        "for what we send.",
+    ),
+}
+
+
+def _capture_mode(detail: dict[str, Any]) -> CaptureMode:
+    payment = detail["payment"]
+    if payment is None:
+        return CaptureMode(settings.SHOPKEEPER_CAPTURE)
+    return mode_of(payment["capture_method"], on_fulfillment=payment["capture_on_fulfillment"])
+
+
 def _order_context(order: Order) -> dict[str, Any]:
     detail = order_detail(order)
+    before_paying, authorised = CHARGE_TEXT[_capture_mode(detail)]
     headline, text, tone = PAYMENT_STATUS_TEXT[order.payment_status]
+    text = text or authorised
     if order.status == OrderStatus.CANCELLED:
         headline, text, tone = "Order cancelled", "This order was cancelled.", "bad"
     elif detail["payment"] and detail["payment"]["flagged"]:
         headline = "We are checking your payment"
         text, tone = "Your payment needs a manual check; we will contact you by e-mail.", "wait"
-    return {"order": detail, "status": {"headline": headline, "text": text, "tone": tone}}
+    return {
+        "order": detail,
+        "status": {"headline": headline, "text": text, "tone": tone},
+        "charge_note": before_paying,
+    }
 
 
 def _stripe_js_url() -> str:

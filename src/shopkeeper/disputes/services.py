@@ -27,6 +27,7 @@ from shopkeeper.disputes.rules import (
 )
 from shopkeeper.orders.locks import lock_order, lock_row, lock_rows
 from shopkeeper.orders.models import Order
+from shopkeeper.orders.settling import money_moved
 from shopkeeper.payments.gateway import DisputeSnapshot, GatewayEvent, PaymentGateway
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import Payment
@@ -167,6 +168,8 @@ def _move(order: Order, dispute: Dispute, reported: DisputeStatus, source: str) 
         logger.warning("Order %s lost dispute %s", order.number, dispute.stripe_dispute_id)
     action = _ACTIONS.get(reported, "order.dispute.updated")
     _audit(order, dispute, action, before=before, source=source, **details)
+    if outcome != DisputeOutcome.OPEN:
+        money_moved(order)
 
 
 def _money_state(order: Order) -> dict[str, int]:

@@ -197,13 +197,21 @@ def is_done(
     open_returns: bool,
     open_disputes: bool = False,
 ) -> bool:
-    """Should the order move to `closed`: every unit shipped or refunded (returned units were
-    shipped), the money settled, and nothing open (a refund on its way or awaiting approval, a
-    return not finished, a dispute)."""
+    """Should the order move to `closed`: something shipped and every unit shipped or refunded
+    (returned units were shipped), the money settled, and nothing open (a refund on its way or
+    awaiting approval, a return not finished, a dispute). An order refunded in full before
+    anything shipped is not closed: it is cancelled, as the cancellation rule says."""
+    return (
+        may_close(order_status, payment_status)
+        and not (open_refunds or open_returns or open_disputes)
+        and any(line.shipped for line in lines)
+        and all(line.left_to_ship == 0 for line in lines)
+    )
+
+
+def may_close(order_status: OrderStatus | str, payment_status: PaymentStatus | str) -> bool:
+    """The part of `is_done` the order row alone answers (so the rest need not be read)."""
     return (
         OrderStatus(order_status) == OrderStatus.PROCESSING
         and PaymentStatus(payment_status) in SETTLED_PAYMENT_STATUSES
-        and not (open_refunds or open_returns or open_disputes)
-        and bool(lines)
-        and all(line.left_to_ship == 0 for line in lines)
     )

@@ -16,6 +16,11 @@ from django.utils import timezone
 from shopkeeper.accounts.actors import Actor
 from shopkeeper.audit.services import record_for_order
 from shopkeeper.errors import NotFound
+from shopkeeper.fulfilment.capture import (
+    authorisation_to_capture,
+    capture_when_fulfilled,
+    ensure_still_authorised,
+)
 from shopkeeper.fulfilment.closing import close_if_done
 from shopkeeper.fulfilment.models import Shipment, ShipmentLine
 from shopkeeper.fulfilment.rules import ensure_shippable, ensure_tracking, plan_shipment
@@ -44,16 +49,25 @@ def ship_order(
 ) -> Shipment:
     """Ship `lines` ({sku: quantity}) of a paid or authorised order, or (None) all that is
     left to ship. Refused: unpaid (409 order_not_paid), cancelled (409 order_cancelled), more
-    than is left (422 quantity_exceeds_unshipped), a capture or cancel under way at Stripe."""
+    than is left (422 quantity_exceeds_unshipped), a capture or cancel under way at Stripe.
+
+    An order captured on fulfilment ships only while its authorisation is open (409
+    authorization_lapsed); its last shipment defers the capture (fulfilment.capture)."""
     carrier, tracking_number = ensure_tracking(carrier, tracking_number)
     order = lock_order(number=order_number)
     ensure_shippable(order.status, order.payment_status)
     ensure_no_claim(order)
+    on_fulfilment = authorisation_to_capture(order)
+    if on_fulfilment is not None:
+        ensure_still_authorised(on_fulfilment)
     lines_now = line_fulfilment(order)
     planned = plan_shipment([facts for _, facts in lines_now], lines)
     shipment = Shipment.objects.create(
         order=order, carrier=carrier, tracking_number=tracking_number, shipped_by=actor
     )
+    if order.shipped_at is None:
+        order.shipped_at = shipment.shipped_at
+        order.save(update_fields=["shipped_at"])
     by_sku = {facts.sku: line for line, facts in lines_now}
     ShipmentLine.objects.bulk_create(
         ShipmentLine(shipment=shipment, order_line=by_sku[sku], quantity=quantity)
@@ -75,6 +89,8 @@ def ship_order(
         tracking_number=tracking_number,
         lines=[[by_sku[sku].name, quantity] for sku, quantity in planned.items()],
     )
+    if on_fulfilment is not None:
+        capture_when_fulfilled(order, on_fulfilment, line_fulfilment(order))
     close_if_done(order, actor=actor, actor_label=actor_label)
     return shipment
 

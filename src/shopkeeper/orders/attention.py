@@ -31,6 +31,9 @@ PAYMENT_MISMATCH = "payment_mismatch"  # Stripe's amount, currency or order is n
 PAID_AFTER_CANCEL = "paid_after_cancel"  # money taken for a cancelled (or expired) order
 # An authorisation past SHOPKEEPER_AUTH_EXPIRE_AFTER, not captured (orders.authorisations)
 AUTHORIZATION_EXPIRING = "authorization_expiring"
+# The capture after an order's last shipment (SHOPKEEPER_CAPTURE=on_fulfillment) was refused by
+# Stripe or still failed after its last retry (fulfilment.jobs): goods left, money not taken.
+CAPTURE_ON_FULFILLMENT_FAILED = "capture_on_fulfillment_failed"
 MAX_DETAIL = 1000
 
 

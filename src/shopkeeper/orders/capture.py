@@ -22,6 +22,7 @@ from shopkeeper.orders.locks import lock_order, lock_rows
 from shopkeeper.orders.models import Order
 from shopkeeper.orders.operations import Operation
 from shopkeeper.orders.rules import OrderNotCapturable, ensure_capturable
+from shopkeeper.orders.settling import money_moved
 from shopkeeper.orders.steps import (
     SOURCE,
     learn_why_stripe_refused,
@@ -210,3 +211,4 @@ def _record_captured_money(
             "currency": captured.currency,
         },
     )
+    money_moved(order)

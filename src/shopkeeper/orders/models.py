@@ -40,6 +40,10 @@ class Order(models.Model):
     # order's lock, in the transaction that opens or closes the flags, so the list's "needs a
     # person" pages read a small partial index instead of testing every order for a flag.
     needs_attention = models.BooleanField(default=False)
+    # When its first shipment left (fulfilment.services.ship_order, under the order's lock):
+    # an order that never shipped cannot close, so the money's changes (a refund, a capture, a
+    # dispute's end) learn that from the row they have locked, at no statement's cost.
+    shipped_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

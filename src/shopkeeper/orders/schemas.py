@@ -24,6 +24,8 @@ class OrderLineOut(Schema):
 class PaymentOut(Schema):
     payment_intent_id: str
     capture_method: str
+    # Captured by the worker once the order is fully shipped (SHOPKEEPER_CAPTURE=on_fulfillment).
+    capture_on_fulfillment: bool
     intent_status: str
     card_brand: str
     card_last4: str

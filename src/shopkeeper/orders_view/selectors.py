@@ -205,6 +205,7 @@ def payment_data(payment: Payment) -> dict[str, Any]:
     return {
         "payment_intent_id": payment.intent_id,
         "capture_method": payment.capture_method,
+        "capture_on_fulfillment": payment.capture_on_fulfillment,
         "intent_status": payment.intent_status,
         "card_brand": payment.card_brand,
         "card_last4": payment.card_last4,

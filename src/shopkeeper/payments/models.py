@@ -15,6 +15,10 @@ class Payment(models.Model):
     intent_id = models.CharField(max_length=255, unique=True)
     client_secret = models.CharField(max_length=255)
     capture_method = models.CharField(max_length=20)
+    # SHOPKEEPER_CAPTURE=on_fulfillment when this payment was started (payments.capture_modes):
+    # captured by the worker once the order is fully shipped. Kept here, so a later change of
+    # the setting leaves the orders placed before it as they were.
+    capture_on_fulfillment = models.BooleanField(default=False, db_default=False)
     amount_minor = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     # Stripe's own PaymentIntent status, as last seen.

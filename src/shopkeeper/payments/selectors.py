@@ -6,7 +6,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 from shopkeeper.orders.models import Order
+from shopkeeper.payments.capture_modes import CaptureMode, mode_of
 from shopkeeper.payments.ledger import Balance, EntryKind, Movement, balance_of
 from shopkeeper.payments.models import LedgerEntry, Payment
 
@@ -82,3 +85,12 @@ def payment_balance(payment: Payment) -> Balance:
 def current_payment(order: Order) -> Payment | None:
     """The order's most recent PaymentIntent, if one was created."""
     return Payment.objects.filter(order=order).order_by("-id").first()
+
+
+def order_capture_mode(order: Order) -> CaptureMode:
+    """When `order`'s payment is charged: as its first PaymentIntent was (a retry's new
+    PaymentIntent keeps the order's mode), or for a new order as SHOPKEEPER_CAPTURE says now."""
+    first = Payment.objects.filter(order=order).order_by("id").first()
+    if first is None:
+        return CaptureMode(settings.SHOPKEEPER_CAPTURE)
+    return mode_of(first.capture_method, on_fulfillment=first.capture_on_fulfillment)

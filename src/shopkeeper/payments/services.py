@@ -29,6 +29,7 @@ from shopkeeper.orders.attention import (
 )
 from shopkeeper.orders.locks import lock_order, lock_rows
 from shopkeeper.orders.models import Order
+from shopkeeper.orders.settling import money_moved
 from shopkeeper.orders.states import OrderStatus, can_move_order
 from shopkeeper.payments.gateway import GatewayEvent, IntentSnapshot, PaymentGateway
 from shopkeeper.payments.ledger import EntryKind, contradiction, ensure_possible, payment_status_for
@@ -57,7 +58,9 @@ class PaymentNotFound(NotFound):
     title = "No payment matches this PaymentIntent"
 
 
-def record_payment_intent(*, order: Order, intent: IntentSnapshot) -> Payment:
+def record_payment_intent(
+    *, order: Order, intent: IntentSnapshot, capture_on_fulfillment: bool = False
+) -> Payment:
     with transaction.atomic():
         payment, created = Payment.objects.get_or_create(
             intent_id=intent.id,
@@ -65,6 +68,7 @@ def record_payment_intent(*, order: Order, intent: IntentSnapshot) -> Payment:
                 "order": order,
                 "client_secret": intent.client_secret,
                 "capture_method": intent.capture_method,
+                "capture_on_fulfillment": capture_on_fulfillment,
                 "amount_minor": intent.amount,
                 "currency": intent.currency,
                 "intent_status": intent.status,
@@ -283,6 +287,7 @@ def apply_intent(intent: IntentSnapshot, *, source: str) -> Order | None:
             _note_second_payment(order, payment, source)
         current = not Payment.objects.filter(order=order, id__gt=payment.pk).exists()
         _advance_order(order, intent, source, current=current)
+        money_moved(order)
     return order
 
 
