@@ -20,13 +20,19 @@ def test_given_payments_from_before_when_migrated_then_authorised_at_is_the_ledg
     authorised, paid = authorised_order(fake_gateway), paid_order(fake_gateway)
     unpaid = new_order(fake_gateway)
     recorded = dict(
-        LedgerEntry.objects.filter(kind="authorization").values_list("payment_id", "created_at")
+        LedgerEntry.objects.filter(kind="authorization").values_list(
+            "payment__order__number", "created_at"
+        )
     )
 
     MigrationExecutor(connection).migrate(BEFORE)
-    MigrationExecutor(connection).migrate(AFTER)
-
-    backfilled = dict(Payment.objects.values_list("order__number", "authorized_at"))
-    assert backfilled[authorised.number] == recorded[authorised.payments.get().pk]
-    assert backfilled[paid.number] == recorded[paid.payments.get().pk]
+    try:
+        MigrationExecutor(connection).migrate(AFTER)
+        # Named columns only: later migrations' columns are not there at AFTER.
+        backfilled = dict(Payment.objects.values_list("order__number", "authorized_at"))
+    finally:  # the next tests need the schema of today
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    assert backfilled[authorised.number] == recorded[authorised.number]
+    assert backfilled[paid.number] == recorded[paid.number]
     assert backfilled[unpaid.number] is None
