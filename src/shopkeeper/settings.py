@@ -428,20 +428,21 @@ SHOPKEEPER_PROXY_COUNT = int(os.environ.get("SHOPKEEPER_PROXY_COUNT", "0"))
 SHOPKEEPER_METRICS_TOKEN = os.environ.get("SHOPKEEPER_METRICS_TOKEN", "").strip()
 
 # Customer e-mails (notifications/, docs/emails.md): where they go (smtp://, smtps://, console:,
-# file:///dir), who they are from, and the address links in them start with.
+# file:///dir), who they are from, and the address links in them start with. Lower case: the
+# parsed URL is not a setting of its own (Django's debug page would show its password).
 try:
-    SHOPKEEPER_EMAIL = parse_email_url(os.environ.get("SHOPKEEPER_EMAIL_URL", "") or "console:")
+    _email = parse_email_url(os.environ.get("SHOPKEEPER_EMAIL_URL", "") or "console:")
 except BadEmailUrl as error:
     raise ImproperlyConfigured(str(error)) from None
-EMAIL_BACKEND = SHOPKEEPER_EMAIL.backend
-EMAIL_HOST = SHOPKEEPER_EMAIL.host
-EMAIL_PORT = SHOPKEEPER_EMAIL.port
-EMAIL_HOST_USER = SHOPKEEPER_EMAIL.username
-EMAIL_HOST_PASSWORD = SHOPKEEPER_EMAIL.password
-EMAIL_USE_TLS = SHOPKEEPER_EMAIL.use_tls
-EMAIL_USE_SSL = SHOPKEEPER_EMAIL.use_ssl
-EMAIL_TIMEOUT = SHOPKEEPER_EMAIL.timeout
-EMAIL_FILE_PATH = SHOPKEEPER_EMAIL.file_path
+EMAIL_BACKEND = _email.backend
+EMAIL_HOST = _email.host
+EMAIL_PORT = _email.port
+EMAIL_HOST_USER = _email.username
+EMAIL_HOST_PASSWORD = _email.password
+EMAIL_USE_TLS = _email.use_tls
+EMAIL_USE_SSL = _email.use_ssl
+EMAIL_TIMEOUT = _email.timeout
+EMAIL_FILE_PATH = _email.file_path
 DEFAULT_FROM_EMAIL = (
     os.environ.get("SHOPKEEPER_EMAIL_FROM", "").strip() or "Shopkeeper <shop@localhost>"
 )

@@ -135,3 +135,10 @@ def test_given_a_bad_url_in_the_environment_then_django_refuses_to_start_in_one_
     assert "ImproperlyConfigured: SHOPKEEPER_EMAIL_URL" in done.stderr
     assert "port is not a number" in done.stderr
     assert "s3cret" not in done.stderr
+
+
+def test_given_a_config_then_its_repr_never_holds_the_password():
+    config = parse_email_url("smtp://shop:s3cret@mail.example.com")
+
+    assert config.password == "s3cret"
+    assert "s3cret" not in repr(config) and "s3cret" not in config.describe()

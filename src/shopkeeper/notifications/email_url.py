@@ -12,7 +12,7 @@ raises `BadEmailUrl`, whose message shows the URL with its password masked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from shopkeeper.redaction import mask_secrets
@@ -34,7 +34,7 @@ class EmailConfig:
     host: str = ""
     port: int = 0
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a repr, a log line or a page
     use_tls: bool = False
     use_ssl: bool = False
     timeout: float = DEFAULT_TIMEOUT
