@@ -282,8 +282,7 @@ def test_given_paid_order_when_refunded_in_full_then_it_can_be_cancelled(sign_in
     dialog.get_by_role("button", name="Cancel order").click()
     expect(page.locator("#messages")).to_contain_text("Order cancelled")
     expect(page.locator("#order-panel [data-order-status]")).to_have_text("Cancelled")
-    # No money left to move; staff can still write a note on a cancelled order.
-    expect(action_buttons(page)).to_have_text(["Add note…"])
+    expect(action_buttons(page)).to_have_count(0)
     assert order_state(order.number) == {"status": "cancelled", "payment_status": "refunded"}
     # The refund dialog's "Notify the customer" was left ticked, the cancel dialog's unticked.
     mails = Notification.objects.filter(order=order).values_list("kind", flat=True)
