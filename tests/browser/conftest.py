@@ -70,3 +70,23 @@ def sign_in(chromium: Any, live_server: Any) -> Iterator[Callable[[str], Any]]:
         context.close()
     blocked = [message for page_violations in violations for message in page_violations]
     assert blocked == [], f"Content-Security-Policy violations: {blocked}"
+
+
+@pytest.fixture
+def shop(
+    live_server: Any, localstripe_url: str, localstripe_gateway: object, background_worker: None
+) -> str:
+    """A mug in stock on a live storefront paying through localstripe, whose webhooks reach the
+    live server, with a worker running beside it."""
+    from django.conf import settings
+
+    from shopkeeper.catalog.services import create_product
+    from shopkeeper.demo.localstripe_server import register_webhook
+
+    register_webhook(
+        localstripe_url,
+        url=f"{live_server.url}/webhooks/stripe",
+        secret=settings.STRIPE_WEBHOOK_SECRET,
+    )
+    create_product(sku="MUG", name="Enamel mug", price="12.50", currency="USD", stock=5)
+    return str(live_server.url)

@@ -10,41 +10,23 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, Page, expect
 
 from shopkeeper.catalog.models import Product
-from shopkeeper.catalog.services import create_product
-from shopkeeper.demo.localstripe_server import register_webhook
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.models import Payment
 from shopkeeper.stripe_events.models import WebhookEvent
 from tests.browser.csp_watch import watch_csp_violations
+from tests.browser.storefront_pages import DECLINED_CARD, GOOD_CARD, buy_until_pay_page, pay_with
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.localstripe,
     pytest.mark.django_db(transaction=True),
 ]
-
-GOOD_CARD = "4242424242424242"
-DECLINED_CARD = "4000000000000341"  # localstripe declines it when charging
-
-
-@pytest.fixture
-def shop(
-    live_server: Any, localstripe_url: str, localstripe_gateway: object, background_worker: None
-) -> str:
-    register_webhook(
-        localstripe_url,
-        url=f"{live_server.url}/webhooks/stripe",
-        secret=settings.STRIPE_WEBHOOK_SECRET,
-    )
-    create_product(sku="MUG", name="Enamel mug", price="12.50", currency="USD", stock=5)
-    return str(live_server.url)
 
 
 @pytest.fixture
@@ -59,39 +41,6 @@ def page(chromium: Browser, shop: str) -> Iterator[Page]:
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
     assert violations == [], f"Content-Security-Policy violations: {violations}"
-
-
-def buy_until_pay_page(page: Page) -> str:
-    """Add the mug to the cart, check out with an address; returns the order number."""
-    page.goto("/")
-    product = page.locator(".product", has_text="Enamel mug")
-    expect(product).to_contain_text("12.50 USD")
-    product.get_by_label("Qty").fill("2")
-    product.get_by_role("button", name="Add to cart").click()
-    expect(page.get_by_text("Added 2 of Enamel mug to your cart.")).to_be_visible()
-    page.get_by_role("link", name="Cart").click()
-    expect(page.locator(".cart-lines")).to_contain_text("25.00 USD")
-    page.get_by_role("link", name="Check out").click()
-    page.get_by_label("E-mail").fill("ada@example.com")
-    page.get_by_label("Full name").fill("Ada Lovelace")
-    page.get_by_label("Address").fill("12 Analytical Row")
-    page.get_by_label("City").fill("London")
-    page.get_by_label("Postal code").fill("N1 9GU")
-    page.get_by_label("Country").fill("GB")
-    page.get_by_role("button", name="Continue to payment").click()
-    expect(page).to_have_url(re.compile(r"/checkout/pay/SK-[0-9A-Z]{8}$"))
-    return page.url.rsplit("/", 1)[-1]
-
-
-def pay_with(page: Page, number: str) -> None:
-    """Fill localstripe's card element (plain inputs named by placeholder) and press Pay."""
-    card = page.locator("#card-element")
-    card.get_by_placeholder("number").fill(number)
-    card.get_by_placeholder("exp_month").fill("12")
-    card.get_by_placeholder("exp_year").fill("34")
-    card.get_by_placeholder("cvc").fill("123")
-    card.get_by_placeholder("postal_code").fill("12345")
-    page.get_by_role("button", name=re.compile(r"^Pay 30\.00 USD$")).click()
 
 
 def wait_for_webhooks(order: Order, expected: list[str], timeout: float = 15.0) -> None:
