@@ -141,8 +141,12 @@ def seed_orders(report: Report, gateway: PaymentGateway | None = None) -> None:
         else:
             order = _place(demo, gateway)
             report(f"  order {order.number} for {demo.email}: {_state(order)}, {order.grand_total}")
-        for step in tell(order, demo.story, staff=staff):
+        steps = tell(order, demo.story, staff=staff)
+        for step in steps:
             report(f"    {step}")
+        if steps:
+            order.refresh_from_db()
+            report(f"    now {_state(order)}")
 
 
 def _place(demo: DemoOrder, gateway: PaymentGateway) -> Order:
