@@ -20,9 +20,13 @@ from shopkeeper.audit.models import AuditEntry
 from shopkeeper.catalog.models import Product
 from shopkeeper.demo import data as demo
 from shopkeeper.errors import PaymentOutcomeUnknown
+from shopkeeper.fulfilment.models import Shipment, ShipmentLine
+from shopkeeper.notifications.models import Notification
 from shopkeeper.orders.models import Order
 from shopkeeper.payments.ledger import EntryKind
 from shopkeeper.payments.models import LedgerEntry
+from shopkeeper.refunds.models import Refund
+from shopkeeper.returns.models import Return
 from shopkeeper.server.gunicorn_app import ShopkeeperServer, server_options
 from tests.conftest import free_port
 from tests.fakes import FakeGateway
@@ -130,6 +134,11 @@ def _snapshot() -> dict[str, object]:
         "users": sorted(User.objects.values_list("email", "role")),
         "orders": sorted(Order.objects.values_list("number", "status", "payment_status")),
         "ledger": LedgerEntry.objects.count(),
+        "shipments": sorted(Shipment.objects.values_list("order__number", "status")),
+        "returns": sorted(Return.objects.values_list("order__number", "source", "status")),
+        "refunds": sorted(Refund.objects.values_list("order__number", "status")),
+        "audit": AuditEntry.objects.count(),
+        "mails": Notification.objects.count(),
     }
 
 
@@ -154,6 +163,10 @@ def test_given_an_empty_database_when_seeding_then_catalog_accounts_and_orders_e
         "margaret@example.com": ("pending", "failed"),
         "yukihiro@example.com": ("processing", "paid"),
         "fatima@example.com": ("processing", "paid"),
+        "alan@example.com": ("processing", "paid"),
+        "barbara@example.com": ("closed", "paid"),
+        "edsger@example.com": ("closed", "paid"),
+        "katherine@example.com": ("closed", "partially_refunded"),
     }
     # Paid through the ledger, in each order's currency, for the order's exact total.
     for order in Order.objects.filter(payment_status="paid"):
@@ -162,6 +175,45 @@ def test_given_an_empty_database_when_seeding_then_catalog_accounts_and_orders_e
     grace = Order.objects.get(email="grace@example.com")
     assert fake_gateway.intents[grace.payments.get().intent_id].capture_method == "manual"
     assert not LedgerEntry.objects.filter(order=grace, kind=EntryKind.CAPTURE).exists()
+
+
+@pytest.mark.django_db
+def test_given_an_empty_database_when_seeding_then_orders_are_shipped_returned_and_noted(
+    fake_gateway: FakeGateway,
+) -> None:
+    run("seed")
+
+    by_email = {o.email: o for o in Order.objects.all()}
+    shipments = {
+        email: sorted(
+            (line.order_line.sku, line.quantity, line.shipment.status)
+            for line in ShipmentLine.objects.filter(shipment__order=order)
+        )
+        for email, order in by_email.items()
+    }
+    assert {email: lines for email, lines in shipments.items() if lines} == {
+        "alan@example.com": [("MUG-ENAMEL", 1, "shipped")],
+        "barbara@example.com": [("NOTEBOOK-DOT", 3, "delivered")],
+        "edsger@example.com": [("NOTEBOOK-DOT", 1, "delivered"), ("TEE-ORGANIC", 1, "delivered")],
+        "katherine@example.com": [("CAP-CANVAS", 2, "delivered")],
+    }
+    returns = {
+        r.order.email: (r.source, r.status, [(x.order_line.sku, x.quantity) for x in r.lines.all()])
+        for r in Return.objects.select_related("order")
+    }
+    assert returns == {
+        "edsger@example.com": ("customer", "requested", [("TEE-ORGANIC", 1)]),
+        "katherine@example.com": ("customer", "refunded", [("CAP-CANVAS", 1)]),
+    }
+    refund = Return.objects.get(order__email="katherine@example.com").refund
+    assert refund is not None and refund.status == "succeeded"
+    assert refund.amount_minor == 1850  # the one returned cap, no shipping
+    # Received back into stock: 30 at first, 1 for linus, 1 for alan, 2 for katherine, 1 back.
+    assert Product.objects.get(sku="CAP-CANVAS").stock == 30 - 1 - 1 - 2 + 1
+    notes = AuditEntry.objects.filter(action="order.note")
+    assert [(n.target_id, n.actor_email) for n in notes] == [
+        (by_email["alan@example.com"].number, demo.OWNER_EMAIL)
+    ]
 
 
 @pytest.mark.django_db

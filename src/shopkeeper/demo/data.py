@@ -4,6 +4,7 @@ Idempotent: what already exists (a SKU, an e-mail address, a demo customer's ope
 as it is. Demo orders go through the real use cases: `place_order` creates the order and its
 PaymentIntent at whatever Stripe the settings name (localstripe in the offline demo), the card is
 confirmed at that Stripe, and `apply_intent` records what Stripe reports, ledger rows included.
+Some paid orders then live on (demo/stories.py): shipped, delivered, returned, noted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from shopkeeper.accounts.provisioning import create_user
 from shopkeeper.catalog.models import Product
 from shopkeeper.catalog.services import create_product
 from shopkeeper.checkout.services import BasketItem, place_order
+from shopkeeper.demo.stories import NO_STORY, Story, tell
 from shopkeeper.errors import PaymentDeclined
 from shopkeeper.money import Money
 from shopkeeper.orders.models import Order
@@ -56,6 +58,8 @@ class DemoOrder:
     items: tuple[tuple[str, int], ...]
     # "pay", "authorize" (manual capture), "decline", or "none" (left awaiting payment).
     outcome: str
+    # What happens to the paid order next (demo/stories.py); each step is done once.
+    story: Story = NO_STORY
 
 
 DEMO_ORDERS = (
@@ -65,6 +69,35 @@ DEMO_ORDERS = (
     DemoOrder("margaret@example.com", (("TEE-ORGANIC", 2),), "decline"),
     DemoOrder("yukihiro@example.com", (("TEA-SENCHA", 2),), "pay"),
     DemoOrder("fatima@example.com", (("DATES-MEDJOOL", 1),), "pay"),
+    DemoOrder(
+        "alan@example.com",
+        (("MUG-ENAMEL", 1), ("CAP-CANVAS", 1)),
+        "pay",
+        Story(
+            ship=(("MUG-ENAMEL", 1),),
+            note="The cap follows in a second parcel; the customer agreed on the phone.",
+        ),
+    ),
+    DemoOrder(
+        "barbara@example.com", (("NOTEBOOK-DOT", 3),), "pay", Story(ship_all=True, deliver=True)
+    ),
+    DemoOrder(
+        "edsger@example.com",
+        (("TEE-ORGANIC", 1), ("NOTEBOOK-DOT", 1)),
+        "pay",
+        Story(ship_all=True, deliver=True, customer_return=("TEE-ORGANIC", 1, "wrong_item")),
+    ),
+    DemoOrder(
+        "katherine@example.com",
+        (("CAP-CANVAS", 2),),
+        "pay",
+        Story(
+            ship_all=True,
+            deliver=True,
+            customer_return=("CAP-CANVAS", 1, "damaged"),
+            refund_return=True,
+        ),
+    ),
 )
 
 DEMO_ADDRESS = {
@@ -97,17 +130,23 @@ def seed_users(report: Report, password: str) -> None:
 
 
 def seed_orders(report: Report, gateway: PaymentGateway | None = None) -> None:
-    """Place the demo orders that are not there yet. A Stripe error stops the seeding."""
+    """Place the demo orders that are not there yet, and take the paid ones through what is
+    left of their story (by `OWNER_EMAIL`). A Stripe error stops the seeding."""
     gateway = gateway or get_gateway()
+    staff = User.objects.get(email__iexact=OWNER_EMAIL)
     for demo in DEMO_ORDERS:
-        existing = (
-            Order.objects.filter(email=demo.email).exclude(status=OrderStatus.CANCELLED).first()
-        )
-        if existing is not None:
-            report(f"  order {existing.number} for {demo.email}: exists ({_state(existing)})")
-            continue
-        order = _place(demo, gateway)
-        report(f"  order {order.number} for {demo.email}: {_state(order)}, {order.grand_total}")
+        order = Order.objects.filter(email=demo.email).exclude(status=OrderStatus.CANCELLED).first()
+        if order is not None:
+            report(f"  order {order.number} for {demo.email}: exists ({_state(order)})")
+        else:
+            order = _place(demo, gateway)
+            report(f"  order {order.number} for {demo.email}: {_state(order)}, {order.grand_total}")
+        steps = tell(order, demo.story, staff=staff)
+        for step in steps:
+            report(f"    {step}")
+        if steps:
+            order.refresh_from_db()
+            report(f"    now {_state(order)}")
 
 
 def _place(demo: DemoOrder, gateway: PaymentGateway) -> Order:
