@@ -128,15 +128,22 @@ def test_buy_ship_return_receive_restock_refund_and_the_mails_tell_the_customer(
     dialog.get_by_role("button", name="Review refund").click()
     dialog.get_by_role("button", name="Refund 12.50 USD").click()
     expect(returns.locator("[data-return-status]")).to_have_text("Refunded")
+    expect(staff_page.get_by_test_id("refunded")).to_have_text("12.50 USD")
+    refund_row = staff_page.get_by_test_id("refunds").locator(".refund-row")
+    expect(refund_row).to_contain_text("12.50 USD")
+    expect(refund_row).to_contain_text("1 \u00d7 Enamel mug")
     shot(staff_page, "life-staff-refunded")
     refund = Refund.objects.get(order__number=number)
     assert (refund.status, refund.amount_minor) == ("succeeded", 1250)
+    assert Product.objects.get(sku="MUG").stock == 4  # restocked once, on receipt, not again
 
     # The customer's page and mails tell the same story
     phone.reload()
     expect(phone.get_by_test_id("refunds")).to_contain_text("12.50 USD")
-    shipped_text, shipped_html = bodies(mail(inbox, f"Order {number} has shipped"))
+    shipped = mail(inbox, f"Order {number} has shipped")
+    shipped_text, shipped_html = bodies(shipped)
     assert "DHL" in shipped_text and "JD014600006281" in shipped_text
+    assert link_in(shipped) == link
     assert "JD014600006281" in shipped_html
     refunded = mail(inbox, f"Your return for order {number} is refunded")
     refunded_text, _ = bodies(refunded)
