@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from shopkeeper.catalog.models import Product
 from shopkeeper.fulfilment.services import ship_order
+from shopkeeper.notifications.models import Notification
 from shopkeeper.returns.rules import ReturnLineRequest
 from shopkeeper.returns.services import receive_return, request_return
 from shopkeeper.returns.states import ReturnStatus
@@ -91,12 +92,16 @@ def test_given_a_paid_order_when_staff_ship_return_receive_and_refund_then_all_w
     expect(dialog.get_by_test_id("return-refund-amount")).to_have_text("15.00 USD")
     dialog.get_by_label("Include shipping").uncheck()
     expect(dialog.get_by_test_id("return-refund-amount")).to_have_text("10.00 USD")
+    notify = dialog.get_by_label("Notify the customer")
+    expect(notify).to_be_checked()
+    notify.uncheck()  # staff told the customer by phone
     dialog.get_by_role("button", name="Review refund").click()
     expect(dialog.locator("[data-confirm-question]")).to_contain_text("Refund 10.00 USD to")
     shot(page, "return-refund-review")
     dialog.get_by_role("button", name="Refund 10.00 USD").click()
     expect(returns.locator("[data-return-status]")).to_have_text("Refunded")
     expect(page.get_by_test_id("refunded")).to_contain_text("10.00")
+    assert not Notification.objects.filter(kind__in=["refund_made", "return_refunded"]).exists()
     timeline = page.get_by_test_id("timeline")
     for kind in ("order.shipped", "order.return.requested", "order.return.received"):
         expect(timeline.locator(f'[data-event="{kind}"]')).to_have_count(1)

@@ -125,6 +125,7 @@ def test_buy_ship_return_receive_restock_refund_and_the_mails_tell_the_customer(
     returns.get_by_role("button", name="Refund…").click()
     dialog = staff_page.locator("dialog[open]")
     expect(dialog.get_by_test_id("return-refund-amount")).to_have_text("12.50 USD")
+    expect(dialog.get_by_label("Notify the customer")).to_be_checked()
     dialog.get_by_role("button", name="Review refund").click()
     dialog.get_by_role("button", name="Refund 12.50 USD").click()
     expect(returns.locator("[data-return-status]")).to_have_text("Refunded")

@@ -184,6 +184,32 @@ def test_given_a_return_received_and_refunded_then_return_mails_and_no_refund_ma
     assert not Notification.objects.filter(kind="refund_made").exists()
 
 
+def test_given_a_return_refund_with_notify_customer_false_then_no_return_refunded_mail(
+    fake_gateway, inbox
+):
+    manager = staff("manager")
+    order = paid_order(fake_gateway, items={"MUG": 2}, price="10.00")
+    api = api_as("owner")
+    assert api.post(f"/orders/{order.number}/shipments", {}).status_code == 201
+    asked = request_return(
+        order_number=order.number,
+        lines=[ReturnLineRequest("MUG", 1, "damaged")],
+        actor=manager,
+    )
+    receive_return(return_id=asked.pk, actor=manager)
+
+    response = api.post(
+        f"/returns/{asked.pk}/refund",
+        {"include_shipping": False, "notify_customer": False},
+        HTTP_IDEMPOTENCY_KEY="quiet-return-refund",
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["return"]["status"] == "refunded"
+    assert f"Your return for order {order.number} is refunded" not in sent(inbox)
+    assert not Notification.objects.filter(kind__in=["refund_made", "return_refunded"]).exists()
+
+
 def test_given_a_hostile_customer_name_then_the_html_escapes_it_and_the_text_keeps_it(
     fake_gateway, inbox
 ):

@@ -70,6 +70,7 @@ def refund_return(
     refund = services.refund_return(
         return_id=return_id,
         include_shipping=payload.include_shipping if payload else False,
+        notify_customer=payload.notify_customer if payload else True,
         actor=acting_staff(request),
     )
     return Status(

@@ -30,6 +30,9 @@ class Return(models.Model):
     refund = models.ForeignKey(
         "refunds.Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Whether the customer hears "return refunded" when that refund succeeds (the refund
+    # dialog's "Notify the customer"; kept with the link to the refund).
+    notify_customer = models.BooleanField(default=True, db_default=True)
 
     class Meta:
         ordering = ("-created_at", "-id")

@@ -31,6 +31,7 @@ class ReceiveIn(Schema):
 
 class ReturnRefundIn(Schema):
     include_shipping: bool = False
+    notify_customer: bool = True
 
 
 class RejectIn(Schema):

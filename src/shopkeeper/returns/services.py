@@ -166,10 +166,13 @@ def receive_return(
     return returned
 
 
-def refund_return(*, return_id: int, include_shipping: bool = False, actor: Actor) -> Refund:
+def refund_return(
+    *, return_id: int, include_shipping: bool = False, notify_customer: bool = True, actor: Actor
+) -> Refund:
     """Refund the received units through the refund engine; the return follows the refund.
 
-    The customer hears "return refunded" (`follow_refund`), not also "refund made"."""
+    The customer hears "return refunded" (`follow_refund`) unless not `notify_customer`, and
+    never also "refund made"."""
     order_number, requests = _refund_request(return_id)
     refund = request_refund(
         order_number=order_number,
@@ -182,8 +185,8 @@ def refund_return(*, return_id: int, include_shipping: bool = False, actor: Acto
     )
     with transaction.atomic():
         order, returned = _locked(return_id)
-        returned.refund = refund
-        returned.save(update_fields=["refund"])
+        returned.refund, returned.notify_customer = refund, notify_customer
+        returned.save(update_fields=["refund", "notify_customer"])
         refund.refresh_from_db()
         follow_refund(order, refund)
     return refund
@@ -243,7 +246,9 @@ def follow_refund(order: Order, refund: Refund) -> None:
         after={"return": returned.pk, "status": returned.status, "refund": refund.pk},
         details={"amount": str(refund.money)},
     )
-    notify(order, Kind.RETURN_REFUNDED, event_key=f"return:{returned.pk}", **refund_details(refund))
+    if returned.notify_customer:
+        details = refund_details(refund)
+        notify(order, Kind.RETURN_REFUNDED, event_key=f"return:{returned.pk}", **details)
     close_if_done(order, actor=None, actor_label="Stripe")
 
 

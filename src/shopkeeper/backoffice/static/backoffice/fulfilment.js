@@ -188,7 +188,9 @@
         showStep(dialog, "confirm");
       },
       confirm(dialog, button) {
-        submitDialog(dialog, button, dialog.dataset.url, returnRefundBody(dialog), refundOutcome);
+        const notify = dialog.querySelector("input[name=notify_customer]");
+        const body = { ...returnRefundBody(dialog), notify_customer: notify ? notify.checked : true };
+        submitDialog(dialog, button, dialog.dataset.url, body, refundOutcome);
       },
     },
     "reject-return": {
