@@ -14,6 +14,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -124,8 +125,12 @@ def running_worker(*, queues: list[str] | None = None) -> Iterator[None]:
 
     For tests whose changes are committed (a transactional database, a live server): the
     worker's connections see only committed rows. Polls every 0.1 s besides LISTEN/NOTIFY.
+    The jobs run in one executor thread whose database connection is closed at the end (else it
+    outlives the test and keeps the test database from being dropped).
     """
     loop = asyncio.new_event_loop()
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="procrastinate-job")
+    loop.set_default_executor(executor)
     started = threading.Event()
     stopped: list[BaseException] = []
     task: asyncio.Task[None] | None = None
@@ -154,6 +159,8 @@ def running_worker(*, queues: list[str] | None = None) -> Iterator[None]:
         finally:
             started.set()
             connections.close_all()
+            executor.submit(connections.close_all).result(timeout=30)
+            executor.shutdown(wait=True)
             loop.close()
 
     thread = threading.Thread(target=run, name="procrastinate-worker", daemon=True)
