@@ -154,9 +154,9 @@ def test_given_a_cancel_with_notify_customer_then_the_cancelled_mail(
     assert "out of stock" not in text  # the staff's reason is theirs
 
 
-def test_given_a_return_received_and_refunded_then_return_mails_and_no_refund_made_mail(
-    fake_gateway, inbox
-):
+def shipped_with_a_return_asked(fake_gateway):
+    """Two mugs paid and shipped by the owner, one asked back: the order, the return, the
+    manager, the owner's API client."""
     manager = staff("manager")
     order = paid_order(fake_gateway, items={"MUG": 2}, price="10.00")
     api = api_as("owner")
@@ -166,6 +166,13 @@ def test_given_a_return_received_and_refunded_then_return_mails_and_no_refund_ma
         lines=[ReturnLineRequest("MUG", 1, "damaged")],
         actor=manager,
     )
+    return order, asked, manager, api
+
+
+def test_given_a_return_received_and_refunded_then_return_mails_and_no_refund_made_mail(
+    fake_gateway, inbox
+):
+    order, asked, manager, _ = shipped_with_a_return_asked(fake_gateway)
     run_jobs(emails=True)
     before = len(inbox.messages)
 
@@ -187,15 +194,7 @@ def test_given_a_return_received_and_refunded_then_return_mails_and_no_refund_ma
 def test_given_a_return_refund_with_notify_customer_false_then_no_return_refunded_mail(
     fake_gateway, inbox
 ):
-    manager = staff("manager")
-    order = paid_order(fake_gateway, items={"MUG": 2}, price="10.00")
-    api = api_as("owner")
-    assert api.post(f"/orders/{order.number}/shipments", {}).status_code == 201
-    asked = request_return(
-        order_number=order.number,
-        lines=[ReturnLineRequest("MUG", 1, "damaged")],
-        actor=manager,
-    )
+    order, asked, manager, api = shipped_with_a_return_asked(fake_gateway)
     receive_return(return_id=asked.pk, actor=manager)
 
     response = api.post(
